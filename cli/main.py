@@ -1,0 +1,65 @@
+"""The `globalops` command: one sub-app per noun (rollout, sim, dev) plus the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from cli.dev import dev_app
+from cli.rollout import rollout_app
+from cli.sim import sim_app
+
+app = typer.Typer(
+    name="globalops",
+    help=(
+        "Run one service across many cloud regions without fear: rollouts in waves, "
+        "with health gates, bake times, approvals and automatic rollback, as durable Temporal workflows.\n\n"
+        "Quick start: `globalops dev up`, then `globalops rollout start --service checkout --release 2.0.0 --wait`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(rollout_app, name="rollout")
+app.add_typer(sim_app, name="sim")
+app.add_typer(dev_app, name="dev")
+
+
+@app.command("worker")
+def worker(
+    task_queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task-queue",
+            "-q",
+            envvar="GLOBALOPS_TASK_QUEUES",
+            help="Task queue to poll; repeat for region queues (default: globalops).",
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Run a worker in the foreground: workflows and activities for the given task queues."""
+    from workers.client import connect
+    from workers.logging_setup import configure_logging
+    from workers.main import run_worker
+
+    configure_logging(log_level)
+
+    async def main() -> None:
+        client = await connect()
+        run = asyncio.create_task(run_worker(client, task_queue or ["globalops"]))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, run.cancel)
+        try:
+            await run
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,71 @@
+"""Terminal and JSON renderings of rollout progress, shared by `start --wait` and `status`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote
+
+from rich.table import Table
+
+from workers.client import namespace
+from workflows.contracts import RolloutProgress
+
+_STYLE = {
+    "succeeded": "green",
+    "rolled_back": "yellow",
+    "failed": "red",
+    "aborted": "red",
+    "deploying": "cyan",
+    "baking": "cyan",
+    "ready": "blue",
+}
+
+
+def web_ui_url(workflow_id: str) -> str:
+    """The Temporal Web UI page of a workflow ($GLOBALOPS_WEB_UI, default the dev server's :8233)."""
+    base = os.environ.get("GLOBALOPS_WEB_UI", "http://localhost:8233").rstrip("/")
+    return f"{base}/namespaces/{quote(namespace(), safe='')}/workflows/{quote(workflow_id, safe='')}"
+
+
+def progress_table(p: RolloutProgress) -> Table:
+    """A table of every region's wave, state, release and batches."""
+    title = f"{p.service} → {p.release}  [{p.status}]  {p.phase}"
+    if p.paused:
+        title += "  (paused)"
+    if p.waiting_for_approval:
+        title += f"  (waiting for approval of {p.waiting_for_approval})"
+    table = Table(title=title, title_justify="left")
+    for column in ("region", "wave", "state", "release", "batches", "detail"):
+        table.add_column(column)
+    for o in p.regions:
+        style = _STYLE.get(o.status, "")
+        batches = f"{o.batches_done}/{o.batches_total}" if o.batches_total else ""
+        table.add_row(
+            o.region,
+            o.wave,
+            f"[{style}]{o.status}[/]" if style else o.status,
+            o.release or "",
+            batches,
+            o.detail[:80],
+        )
+    return table
+
+
+def rollout_json(p: RolloutProgress) -> dict[str, Any]:
+    """The documented `--json` object of a rollout."""
+    return {
+        "workflow_id": p.workflow_id,
+        "status": p.status,
+        "service": p.service,
+        "release": p.release,
+        "previous_release": p.previous_release,
+        "regions": [
+            {"region": o.region, "wave": o.wave, "status": o.status, "release": o.release}
+            for o in p.regions
+        ],
+        "reason": p.reason,
+        "deploy_order": p.deploy_order,
+        "compensation_order": p.compensation_order,
+        "web_ui_url": web_ui_url(p.workflow_id),
+    }

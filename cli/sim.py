@@ -1,0 +1,250 @@
+"""`globalops sim`: look at and break the simulated cloud, for demos and game days."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from activities.clouds.sim import SimCloud
+from cli.errors import fail
+from config.loader import ConfigError, load_topology
+from config.models import Topology
+
+sim_app = typer.Typer(
+    help=(
+        "Inspect and break the simulated cloud (state in $GLOBALOPS_HOME/sim.db). "
+        "Every command seeds the topology first, so a fresh sim runs each service "
+        "on its initial release in every region."
+    ),
+    no_args_is_help=True,
+)
+fault_app = typer.Typer(
+    help="Inject faults: a bad release, a region outage, or a flaky cloud API.",
+    no_args_is_help=True,
+)
+sim_app.add_typer(fault_app, name="fault")
+
+TopologyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--topology",
+        help="Topology YAML to seed from (default: the shipped 16-region topology).",
+        envvar="GLOBALOPS_TOPOLOGY",
+        show_default=False,
+    ),
+]
+ErrorRateOption = Annotated[
+    float,
+    typer.Option(
+        "--error-rate",
+        help="Share of failing requests, 0..1 (0.2 = 20%).",
+        envvar="GLOBALOPS_SIM_ERROR_RATE",
+    ),
+]
+
+
+def _open(topology_path: Path | None) -> tuple[SimCloud, Topology]:
+    """Load the topology (one-line error if bad), open the sim and seed it."""
+    try:
+        topology = load_topology(topology_path)
+    except ConfigError as exc:
+        fail(str(exc))
+    cloud = SimCloud()
+    cloud.seed_topology(topology)
+    return cloud, topology
+
+
+def _check_regions(topology: Topology, regions: list[str]) -> None:
+    known = {r.name for r in topology.regions}
+    unknown = [r for r in regions if r not in known]
+    if unknown:
+        fail(
+            f"unknown region(s) {', '.join(unknown)}; "
+            f"known regions: {', '.join(sorted(known))}"
+        )
+
+
+def _check_rate(error_rate: float) -> None:
+    if not 0.0 <= error_rate <= 1.0:
+        fail(f"--error-rate must be between 0 and 1, got {error_rate:g}")
+
+
+@sim_app.command()
+def status(
+    service: Annotated[
+        str,
+        typer.Option("--service", help="Service to show.", envvar="GLOBALOPS_SERVICE"),
+    ] = "checkout",
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='Print one JSON object: {"regions": [{region, release, healthy, '
+            "traffic, error_rate, latency_ms}]}.",
+            envvar="GLOBALOPS_JSON",
+        ),
+    ] = False,
+    topology: TopologyOption = None,
+) -> None:
+    """Show, per region, the release a service runs, its health and its traffic share.
+
+    The release column is the release most instances run; during a rollout a region
+    shows the mix. Error rate and p99 latency are one fresh (slightly noisy) sample,
+    so an injected release fault shows up only where that release runs.
+
+    Example: globalops sim status --service checkout --json
+    """
+    cloud, topo = _open(topology)
+    if topo.service(service) is None:
+        fail(
+            f"unknown service '{service}'; known services: "
+            f"{', '.join(s.name for s in topo.services)}"
+        )
+    rows = cloud.status(service)
+    if as_json:
+        keys = ("region", "release", "healthy", "traffic", "error_rate", "latency_ms")
+        typer.echo(json.dumps({"regions": [{k: row[k] for k in keys} for row in rows]}))
+        return
+    table = Table(title=f"sim: {service}")
+    for column in ("region", "release", "healthy", "traffic", "error rate", "p99 ms"):
+        table.add_column(
+            column, justify="left" if column in ("region", "release") else "right"
+        )
+    for row in rows:
+        mixed = len(row["releases"]) > 1
+        release = ", ".join(f"{r}×{n}" for r, n in sorted(row["releases"].items()))
+        table.add_row(
+            row["region"],
+            release if mixed else str(row["release"]),
+            f"{row['healthy']}/{row['instances']}",
+            f"{row['traffic'] * 100:.1f}%",
+            f"{row['error_rate'] * 100:.2f}%",
+            f"{row['latency_ms']:.0f}",
+        )
+    Console().print(table)
+
+
+@fault_app.command("release")
+def fault_release(
+    version: Annotated[str, typer.Argument(help="Release to make faulty, e.g. 2.0.0.")],
+    error_rate: ErrorRateOption,
+    latency_ms: Annotated[
+        float,
+        typer.Option(
+            "--latency-ms",
+            help="Extra p99 latency of instances on the release, in ms.",
+            envvar="GLOBALOPS_SIM_LATENCY_MS",
+        ),
+    ] = 0.0,
+    regions: Annotated[
+        str | None,
+        typer.Option(
+            "--regions",
+            help="Comma-separated regions where the release misbehaves (default: all).",
+            envvar="GLOBALOPS_SIM_REGIONS",
+            show_default=False,
+        ),
+    ] = None,
+    topology: TopologyOption = None,
+) -> None:
+    """Make a release fail: its instances return errors at --error-rate and slow down.
+
+    Only instances running VERSION are affected, so the fault appears as a rollout
+    reaches a region, and a health gate should catch it and roll back. Limit it with
+    --regions to simulate a release that breaks only somewhere (say, one jurisdiction).
+
+    Example: globalops sim fault release 2.0.0 --error-rate 0.2 --regions eu-west-1
+    """
+    _check_rate(error_rate)
+    if latency_ms < 0:
+        fail(f"--latency-ms must be >= 0, got {latency_ms:g}")
+    if not version.strip():
+        fail("release VERSION must not be empty")
+    cloud, topo = _open(topology)
+    names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
+    if names is not None:
+        _check_regions(topo, names)
+    cloud.inject_release_fault(version, error_rate, latency_ms, names)
+    where = ", ".join(names) if names else "all regions"
+    typer.echo(
+        f"release {version} now fails {error_rate * 100:g}% of requests "
+        f"(+{latency_ms:g} ms) in {where}"
+    )
+
+
+@fault_app.command("outage")
+def fault_outage(
+    region: Annotated[str, typer.Argument(help="Region to take down, e.g. us-east-1.")],
+    topology: TopologyOption = None,
+) -> None:
+    """Take a whole region down until `globalops sim clear`.
+
+    In an outage the region is unreachable in preflight, reports no healthy instances
+    and a 100% error rate, and refuses deploys (RegionUnavailable): the scenario for
+    failover and disaster-recovery drills.
+
+    Example: globalops sim fault outage us-east-1
+    """
+    cloud, topo = _open(topology)
+    _check_regions(topo, [region])
+    cloud.inject_outage(region)
+    typer.echo(f"region {region} is now down (outage)")
+
+
+@fault_app.command("api")
+def fault_api(
+    error_rate: ErrorRateOption,
+    throttle: Annotated[
+        bool,
+        typer.Option(
+            "--throttle",
+            help="Fail with Throttled (rate limiting) instead of Unavailable (5xx).",
+            envvar="GLOBALOPS_SIM_THROTTLE",
+        ),
+    ] = False,
+    topology: TopologyOption = None,
+) -> None:
+    """Make the cloud API flaky: every call fails with probability --error-rate.
+
+    Both errors are retryable, so activities should retry them and a rollout should
+    still finish, with no instance changed twice (idempotency keys).
+
+    Example: globalops sim fault api --error-rate 0.3 --throttle
+    """
+    _check_rate(error_rate)
+    cloud, _ = _open(topology)
+    cloud.inject_api_fault(error_rate, throttle)
+    kind = "Throttled" if throttle else "Unavailable"
+    typer.echo(f"cloud API calls now fail {error_rate * 100:g}% of the time ({kind})")
+
+
+@sim_app.command()
+def clear(topology: TopologyOption = None) -> None:
+    """Remove every injected fault (release, outage, API); instances stay as they are.
+
+    Example: globalops sim clear
+    """
+    cloud, _ = _open(topology)
+    cloud.clear_faults()
+    typer.echo("all sim faults cleared")
+
+
+@sim_app.command()
+def reset(topology: TopologyOption = None) -> None:
+    """Wipe the sim (instances, traffic, faults, idempotency ledger) and re-seed it.
+
+    Afterwards every service runs its initial release in every region again.
+
+    Example: globalops sim reset
+    """
+    cloud, topo = _open(topology)
+    cloud.reset()
+    cloud.seed_topology(topo)
+    typer.echo(
+        f"sim reset: {len(topo.services)} service(s) seeded in {len(topo.regions)} regions"
+    )

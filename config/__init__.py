@@ -1,0 +1,1 @@
+"""Typed configuration: topology and policies, validated before anything starts."""

@@ -1,0 +1,376 @@
+"""Typed topology and policy models; pure pydantic/stdlib so Temporal workflows can import them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from config.durations import Duration
+
+__all__ = [
+    "WAVE_ORDER",
+    "ApprovalPolicy",
+    "HealthPolicy",
+    "Policies",
+    "Provider",
+    "RegionConfig",
+    "RollbackPolicy",
+    "RollingPolicy",
+    "ServiceConfig",
+    "Tier",
+    "Topology",
+    "WaveConfig",
+    "WaveName",
+]
+
+Provider = Literal["sim", "aws", "gcp"]
+Tier = Literal["primary", "edge"]
+WaveName = Literal["validate", "core", "edge"]
+RollbackPolicy = Literal["rollback_all", "rollback_wave", "halt"]
+
+WAVE_ORDER: tuple[WaveName, ...] = ("validate", "core", "edge")
+"""Waves always run in this order; a topology may omit validate (and edge) but not core."""
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceConfig(BaseModel):
+    """One service rolled out across the topology."""
+
+    model_config = _STRICT
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,62}$",
+        description="Service name: lowercase letters, digits and dashes, starting with a letter.",
+    )
+    initial_release: str = Field(
+        default="1.0.0",
+        pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$",
+        description="Release every region runs before the first rollout.",
+    )
+    data_residency: bool = Field(
+        default=True,
+        description="Data must stay in its jurisdiction group (limits backup and failover targets).",
+    )
+
+
+class RegionConfig(BaseModel):
+    """One cloud region the services run in."""
+
+    model_config = _STRICT
+
+    name: str = Field(
+        pattern=r"^[a-z0-9-]+$", description="Cloud region name, e.g. us-east-1."
+    )
+    cloud: Literal["aws", "gcp"] = Field(
+        description="Which cloud the region name belongs to."
+    )
+    provider: Provider = Field(
+        default="sim",
+        description="The adapter that acts on the region (sim = local simulator).",
+    )
+    tier: Tier = Field(
+        description="primary regions carry the core wave; edge regions follow."
+    )
+    jurisdiction: str = Field(
+        pattern=r"^[A-Z]{2}$",
+        description="Two-letter legal jurisdiction, e.g. US, EU, UK.",
+    )
+    backup_region: str | None = Field(
+        default=None, description="Region that takes over when this one fails over."
+    )
+    task_queue: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Temporal task queue of the worker for this region (None = topology default).",
+    )
+    instances: int = Field(
+        default=4, ge=1, le=1000, description="Instances running the service."
+    )
+    latency_ms: float = Field(
+        default=50,
+        ge=0,
+        description="Typical client latency, used to choose failover targets.",
+    )
+
+
+class WaveConfig(BaseModel):
+    """A group of regions deployed together, after the previous wave has baked."""
+
+    model_config = _STRICT
+
+    name: WaveName = Field(
+        description="Wave name; waves run in the order validate, core, edge."
+    )
+    regions: list[str] = Field(
+        default_factory=list,
+        description="Regions of the wave (must be empty for validate: it preflights every region).",
+    )
+    pilot: str | None = Field(
+        default=None,
+        description="A region of this wave deployed alone first, then baked.",
+    )
+    concurrency: int = Field(
+        default=1, ge=1, le=100, description="Regions deployed at once after the pilot."
+    )
+
+
+class Topology(BaseModel):
+    """Services, regions and the waves that order a rollout across them."""
+
+    model_config = _STRICT
+
+    services: list[ServiceConfig] = Field(
+        min_length=1, description="Services to roll out."
+    )
+    default_task_queue: str = Field(
+        default="globalops",
+        min_length=1,
+        description="Task queue for regions that do not name their own.",
+    )
+    regions: list[RegionConfig] = Field(
+        min_length=1, description="Every region of the fleet."
+    )
+    waves: list[WaveConfig] = Field(description="Waves in order validate, core, edge.")
+
+    def region(self, name: str) -> RegionConfig:
+        """The region called `name`; KeyError if the topology has none."""
+        for region in self.regions:
+            if region.name == name:
+                return region
+        raise KeyError(
+            f"unknown region {name!r} (known: {', '.join(self.region_names())})"
+        )
+
+    def region_names(self) -> list[str]:
+        """Region names in file order."""
+        return [region.name for region in self.regions]
+
+    def service(self, name: str) -> ServiceConfig | None:
+        """The service called `name`, or None."""
+        return next(
+            (service for service in self.services if service.name == name), None
+        )
+
+    def task_queue_for(self, region_name: str) -> str:
+        """Task queue of the worker that acts on `region_name`."""
+        return self.region(region_name).task_queue or self.default_task_queue
+
+    def wave_of(self, region_name: str) -> WaveName:
+        """Name of the wave that deploys `region_name`; KeyError if in none."""
+        for wave in self.waves:
+            if region_name in wave.regions:
+                return wave.name
+        raise KeyError(f"region {region_name!r} is in no wave")
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Topology:
+        """Checks across fields; each message starts with the path of the offending field."""
+        names = self.region_names()
+        known = f"(known: {', '.join(names)})"
+        _no_duplicates(
+            "services", [service.name for service in self.services], "service"
+        )
+        _no_duplicates("regions", names, "region")
+
+        for i, region in enumerate(self.regions):
+            backup = region.backup_region
+            if backup is None:
+                continue
+            if backup == region.name:
+                raise ValueError(
+                    f"regions[{i}].backup_region: {backup!r} is the region itself;"
+                    " a backup must be another region"
+                )
+            if backup not in names:
+                raise ValueError(
+                    f"regions[{i}].backup_region: {backup!r} is not a region of this topology {known}"
+                )
+
+        self._check_wave_order()
+
+        owner: dict[str, WaveName] = {}
+        for w, wave in enumerate(self.waves):
+            if wave.name == "validate" and wave.regions:
+                raise ValueError(
+                    f"waves[{w}].regions: the validate wave preflights every region"
+                    " and must not list regions"
+                )
+            for r, name in enumerate(wave.regions):
+                where = f"waves[{w}].regions[{r}]"
+                if name not in names:
+                    raise ValueError(
+                        f"{where}: {name!r} is not a region of this topology {known}"
+                    )
+                if name in owner:
+                    raise ValueError(
+                        f"{where}: {name!r} is already in wave {owner[name]!r}"
+                    )
+                owner[name] = wave.name
+            if wave.pilot is not None and wave.pilot not in wave.regions:
+                listed = ", ".join(wave.regions) or "none"
+                raise ValueError(
+                    f"waves[{w}].pilot: {wave.pilot!r} is not a region of wave {wave.name!r}"
+                    f" (its regions: {listed})"
+                )
+
+        for i, name in enumerate(names):
+            if name not in owner:
+                raise ValueError(
+                    f"regions[{i}]: {name!r} is in no wave; add it to the regions of a core or edge wave"
+                )
+        return self
+
+    def _check_wave_order(self) -> None:
+        """Each wave at most once, in the order validate, core, edge, with core present."""
+        order = " -> ".join(WAVE_ORDER)
+        seen: dict[WaveName, int] = {}
+        for w, wave in enumerate(self.waves):
+            if wave.name in seen:
+                raise ValueError(
+                    f"waves[{w}].name: wave {wave.name!r} appears twice (also waves[{seen[wave.name]}])"
+                )
+            for earlier in seen:
+                if WAVE_ORDER.index(earlier) > WAVE_ORDER.index(wave.name):
+                    raise ValueError(
+                        f"waves[{w}].name: wave {wave.name!r} must come before {earlier!r};"
+                        f" waves run in the order {order}"
+                    )
+            seen[wave.name] = w
+        if "core" not in seen:
+            raise ValueError(
+                f"waves: a 'core' wave is required; waves run in the order {order}"
+            )
+
+
+def _no_duplicates(path: str, names: list[str], kind: str) -> None:
+    """Raise for the second occurrence of a name, pointing at both places."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            raise ValueError(
+                f"{path}[{i}].name: duplicate {kind} {name!r} (also {path}[{first[name]}])"
+            )
+        first[name] = i
+
+
+class HealthPolicy(BaseModel):
+    """Thresholds a region must meet for a health gate to pass."""
+
+    model_config = _STRICT
+
+    max_p99_latency_ms: float = Field(
+        default=200,
+        gt=0,
+        le=60000,
+        description="Highest acceptable p99 latency in milliseconds.",
+    )
+    max_error_rate: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Highest acceptable share of failed requests (0-1).",
+    )
+    max_cpu: float = Field(
+        default=0.85,
+        gt=0,
+        le=1,
+        description="Highest acceptable CPU utilisation (0-1].",
+    )
+    samples: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Consecutive passing samples a health gate needs.",
+    )
+    probe_interval: Duration = Field(
+        default=10.0, gt=0, description="Seconds between health samples (must be > 0)."
+    )
+    min_healthy_share: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="Share of instances that must be healthy (0-1].",
+    )
+
+
+class RollingPolicy(BaseModel):
+    """How instances inside one region are replaced."""
+
+    model_config = _STRICT
+
+    batch_size: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="Share of a region's instances replaced per batch (at least one instance).",
+    )
+
+
+class ApprovalPolicy(BaseModel):
+    """Human approvals during a rollout."""
+
+    model_config = _STRICT
+
+    between_waves: bool = Field(
+        default=False,
+        description="Wait for an explicit approve before each wave after the first.",
+    )
+    timeout: Duration = Field(
+        default=86400.0,
+        description="How long to wait for approve before aborting the rollout.",
+    )
+
+
+def _default_bake() -> dict[WaveName, float]:
+    return {"validate": 0.0, "core": 7200.0, "edge": 3600.0}
+
+
+class Policies(BaseModel):
+    """How cautiously a rollout proceeds: health gates, bake times, batches, rollback."""
+
+    model_config = _STRICT
+
+    health: HealthPolicy = Field(
+        default_factory=HealthPolicy, description="Health gate thresholds."
+    )
+    bake: dict[WaveName, Duration] = Field(
+        default_factory=_default_bake,
+        description="Bake time after each wave, by wave name (missing waves bake 0).",
+    )
+    pilot_bake: Duration = Field(
+        default=3600.0, description="Bake after the pilot region."
+    )
+    region_bake: Duration = Field(
+        default=300.0,
+        description="Bake inside each region after its last batch, before the final verify.",
+    )
+    rolling: RollingPolicy = Field(
+        default_factory=RollingPolicy, description="Batching inside a region."
+    )
+    rollback_policy: RollbackPolicy = Field(
+        default="rollback_all",
+        description="On failure: roll back every touched region, only the failing wave, or halt.",
+    )
+    approvals: ApprovalPolicy = Field(
+        default_factory=ApprovalPolicy, description="Human approvals."
+    )
+
+    @field_validator("bake", mode="before")
+    @classmethod
+    def _known_waves(cls, value: Any) -> Any:
+        """Name the allowed waves instead of pydantic's generic literal-key message."""
+        if isinstance(value, dict):
+            for key in value:
+                if key not in WAVE_ORDER:
+                    raise ValueError(
+                        f"unknown wave {key!r}; allowed waves: {', '.join(WAVE_ORDER)}"
+                    )
+        return value
+
+    def bake_for(self, wave: str) -> float:
+        """Bake seconds after `wave` (0 when the policies do not name it)."""
+        return next(
+            (seconds for name, seconds in self.bake.items() if name == wave), 0.0
+        )

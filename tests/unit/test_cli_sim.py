@@ -1,0 +1,166 @@
+"""`globalops sim` shows and breaks the simulated cloud, and refuses bad input in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from cli.sim import sim_app
+
+app = typer.Typer()
+app.add_typer(sim_app, name="sim")
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLOBALOPS_HOME", str(tmp_path))
+    for var in ("GLOBALOPS_TOPOLOGY", "GLOBALOPS_SERVICE", "GLOBALOPS_JSON"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def run(*args: str) -> Result:
+    return runner.invoke(app, ["sim", *args])
+
+
+def status() -> dict[str, dict[str, Any]]:
+    result = run("status", "--json")
+    assert result.exit_code == 0, result.output
+    return {row["region"]: row for row in json.loads(result.stdout)["regions"]}
+
+
+def assert_refused(result: Result, needle: str) -> None:
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    assert needle in lines[0]
+
+
+def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
+    result = run("status", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert list(doc) == ["regions"]
+    rows = doc["regions"]
+    assert len(rows) == 16
+    assert [r["region"] for r in rows] == sorted(r["region"] for r in rows)
+    for row in rows:
+        assert set(row) == {
+            "region",
+            "release",
+            "healthy",
+            "traffic",
+            "error_rate",
+            "latency_ms",
+        }
+        assert row["release"] == "1.0.0"
+        assert row["healthy"] == 4
+        assert row["error_rate"] < 0.01
+    assert sum(r["traffic"] for r in rows) == pytest.approx(1.0)
+    assert (tmp_path / "sim.db").exists()
+
+
+def test_status_table() -> None:
+    result = run("status")
+    assert result.exit_code == 0, result.output
+    assert "us-east-1" in result.stdout
+    assert "1.0.0" in result.stdout
+    assert "4/4" in result.stdout
+
+
+def test_release_fault_shows_only_where_named() -> None:
+    from activities.clouds.sim import SimCloud
+
+    result = run(
+        "fault", "release", "1.0.0", "--error-rate", "0.3", "--regions", "us-east-1"
+    )
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 1
+    assert "us-east-1" in result.stdout
+    rows = status()
+    assert rows["us-east-1"]["error_rate"] == pytest.approx(0.3, rel=0.11)
+    assert all(
+        row["error_rate"] < 0.01 for name, row in rows.items() if name != "us-east-1"
+    )
+
+    SimCloud().ensure_release("checkout", "us-west-2", "2.0.0", 4, "k")
+    run("fault", "release", "2.0.0", "--error-rate", "0.5", "--latency-ms", "400")
+    rows = status()
+    assert rows["us-west-2"]["release"] == "2.0.0"
+    assert rows["us-west-2"]["error_rate"] == pytest.approx(0.5, rel=0.11)
+    assert rows["us-west-2"]["latency_ms"] > 400
+
+    assert run("clear").exit_code == 0
+    assert all(row["error_rate"] < 0.01 for row in status().values())
+
+
+def test_outage_and_api_fault() -> None:
+    result = run("fault", "outage", "eu-west-1")
+    assert result.exit_code == 0, result.output
+    rows = status()
+    assert rows["eu-west-1"]["healthy"] == 0
+    assert rows["eu-west-1"]["error_rate"] == 1.0
+
+    result = run("fault", "api", "--error-rate", "1", "--throttle")
+    assert result.exit_code == 0, result.output
+    assert "Throttled" in result.stdout
+    assert len(status()) == 16  # the operator's view is not behind the flaky API
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            [
+                "fault",
+                "release",
+                "2.0.0",
+                "--error-rate",
+                "0.1",
+                "--regions",
+                "us-east-1,mars-1",
+            ],
+            "mars-1",
+        ),
+        (["fault", "outage", "atlantis-1"], "atlantis-1"),
+        (["fault", "release", "2.0.0", "--error-rate", "1.5"], "--error-rate"),
+        (["fault", "api", "--error-rate", "-0.1"], "--error-rate"),
+        (
+            ["fault", "release", "2.0.0", "--error-rate", "0.1", "--latency-ms", "-5"],
+            "--latency-ms",
+        ),
+        (["status", "--service", "nope"], "nope"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line(args: list[str], needle: str) -> None:
+    assert_refused(run(*args), needle)
+
+
+def test_bad_topology_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "topology.yaml"
+    bad.write_text("services: [\n", encoding="utf-8")
+    assert_refused(run("status", "--topology", str(bad)), str(bad))
+
+
+def test_reset_restores() -> None:
+    from activities.clouds.sim import SimCloud
+
+    status()  # seeds the fresh sim
+    SimCloud().ensure_release("checkout", "us-east-1", "2.0.0", 4, "k")
+    run("fault", "outage", "us-west-2")
+    assert status()["us-east-1"]["release"] == "2.0.0"
+
+    result = run("reset")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 1
+    rows = status()
+    assert all(
+        row["release"] == "1.0.0" and row["healthy"] == 4 for row in rows.values()
+    )
+    assert SimCloud().ledger_size() == 0

@@ -1,0 +1,1 @@
+"""Worker entry point, logging and telemetry set-up."""

@@ -1,0 +1,55 @@
+"""Connects to Temporal from temporalio.envconfig (env vars, TOML profiles), with the pydantic converter."""
+
+from __future__ import annotations
+
+import os
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.search_attributes import REGISTRATION
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+async def connect() -> Client:
+    """A client for TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / API key (default localhost:7233)."""
+    config = ClientConfig.load_client_connect_config()
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+def temporal_address() -> str:
+    """The address the client will use, for messages."""
+    return os.environ.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS)
+
+
+def namespace() -> str:
+    """The namespace the client will use, for Web UI links."""
+    return os.environ.get("TEMPORAL_NAMESPACE", "default")
+
+
+_INDEXED = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+}
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register globalops' custom search attributes on a server that lacks them (dev server: at start)."""
+    for name, kind in REGISTRATION.items():
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=client.namespace, search_attributes={name: _INDEXED[kind]}
+                )
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise

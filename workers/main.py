@@ -1,0 +1,56 @@
+"""The worker process: polls the orchestration queue and region queues, runs workflows and activities."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Sequence
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.cloud_activities import CloudActivities
+from activities.clouds.registry import CloudRegistry, default_registry
+from workflows.region_deployment import RegionDeploymentWorkflow
+from workflows.rollout import RegionalRolloutWorkflow
+
+DEFAULT_TASK_QUEUE = "globalops"
+WORKFLOWS = [RegionalRolloutWorkflow, RegionDeploymentWorkflow]
+
+
+def activity_functions(clouds: CloudRegistry) -> list[object]:
+    """Every activity this worker runs, bound to its cloud adapters."""
+    acts = CloudActivities(clouds)
+    return [acts.preflight, acts.region_state, acts.ensure_release, acts.health_sample]
+
+
+def build_workers(
+    client: Client,
+    task_queues: Sequence[str],
+    clouds: CloudRegistry,
+    executor: concurrent.futures.Executor,
+) -> list[Worker]:
+    """One Worker per task queue, each running the workflows and the activities."""
+    activities = activity_functions(clouds)
+    return [
+        Worker(
+            client,
+            task_queue=queue,
+            workflows=WORKFLOWS,
+            activities=activities,
+            activity_executor=executor,
+            max_concurrent_activities=32,
+        )
+        for queue in task_queues
+    ]
+
+
+async def run_worker(client: Client, task_queues: Sequence[str]) -> None:
+    """Run until cancelled (Ctrl-C or SIGTERM)."""
+    log = structlog.get_logger("globalops.worker")
+    queues = list(dict.fromkeys(task_queues)) or [DEFAULT_TASK_QUEUE]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+        workers = build_workers(client, queues, default_registry(), executor)
+        log.info("worker started", task_queues=queues)
+        await asyncio.gather(*(w.run() for w in workers))

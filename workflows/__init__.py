@@ -1,0 +1,1 @@
+"""Durable Temporal workflows and the pure decision logic they use."""

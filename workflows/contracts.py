@@ -1,0 +1,131 @@
+"""Typed inputs and results of the rollout workflows and their activities (the wire contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from config.models import Policies, Provider, RegionConfig, Topology
+
+RolloutStatus = Literal["running", "succeeded", "rolled_back", "failed", "aborted"]
+RegionStatus = Literal[
+    "pending",
+    "ready",
+    "deploying",
+    "baking",
+    "succeeded",
+    "rolled_back",
+    "failed",
+    "aborted",
+    "skipped",
+]
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RolloutRequest(_Contract):
+    """Everything a rollout needs: it never reads files, so it replays the same way."""
+
+    service: str
+    release: str
+    request_id: str = Field(description="unique per started operation; part of idempotency keys")
+    topology: Topology
+    policies: Policies
+    requested_by: str = "cli"
+
+
+class RegionRef(_Contract):
+    """Names one service in one region and the adapter that reaches it."""
+
+    service: str
+    region: str
+    provider: Provider
+
+
+class PreflightInput(RegionRef):
+    """Asks whether a region can take a release before anything changes."""
+
+    release: str
+
+
+class EnsureReleaseInput(RegionRef):
+    """Make at least `count` instances of a region run `release`, once per key."""
+
+    release: str
+    count: int = Field(ge=0)
+    key: str = Field(description="idempotency key: workflow id, request id, region and step")
+
+
+class RegionDeployInput(_Contract):
+    """Input of one region's child workflow."""
+
+    service: str
+    release: str
+    previous_release: str
+    region: RegionConfig
+    task_queue: str
+    wave: str
+    policies: Policies
+    key_prefix: str
+
+
+class GateRecord(_Contract):
+    """One health gate: the samples it judged and its verdict."""
+
+    step: str
+    passed: bool
+    samples: int
+    worst_error_rate: float
+    worst_latency_p99_ms: float
+    reasons: list[str] = Field(default_factory=list)
+
+
+class RegionOutcome(_Contract):
+    """A region's state within a rollout, as shown in progress and in the result."""
+
+    region: str
+    wave: str
+    status: RegionStatus = "pending"
+    release: str | None = None
+    previous_release: str | None = None
+    batches_done: int = 0
+    batches_total: int = 0
+    detail: str = ""
+    gates: list[GateRecord] = Field(default_factory=list)
+
+
+class RolloutProgress(_Contract):
+    """The query answer and the final result of a rollout."""
+
+    workflow_id: str
+    status: RolloutStatus = "running"
+    service: str
+    release: str
+    previous_release: str | None = None
+    rollback_policy: str
+    phase: str = "starting"
+    current_wave: str | None = None
+    paused: bool = False
+    waiting_for_approval: str | None = Field(
+        default=None, description="the wave waiting for `approve`, if any"
+    )
+    approvals: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    regions: list[RegionOutcome] = Field(default_factory=list)
+    deploy_order: list[str] = Field(default_factory=list, description="regions in start order")
+    compensation_order: list[str] = Field(
+        default_factory=list, description="regions restored by the rollout, in order"
+    )
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def region(self, name: str) -> RegionOutcome:
+        """The outcome entry of one region."""
+        for outcome in self.regions:
+            if outcome.region == name:
+                return outcome
+        raise KeyError(name)

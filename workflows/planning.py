@@ -1,0 +1,124 @@
+"""Pure rollout decisions (wave plan, batches, health verdicts, undo order) that tests call directly."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from activities.clouds.base import HealthSample
+from config.models import HealthPolicy, RollbackPolicy, Topology
+from workflows.contracts import RegionOutcome, RolloutProgress
+
+
+class WavePlan(BaseModel):
+    """One wave: its regions, deployed group by group (the pilot alone first)."""
+
+    name: str
+    regions: list[str]
+    groups: list[list[str]]
+    pilot: str | None = None
+
+
+def plan_waves(topology: Topology) -> list[WavePlan]:
+    """Order the waves validate → core → edge and split each into concurrent groups."""
+    plans: list[WavePlan] = []
+    for wave in topology.waves:
+        if wave.name == "validate":
+            names = [r.name for r in topology.regions]
+            plans.append(WavePlan(name="validate", regions=names, groups=[names]))
+            continue
+        rest = [r for r in wave.regions if r != wave.pilot]
+        groups: list[list[str]] = [[wave.pilot]] if wave.pilot else []
+        groups += [rest[i : i + wave.concurrency] for i in range(0, len(rest), wave.concurrency)]
+        plans.append(WavePlan(name=wave.name, regions=list(wave.regions), groups=groups, pilot=wave.pilot))
+    if not any(p.name == "validate" for p in plans):
+        names = [r.name for r in topology.regions]
+        plans.insert(0, WavePlan(name="validate", regions=names, groups=[names]))
+    return plans
+
+
+def batch_targets(instances: int, batch_share: float) -> list[int]:
+    """Cumulative instance counts on the new release after each batch (at least one per batch)."""
+    if instances <= 0:
+        return []
+    step = max(1, math.floor(instances * batch_share + 1e-9))
+    targets = list(range(step, instances, step))
+    return [*targets, instances]
+
+
+def judge_health(sample: HealthSample, policy: HealthPolicy) -> list[str]:
+    """Reasons a health sample breaches the thresholds; empty means healthy."""
+    reasons: list[str] = []
+    if sample.error_rate > policy.max_error_rate:
+        reasons.append(f"error rate {sample.error_rate:.2%} > {policy.max_error_rate:.2%}")
+    if sample.latency_p99_ms > policy.max_p99_latency_ms:
+        reasons.append(f"p99 {sample.latency_p99_ms:.0f} ms > {policy.max_p99_latency_ms:.0f} ms")
+    if sample.cpu > policy.max_cpu:
+        reasons.append(f"cpu {sample.cpu:.0%} > {policy.max_cpu:.0%}")
+    share = sample.healthy_instances / sample.instances if sample.instances else 0.0
+    if share < policy.min_healthy_share:
+        reasons.append(f"healthy {share:.0%} < {policy.min_healthy_share:.0%}")
+    return reasons
+
+
+def regions_to_compensate(
+    touched: Sequence[str],
+    policy: RollbackPolicy,
+    current_wave_regions: Sequence[str],
+) -> list[str]:
+    """Regions the rollout must restore, in the order to restore them (reverse of change)."""
+    if policy == "halt":
+        return []
+    if policy == "rollback_wave":
+        wave = set(current_wave_regions)
+        return [r for r in reversed(touched) if r in wave]
+    return list(reversed(touched))
+
+
+def most_common_release(releases: Sequence[str | None]) -> str | None:
+    """The release most regions ran before the rollout (what `previous_release` reports)."""
+    counted = Counter(r for r in releases if r)
+    return counted.most_common(1)[0][0] if counted else None
+
+
+_ICONS = {
+    "pending": "·",
+    "ready": "✓ ready",
+    "deploying": "⟳ deploying",
+    "baking": "⏳ baking",
+    "succeeded": "✅ succeeded",
+    "rolled_back": "↩ rolled back",
+    "failed": "❌ failed",
+    "aborted": "⛔ aborted",
+    "skipped": "– skipped",
+}
+
+
+def _row(outcome: RegionOutcome) -> str:
+    batches = f"{outcome.batches_done}/{outcome.batches_total}" if outcome.batches_total else ""
+    detail = outcome.detail.replace("|", "/")
+    state = _ICONS.get(outcome.status, outcome.status)
+    return (
+        f"| {outcome.region} | {outcome.wave} | {state} | {outcome.release or ''} "
+        f"| {batches} | {detail} |"
+    )
+
+
+def render_details(progress: RolloutProgress) -> str:
+    """The Markdown shown as the workflow's current details in the Web UI."""
+    head = [
+        f"**{progress.service}** → `{progress.release}` · status **{progress.status}**"
+        f" · phase {progress.phase}",
+    ]
+    if progress.paused:
+        head.append("⏸ paused: `globalops rollout resume` to continue")
+    if progress.waiting_for_approval:
+        head.append(f"✋ waiting for approval of wave **{progress.waiting_for_approval}**")
+    if progress.reason:
+        head.append(f"reason: {progress.reason}")
+    table = ["| Region | Wave | State | Release | Batches | Detail |", "|---|---|---|---|---|---|"]
+    table += [_row(o) for o in progress.regions]
+    return "\n\n".join(head) + "\n\n" + "\n".join(table)

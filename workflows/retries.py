@@ -1,0 +1,38 @@
+"""Retry policies and timeouts for activities, defined once so every workflow agrees."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+#: Must match activities.errors.NON_RETRYABLE_TYPES (kept literal: workflows import no activity code).
+NON_RETRYABLE_TYPES = [
+    "InvalidRequest",
+    "NotFound",
+    "AccessDenied",
+    "QuotaExceeded",
+    "RegionUnavailable",
+    "CloudError",
+]
+
+#: Cloud calls: throttling and 5xx back off exponentially up to 30 s, 10 attempts in all.
+CLOUD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+
+#: Compensation must not give up early: more attempts, same classification.
+UNDO_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=30,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
+
+#: One cloud call: a single attempt must finish within this.
+CALL_TIMEOUT = timedelta(seconds=60)

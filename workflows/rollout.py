@@ -1,0 +1,395 @@
+"""The regional rollout: validate → core (pilot first) → edge, with gates, bakes, approvals and rollback."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.clouds.base import DeployResult, PreflightReport, RegionState
+    from workflows import search_attributes as sa
+    from workflows.contracts import (
+        EnsureReleaseInput,
+        PreflightInput,
+        RegionDeployInput,
+        RegionOutcome,
+        RegionRef,
+        RolloutProgress,
+        RolloutRequest,
+        RolloutStatus,
+    )
+    from workflows.planning import (
+        WavePlan,
+        most_common_release,
+        plan_waves,
+        regions_to_compensate,
+        render_details,
+    )
+    from workflows.region_deployment import RegionDeploymentWorkflow
+    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY
+
+
+class _Stop(Exception):
+    """Ends the forward path: a region failed, a preflight failed, or an operator aborted."""
+
+    def __init__(self, status: RolloutStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@workflow.defn(name="RegionalRolloutWorkflow")
+class RegionalRolloutWorkflow:
+    """Rolls one release of one service across every region of a topology, wave by wave."""
+
+    @workflow.init
+    def __init__(self, req: RolloutRequest) -> None:
+        self._req = req
+        self._plans = plan_waves(req.topology)
+        wave_of = {r: p.name for p in self._plans if p.name != "validate" for r in p.regions}
+        self._p = RolloutProgress(
+            workflow_id=workflow.info().workflow_id,
+            service=req.service,
+            release=req.release,
+            rollback_policy=req.policies.rollback_policy,
+            regions=[
+                RegionOutcome(region=r.name, wave=wave_of.get(r.name, "-"))
+                for r in req.topology.regions
+            ],
+        )
+        self._abort_reason: str | None = None
+        self._approved: set[str] = set()
+        self._running: dict[str, asyncio.Task[RegionOutcome]] = {}
+        self._touched: list[str] = []
+        self._previous: dict[str, str | None] = {}
+
+    # ----- queries and updates -------------------------------------------------------------
+
+    @workflow.query
+    def progress(self) -> RolloutProgress:
+        """Where the rollout is: phase, wave, every region's state."""
+        return self._p
+
+    @workflow.update
+    def approve(self, approver: str) -> str:
+        """Let the wave that waits for approval start."""
+        progress = self._progress()
+        wave = progress.waiting_for_approval or ""
+        self._approved.add(wave)
+        progress.approvals.append(f"{wave} by {approver}")
+        return f"wave {wave} approved by {approver}"
+
+    @approve.validator
+    def _check_approve(self, approver: str) -> None:
+        if self._p.waiting_for_approval is None:
+            raise ValueError("nothing is waiting for approval")
+        if not approver.strip():
+            raise ValueError("approver must not be empty")
+
+    @workflow.update
+    def pause(self) -> str:
+        """Start no new region until `resume` (regions in flight finish their step)."""
+        self._progress().paused = True
+        self._show()
+        return "paused"
+
+    @pause.validator
+    def _check_pause(self) -> None:
+        self._check_running()
+        if self._progress().paused:
+            raise ValueError("the rollout is already paused")
+
+    @workflow.update
+    def resume(self) -> str:
+        """Continue a paused rollout."""
+        self._progress().paused = False
+        self._show()
+        return "resumed"
+
+    @resume.validator
+    def _check_resume(self) -> None:
+        self._check_running()
+        if not self._progress().paused:
+            raise ValueError("the rollout is not paused")
+
+    @workflow.update
+    def abort(self, reason: str) -> str:
+        """Stop and return every changed region to its previous release."""
+        self._abort_reason = reason or "aborted by operator"
+        for task in self._running.values():
+            task.cancel()
+        return "aborting: every changed region returns to its previous release"
+
+    @abort.validator
+    def _check_abort(self, reason: str) -> None:
+        self._check_running()
+        if self._abort_reason is not None:
+            raise ValueError("the rollout is already aborting")
+
+    def _check_running(self) -> None:
+        if self._p.status != "running":
+            raise ValueError("the rollout is not running")
+
+    # ----- the run -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, req: RolloutRequest) -> RolloutProgress:
+        """Run every wave in order; on failure or abort, compensate per the rollback policy."""
+        plans = self._plans
+        self._p.started_at = workflow.now()
+        current: WavePlan = plans[0]
+        try:
+            try:
+                await self._validate(plans[0])
+                for plan in plans[1:]:
+                    current = plan
+                    await self._run_wave(plan)
+                self._p.status, self._p.phase = "succeeded", "done"
+            except _Stop as stop:
+                await self._compensate(stop, current)
+        except asyncio.CancelledError:
+            await self._compensate(_Stop("aborted", "workflow cancelled"), current)
+            raise
+        finally:
+            self._finish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._p
+
+    async def _validate(self, plan: WavePlan) -> None:
+        """Preflight every region at once and record what each runs now; nothing changes."""
+        p, req = self._progress(), self._request()
+        p.phase, p.current_wave = "validate", "validate"
+        self._show()
+        checks = [self._preflight_region(name) for name in plan.regions]
+        results = await asyncio.gather(*checks, return_exceptions=True)
+        problems: list[str] = []
+        for name, result in zip(plan.regions, results, strict=True):
+            outcome = p.region(name)
+            if isinstance(result, BaseException):
+                outcome.status, outcome.detail = "failed", _cause(result)
+                problems.append(f"{name}: {outcome.detail}")
+            elif not result[0].ok:
+                outcome.status, outcome.detail = "failed", "; ".join(result[0].problems)
+                problems.append(f"{name}: {outcome.detail}")
+            else:
+                outcome.status, outcome.release = "ready", result[1].release
+                outcome.previous_release = result[1].release
+                self._previous[name] = result[1].release
+        p.previous_release = most_common_release(list(self._previous.values()))
+        if problems:
+            raise _Stop("failed", "preflight failed: " + " | ".join(problems))
+        await self._bake("validate", req.policies.bake_for("validate"))
+
+    async def _preflight_region(self, name: str) -> tuple[PreflightReport, RegionState]:
+        req = self._request()
+        region = req.topology.region(name)
+        queue = req.topology.task_queue_for(name)
+        report: PreflightReport = await workflow.execute_activity(
+            "preflight",
+            PreflightInput(service=req.service, region=name, provider=region.provider, release=req.release),
+            result_type=PreflightReport,
+            task_queue=queue,
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=CLOUD_RETRY,
+            summary=f"{name}: preflight {req.release}",
+        )
+        state: RegionState = await workflow.execute_activity(
+            "region_state",
+            RegionRef(service=req.service, region=name, provider=region.provider),
+            result_type=RegionState,
+            task_queue=queue,
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=CLOUD_RETRY,
+            summary=f"{name}: read current release",
+        )
+        return report, state
+
+    async def _run_wave(self, plan: WavePlan) -> None:
+        p, req = self._progress(), self._request()
+        p.current_wave = plan.name
+        if req.policies.approvals.between_waves:
+            await self._await_approval(plan.name)
+        for index, group in enumerate(plan.groups):
+            await self._await_unpaused()
+            self._raise_if_aborted()
+            p.phase = f"{plan.name}: " + ("pilot " if plan.pilot and index == 0 else "") + ", ".join(group)
+            await self._deploy_group(plan, group)
+            if plan.pilot and index == 0 and len(plan.groups) > 1:
+                await self._bake(f"pilot {plan.pilot}", req.policies.pilot_bake)
+        await self._bake(plan.name, req.policies.bake_for(plan.name))
+
+    async def _deploy_group(self, plan: WavePlan, group: list[str]) -> None:
+        """Deploy a group of regions at once; any region that did not succeed stops the rollout."""
+        p, req = self._progress(), self._request()
+        wid = workflow.info().workflow_id
+        for name in group:
+            region = req.topology.region(name)
+            child_input = RegionDeployInput(
+                service=req.service,
+                release=req.release,
+                previous_release=self._previous.get(name) or req.release,
+                region=region,
+                task_queue=req.topology.task_queue_for(name),
+                wave=plan.name,
+                policies=req.policies,
+                key_prefix=f"{wid}/{req.request_id}",
+            )
+            p.region(name).status = "deploying"
+            self._touched.append(name)
+            p.deploy_order.append(name)
+            self._running[name] = asyncio.create_task(
+                workflow.execute_child_workflow(
+                    RegionDeploymentWorkflow.run,
+                    child_input,
+                    id=f"{wid}/{name}",
+                    static_summary=f"{req.service} {req.release} → {name} ({plan.name} wave)",
+                )
+            )
+        self._show()
+        tasks = [self._running[name] for name in group]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        failures: list[str] = []
+        for name, result in zip(group, results, strict=True):
+            self._running.pop(name, None)
+            outcome = p.region(name)
+            if isinstance(result, BaseException):
+                outcome.status = "aborted" if self._abort_reason else "failed"
+                outcome.detail = _cause(result)
+                failures.append(f"{name}: {outcome.detail}")
+            else:
+                p.regions[p.regions.index(outcome)] = result
+                if result.status != "succeeded":
+                    failures.append(f"{name}: {result.detail}")
+        self._show()
+        self._raise_if_aborted()
+        if failures:
+            raise _Stop("rolled_back", "; ".join(failures))
+
+    async def _await_approval(self, wave: str) -> None:
+        p, req = self._progress(), self._request()
+        p.waiting_for_approval = wave
+        self._show()
+        try:
+            await workflow.wait_condition(
+                lambda: wave in self._approved or self._abort_reason is not None,
+                timeout=timedelta(seconds=req.policies.approvals.timeout),
+                timeout_summary=f"approval of wave {wave}",
+            )
+        except TimeoutError:
+            self._abort_reason = f"no approval for wave {wave} within {req.policies.approvals.timeout:g}s"
+        finally:
+            p.waiting_for_approval = None
+        self._raise_if_aborted()
+
+    async def _await_unpaused(self) -> None:
+        if self._progress().paused:
+            self._show()
+            await workflow.wait_condition(
+                lambda: not self._progress().paused or self._abort_reason is not None
+            )
+
+    async def _bake(self, what: str, seconds: float) -> None:
+        """Wait out a bake time; an abort ends it early."""
+        if seconds <= 0:
+            return
+        p = self._progress()
+        p.phase = f"baking after {what} ({seconds:g}s)"
+        self._show()
+        try:
+            await workflow.wait_condition(
+                lambda: self._abort_reason is not None,
+                timeout=timedelta(seconds=seconds),
+                timeout_summary=f"bake after {what}",
+            )
+        except TimeoutError:
+            return
+        self._raise_if_aborted()
+
+    def _raise_if_aborted(self) -> None:
+        if self._abort_reason is not None:
+            raise _Stop("aborted", self._abort_reason)
+
+    # ----- compensation --------------------------------------------------------------------
+
+    async def _compensate(self, stop: _Stop, wave: WavePlan) -> None:
+        """Restore touched regions per the rollback policy, newest change first (a saga)."""
+        p, req = self._progress(), self._request()
+        p.reason, p.phase = stop.reason, "compensating"
+        policy = "rollback_all" if stop.status == "aborted" else req.policies.rollback_policy
+        order = regions_to_compensate(self._touched, policy, wave.regions)
+        self._show()
+        undo_failed: list[str] = []
+        for name in order:
+            try:
+                await self._restore(name)
+            except ActivityError as err:
+                p.region(name).status = "failed"
+                p.region(name).detail = f"restore failed: {_cause(err)}"
+                undo_failed.append(name)
+                continue
+            p.compensation_order.append(name)
+            outcome = p.region(name)
+            outcome.release = self._previous.get(name)
+            if outcome.status not in ("failed", "aborted"):
+                outcome.status = "rolled_back"
+            self._show()
+        if undo_failed:
+            p.status, p.reason = "failed", f"{stop.reason}; could not restore {', '.join(undo_failed)}"
+        elif stop.status == "rolled_back" and policy == "halt":
+            p.status = "failed"
+        else:
+            p.status = stop.status
+        p.phase = "done"
+
+    async def _restore(self, name: str) -> DeployResult:
+        req = self._request()
+        region = req.topology.region(name)
+        previous = self._previous.get(name) or req.release
+        return await workflow.execute_activity(
+            "ensure_release",
+            EnsureReleaseInput(
+                service=req.service,
+                region=name,
+                provider=region.provider,
+                release=previous,
+                count=region.instances,
+                key=f"{workflow.info().workflow_id}/{req.request_id}/{name}/compensate",
+            ),
+            result_type=DeployResult,
+            task_queue=req.topology.task_queue_for(name),
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=UNDO_RETRY,
+            summary=f"{name}: roll back to {previous}",
+        )
+
+    # ----- presentation --------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        p = self._progress()
+        if p.status == "running":
+            p.status = "aborted"
+        p.finished_at = workflow.now()
+        p.current_wave = None
+        workflow.upsert_search_attributes([sa.STATUS.value_set(p.status)])
+        self._show()
+
+    def _show(self) -> None:
+        workflow.set_current_details(render_details(self._p))
+
+    def _progress(self) -> RolloutProgress:
+        return self._p
+
+    def _request(self) -> RolloutRequest:
+        return self._req
+
+
+def _cause(err: BaseException) -> str:
+    """The innermost message of an activity or child-workflow error, for humans."""
+    while isinstance(err, ActivityError | ChildWorkflowError) and err.cause is not None:
+        err = err.cause
+    if isinstance(err, asyncio.CancelledError):
+        return "cancelled"
+    return str(err) or type(err).__name__
