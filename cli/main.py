@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -61,5 +63,23 @@ def worker(
     asyncio.run(main())
 
 
+def run() -> None:
+    """Console-script entry: run the app, then leave without interpreter teardown.
+
+    The Temporal client's Rust threads can outlive the event loop and abort the process
+    during CPython finalization ("PyGILState_Release ... finalizing", temporalio/sdk-python
+    issue 300), which would turn a successful command into exit code -6. Exiting with
+    `os._exit` after flushing keeps the command's real exit code.
+    """
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    run()

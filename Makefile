@@ -1,0 +1,42 @@
+# globalops — the two set-up commands are `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+GLOBALOPS := $(VENV)/bin/globalops
+STAMP := $(VENV)/.installed-stamp
+DEMO_POLICIES ?= config/policies.demo.yaml
+
+.PHONY: install demo test test-fast lint bench down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: dev server + worker in the background, then a rollout of checkout 2.0.0 to 16 regions.
+demo: $(STAMP)
+	$(GLOBALOPS) dev up
+	$(GLOBALOPS) sim reset
+	GLOBALOPS_POLICIES=$(DEMO_POLICIES) $(GLOBALOPS) rollout start --service checkout --release 2.0.0 --wait
+	$(GLOBALOPS) sim status
+	@echo "Web UI: http://localhost:8233 — stop everything with: $(GLOBALOPS) dev down"
+
+## make test: the whole suite (unit, time-skipping workflow tests, end-to-end on real servers).
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+down: $(STAMP)
+	$(GLOBALOPS) dev down
+
+clean: down
+	rm -rf .globalops

@@ -1,0 +1,113 @@
+"""End to end as a user runs it: `globalops dev up` (real dev server + worker process), then the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GLOBALOPS = str(Path(sys.executable).parent / "globalops")
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class User:
+    """Runs `globalops` commands in their own processes against one dev environment."""
+
+    def __init__(self, home: Path, port: int) -> None:
+        self.port = port
+        self.env = {
+            **os.environ,
+            "GLOBALOPS_HOME": str(home),
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+            "GLOBALOPS_POLICIES": str(ROOT / "config" / "policies.demo.yaml"),
+        }
+        self.env.pop("GLOBALOPS_TOPOLOGY", None)
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [GLOBALOPS, *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )
+
+    def json(self, *args: str) -> tuple[int, dict[str, Any]]:
+        done = self.run(*args)
+        assert done.stdout.strip(), done.stderr
+        return done.returncode, json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
+    home = tmp_path_factory.mktemp("globalops-home")
+    u = User(home, free_port())
+    up = u.run("dev", "up", "--port", str(u.port), "--ui-port", str(free_port()), timeout=120)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield u
+    finally:
+        down = u.run("dev", "down", timeout=60)
+        assert down.returncode == 0, down.stderr
+        assert not (home / "temporal.pid").exists()
+
+
+def releases(user: User) -> dict[str, str]:
+    code, status = user.json("sim", "status", "--json")
+    assert code == 0
+    return {r["region"]: r["release"] for r in status["regions"]}
+
+
+def test_rollout_to_every_region_succeeds(user: User) -> None:
+    assert set(releases(user).values()) == {"1.0.0"}
+    code, result = user.json("rollout", "start", "--service", "checkout", "--release", "2.0.0", "--wait", "--json")
+    assert code == 0, result
+    assert result["status"] == "succeeded"
+    assert result["previous_release"] == "1.0.0"
+    assert len(result["regions"]) == 16
+    assert result["web_ui_url"].endswith("/workflows/rollout%3Acheckout")
+    assert set(releases(user).values()) == {"2.0.0"}
+    status = user.run("rollout", "status", "checkout", "--json")
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["status"] == "succeeded"
+
+
+def test_bad_release_in_an_edge_region_rolls_everything_back(user: User) -> None:
+    before = releases(user)
+    fault = user.run("sim", "fault", "release", "3.0.0", "--error-rate", "0.2", "--regions", "ap-south-1")
+    assert fault.returncode == 0, fault.stderr
+    code, result = user.json("rollout", "start", "--service", "checkout", "--release", "3.0.0", "--wait", "--json")
+    assert code == 1
+    assert result["status"] == "rolled_back"
+    assert releases(user) == before
+    order = result["deploy_order"]
+    core = [r["region"] for r in result["regions"] if r["wave"] == "core"]
+    assert order[0] == "us-east-1"
+    assert set(order[: len(core)]) == set(core)  # core finished before any edge region started
+    assert "ap-south-1" in order[len(core) :]
+    assert result["compensation_order"] == list(reversed(order))
+    assert user.run("sim", "clear").returncode == 0
+
+
+def test_bad_input_exits_2_and_starts_nothing(user: User, tmp_path: Path) -> None:
+    bad = tmp_path / "policies.yaml"
+    bad.write_text("health:\n  max_error_rate: 1.5\n")
+    done = user.run("rollout", "start", "--service", "checkout", "--release", "4.0.0", "--policies", str(bad))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and "health.max_error_rate" in lines[0]
+    latest = json.loads(user.run("rollout", "status", "checkout", "--json").stdout)
+    assert latest["release"] == "3.0.0"  # the last rollout is still the one before: nothing started
+    assert set(releases(user).values()) == {"2.0.0"}
