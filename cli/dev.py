@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -54,8 +55,13 @@ def _pid_alive(pid_file: Path) -> int | None:
 def _spawn(cmd: list[str], log: Path, pid_file: Path, env: dict[str, str]) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as sink:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        proc = subprocess.Popen(
+            cmd,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
         )
     pid_file.write_text(str(proc.pid))
     return proc.pid
@@ -106,9 +112,19 @@ def up(
     pid = _pid_alive(server_pid_file)
     if pid is None:
         cmd = [
-            temporal_binary(), "server", "start-dev",
-            "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
-            "--db-filename", str(home / "temporal.db"), "--log-level", "warn",
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+            "--db-filename",
+            str(home / "temporal.db"),
+            "--log-level",
+            "warn",
         ]
         for name, kind in REGISTRATION.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
@@ -147,19 +163,15 @@ def _stop(pid_file: Path, what: str) -> None:
         _reap(pid)
         time.sleep(0.1)
     if _pid_alive(pid_file) is not None:
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
     pid_file.unlink(missing_ok=True)
     _out.print(f"{what}: stopped (pid {pid})")
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 @dev_app.command("down")

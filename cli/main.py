@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -19,7 +20,8 @@ app = typer.Typer(
     help=(
         "Run one service across many cloud regions without fear: rollouts in waves, "
         "with health gates, bake times, approvals and automatic rollback, as durable Temporal workflows.\n\n"
-        "Quick start: `globalops dev up`, then `globalops rollout start --service checkout --release 2.0.0 --wait`."
+        "Quick start: `globalops dev up`, then\n"
+        "`globalops rollout start --service checkout --release 2.0.0 --wait`."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -55,10 +57,8 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, run.cancel)
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await run
-        except asyncio.CancelledError:
-            pass
 
     asyncio.run(main())
 

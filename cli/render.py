@@ -61,8 +61,7 @@ def rollout_json(p: RolloutProgress) -> dict[str, Any]:
         "release": p.release,
         "previous_release": p.previous_release,
         "regions": [
-            {"region": o.region, "wave": o.wave, "status": o.status, "release": o.release}
-            for o in p.regions
+            {"region": o.region, "wave": o.wave, "status": o.status, "release": o.release} for o in p.regions
         ],
         "reason": p.reason,
         "deploy_order": p.deploy_order,

@@ -38,11 +38,15 @@ RELEASE_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 
 TopologyOpt = Annotated[
     Path | None,
-    typer.Option("--topology", envvar="GLOBALOPS_TOPOLOGY", help="Topology YAML (default: the shipped 16 regions)."),
+    typer.Option(
+        "--topology", envvar="GLOBALOPS_TOPOLOGY", help="Topology YAML (default: the shipped 16 regions)."
+    ),
 ]
 PoliciesOpt = Annotated[
     Path | None,
-    typer.Option("--policies", envvar="GLOBALOPS_POLICIES", help="Policies YAML (default: config/policies.yaml)."),
+    typer.Option(
+        "--policies", envvar="GLOBALOPS_POLICIES", help="Policies YAML (default: config/policies.yaml)."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 IdArg = Annotated[str, typer.Argument(help="Workflow id (rollout:SERVICE) or just the service name.")]
@@ -61,16 +65,23 @@ async def _client() -> Client:
     try:
         return await connect()
     except Exception as exc:  # noqa: BLE001 - any connection failure becomes one clear line
-        fail(f"cannot reach Temporal at {temporal_address()}: {exc} (start one with `globalops dev up`)", code=1)
+        fail(
+            f"cannot reach Temporal at {temporal_address()}: {exc} (start one with `globalops dev up`)",
+            code=1,
+        )
 
 
 @rollout_app.command("start")
 def start(
-    service: Annotated[str, typer.Option("--service", "-s", help="Service to roll out, as named in the topology.")],
+    service: Annotated[
+        str, typer.Option("--service", "-s", help="Service to roll out, as named in the topology.")
+    ],
     release: Annotated[str, typer.Option("--release", "-r", help="Release (version) to deploy, e.g. 2.0.0.")],
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow progress until the rollout ends; exit 0 only on success.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow progress until the rollout ends; exit 0 only on success.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a rollout. Validates the configuration first: bad input exits 2 and starts nothing.
@@ -169,7 +180,10 @@ def _report(result: RolloutProgress, as_json: bool) -> None:
         print(json.dumps(rollout_json(result)))
         return
     colour = "green" if result.status == "succeeded" else "red"
-    _out.print(f"[{colour}]{result.workflow_id}: {result.status}[/]" + (f" — {result.reason}" if result.reason else ""))
+    _out.print(
+        f"[{colour}]{result.workflow_id}: {result.status}[/]"
+        + (f" — {result.reason}" if result.reason else "")
+    )
     _out.print(f"Web UI: {web_ui_url(result.workflow_id)}")
 
 
@@ -211,7 +225,7 @@ def _steer(ident: str, update: str, arg: str | None) -> None:
                 return str(await handle.execute_update(update))
             return str(await handle.execute_update(update, arg))
         except WorkflowUpdateFailedError as exc:
-            fail(f"{update} refused: {exc.cause.message if exc.cause else exc}")
+            fail(f"{update} refused: {exc.cause or exc}")
         except RPCError as exc:
             fail(f"{update} refused: {exc.message}")
 
@@ -242,7 +256,9 @@ def resume(ident: IdArg) -> None:
 @rollout_app.command("abort")
 def abort(
     ident: IdArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the result).")] = "aborted by operator",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (recorded in the result).")
+    ] = "aborted by operator",
 ) -> None:
     """Stop the rollout and return every changed region to its previous release."""
     _steer(ident, "abort", reason)

@@ -63,10 +63,7 @@ def _check_regions(topology: Topology, regions: list[str]) -> None:
     known = {r.name for r in topology.regions}
     unknown = [r for r in regions if r not in known]
     if unknown:
-        fail(
-            f"unknown region(s) {', '.join(unknown)}; "
-            f"known regions: {', '.join(sorted(known))}"
-        )
+        fail(f"unknown region(s) {', '.join(unknown)}; known regions: {', '.join(sorted(known))}")
 
 
 def _check_rate(error_rate: float) -> None:
@@ -101,10 +98,7 @@ def status(
     """
     cloud, topo = _open(topology)
     if topo.service(service) is None:
-        fail(
-            f"unknown service '{service}'; known services: "
-            f"{', '.join(s.name for s in topo.services)}"
-        )
+        fail(f"unknown service '{service}'; known services: {', '.join(s.name for s in topo.services)}")
     rows = cloud.status(service)
     if as_json:
         keys = ("region", "release", "healthy", "traffic", "error_rate", "latency_ms")
@@ -112,9 +106,7 @@ def status(
         return
     table = Table(title=f"sim: {service}")
     for column in ("region", "release", "healthy", "traffic", "error rate", "p99 ms"):
-        table.add_column(
-            column, justify="left" if column in ("region", "release") else "right"
-        )
+        table.add_column(column, justify="left" if column in ("region", "release") else "right")
     for row in rows:
         mixed = len(row["releases"]) > 1
         release = ", ".join(f"{r}×{n}" for r, n in sorted(row["releases"].items()))
@@ -172,8 +164,7 @@ def fault_release(
     cloud.inject_release_fault(version, error_rate, latency_ms, names)
     where = ", ".join(names) if names else "all regions"
     typer.echo(
-        f"release {version} now fails {error_rate * 100:g}% of requests "
-        f"(+{latency_ms:g} ms) in {where}"
+        f"release {version} now fails {error_rate * 100:g}% of requests (+{latency_ms:g} ms) in {where}"
     )
 
 
@@ -245,6 +236,4 @@ def reset(topology: TopologyOption = None) -> None:
     cloud, topo = _open(topology)
     cloud.reset()
     cloud.seed_topology(topo)
-    typer.echo(
-        f"sim reset: {len(topo.services)} service(s) seeded in {len(topo.regions)} regions"
-    )
+    typer.echo(f"sim reset: {len(topo.services)} service(s) seeded in {len(topo.regions)} regions")

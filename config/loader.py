@@ -68,9 +68,7 @@ def _load(model: type[ModelT], path: str | Path) -> ModelT:
 
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {_yaml_kind(data)}"
-        raise ConfigError(
-            file, "(top level)", f"expected a mapping of field: value, got {got}"
-        )
+        raise ConfigError(file, "(top level)", f"expected a mapping of field: value, got {got}")
 
     try:
         return model.model_validate(data)
@@ -147,11 +145,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
         else:
             return None
     current = _strip_optional(current)
-    return (
-        current
-        if isinstance(current, type) and issubclass(current, BaseModel)
-        else None
-    )
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 def _strip_optional(annotation: Any) -> Any:

@@ -60,19 +60,13 @@ class RegionConfig(BaseModel):
 
     model_config = _STRICT
 
-    name: str = Field(
-        pattern=r"^[a-z0-9-]+$", description="Cloud region name, e.g. us-east-1."
-    )
-    cloud: Literal["aws", "gcp"] = Field(
-        description="Which cloud the region name belongs to."
-    )
+    name: str = Field(pattern=r"^[a-z0-9-]+$", description="Cloud region name, e.g. us-east-1.")
+    cloud: Literal["aws", "gcp"] = Field(description="Which cloud the region name belongs to.")
     provider: Provider = Field(
         default="sim",
         description="The adapter that acts on the region (sim = local simulator).",
     )
-    tier: Tier = Field(
-        description="primary regions carry the core wave; edge regions follow."
-    )
+    tier: Tier = Field(description="primary regions carry the core wave; edge regions follow.")
     jurisdiction: str = Field(
         pattern=r"^[A-Z]{2}$",
         description="Two-letter legal jurisdiction, e.g. US, EU, UK.",
@@ -85,9 +79,7 @@ class RegionConfig(BaseModel):
         min_length=1,
         description="Temporal task queue of the worker for this region (None = topology default).",
     )
-    instances: int = Field(
-        default=4, ge=1, le=1000, description="Instances running the service."
-    )
+    instances: int = Field(default=4, ge=1, le=1000, description="Instances running the service.")
     latency_ms: float = Field(
         default=50,
         ge=0,
@@ -100,9 +92,7 @@ class WaveConfig(BaseModel):
 
     model_config = _STRICT
 
-    name: WaveName = Field(
-        description="Wave name; waves run in the order validate, core, edge."
-    )
+    name: WaveName = Field(description="Wave name; waves run in the order validate, core, edge.")
     regions: list[str] = Field(
         default_factory=list,
         description="Regions of the wave (must be empty for validate: it preflights every region).",
@@ -111,9 +101,7 @@ class WaveConfig(BaseModel):
         default=None,
         description="A region of this wave deployed alone first, then baked.",
     )
-    concurrency: int = Field(
-        default=1, ge=1, le=100, description="Regions deployed at once after the pilot."
-    )
+    concurrency: int = Field(default=1, ge=1, le=100, description="Regions deployed at once after the pilot.")
 
 
 class Topology(BaseModel):
@@ -121,17 +109,13 @@ class Topology(BaseModel):
 
     model_config = _STRICT
 
-    services: list[ServiceConfig] = Field(
-        min_length=1, description="Services to roll out."
-    )
+    services: list[ServiceConfig] = Field(min_length=1, description="Services to roll out.")
     default_task_queue: str = Field(
         default="globalops",
         min_length=1,
         description="Task queue for regions that do not name their own.",
     )
-    regions: list[RegionConfig] = Field(
-        min_length=1, description="Every region of the fleet."
-    )
+    regions: list[RegionConfig] = Field(min_length=1, description="Every region of the fleet.")
     waves: list[WaveConfig] = Field(description="Waves in order validate, core, edge.")
 
     def region(self, name: str) -> RegionConfig:
@@ -139,9 +123,7 @@ class Topology(BaseModel):
         for region in self.regions:
             if region.name == name:
                 return region
-        raise KeyError(
-            f"unknown region {name!r} (known: {', '.join(self.region_names())})"
-        )
+        raise KeyError(f"unknown region {name!r} (known: {', '.join(self.region_names())})")
 
     def region_names(self) -> list[str]:
         """Region names in file order."""
@@ -149,9 +131,7 @@ class Topology(BaseModel):
 
     def service(self, name: str) -> ServiceConfig | None:
         """The service called `name`, or None."""
-        return next(
-            (service for service in self.services if service.name == name), None
-        )
+        return next((service for service in self.services if service.name == name), None)
 
     def task_queue_for(self, region_name: str) -> str:
         """Task queue of the worker that acts on `region_name`."""
@@ -169,9 +149,7 @@ class Topology(BaseModel):
         """Checks across fields; each message starts with the path of the offending field."""
         names = self.region_names()
         known = f"(known: {', '.join(names)})"
-        _no_duplicates(
-            "services", [service.name for service in self.services], "service"
-        )
+        _no_duplicates("services", [service.name for service in self.services], "service")
         _no_duplicates("regions", names, "region")
 
         for i, region in enumerate(self.regions):
@@ -194,19 +172,14 @@ class Topology(BaseModel):
         for w, wave in enumerate(self.waves):
             if wave.name == "validate" and wave.regions:
                 raise ValueError(
-                    f"waves[{w}].regions: the validate wave preflights every region"
-                    " and must not list regions"
+                    f"waves[{w}].regions: the validate wave preflights every region and must not list regions"
                 )
             for r, name in enumerate(wave.regions):
                 where = f"waves[{w}].regions[{r}]"
                 if name not in names:
-                    raise ValueError(
-                        f"{where}: {name!r} is not a region of this topology {known}"
-                    )
+                    raise ValueError(f"{where}: {name!r} is not a region of this topology {known}")
                 if name in owner:
-                    raise ValueError(
-                        f"{where}: {name!r} is already in wave {owner[name]!r}"
-                    )
+                    raise ValueError(f"{where}: {name!r} is already in wave {owner[name]!r}")
                 owner[name] = wave.name
             if wave.pilot is not None and wave.pilot not in wave.regions:
                 listed = ", ".join(wave.regions) or "none"
@@ -239,9 +212,7 @@ class Topology(BaseModel):
                     )
             seen[wave.name] = w
         if "core" not in seen:
-            raise ValueError(
-                f"waves: a 'core' wave is required; waves run in the order {order}"
-            )
+            raise ValueError(f"waves: a 'core' wave is required; waves run in the order {order}")
 
 
 def _no_duplicates(path: str, names: list[str], kind: str) -> None:
@@ -249,9 +220,7 @@ def _no_duplicates(path: str, names: list[str], kind: str) -> None:
     first: dict[str, int] = {}
     for i, name in enumerate(names):
         if name in first:
-            raise ValueError(
-                f"{path}[{i}].name: duplicate {kind} {name!r} (also {path}[{first[name]}])"
-            )
+            raise ValueError(f"{path}[{i}].name: duplicate {kind} {name!r} (also {path}[{first[name]}])")
         first[name] = i
 
 
@@ -332,30 +301,22 @@ class Policies(BaseModel):
 
     model_config = _STRICT
 
-    health: HealthPolicy = Field(
-        default_factory=HealthPolicy, description="Health gate thresholds."
-    )
+    health: HealthPolicy = Field(default_factory=HealthPolicy, description="Health gate thresholds.")
     bake: dict[WaveName, Duration] = Field(
         default_factory=_default_bake,
         description="Bake time after each wave, by wave name (missing waves bake 0).",
     )
-    pilot_bake: Duration = Field(
-        default=3600.0, description="Bake after the pilot region."
-    )
+    pilot_bake: Duration = Field(default=3600.0, description="Bake after the pilot region.")
     region_bake: Duration = Field(
         default=300.0,
         description="Bake inside each region after its last batch, before the final verify.",
     )
-    rolling: RollingPolicy = Field(
-        default_factory=RollingPolicy, description="Batching inside a region."
-    )
+    rolling: RollingPolicy = Field(default_factory=RollingPolicy, description="Batching inside a region.")
     rollback_policy: RollbackPolicy = Field(
         default="rollback_all",
         description="On failure: roll back every touched region, only the failing wave, or halt.",
     )
-    approvals: ApprovalPolicy = Field(
-        default_factory=ApprovalPolicy, description="Human approvals."
-    )
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="Human approvals.")
 
     @field_validator("bake", mode="before")
     @classmethod
@@ -364,13 +325,9 @@ class Policies(BaseModel):
         if isinstance(value, dict):
             for key in value:
                 if key not in WAVE_ORDER:
-                    raise ValueError(
-                        f"unknown wave {key!r}; allowed waves: {', '.join(WAVE_ORDER)}"
-                    )
+                    raise ValueError(f"unknown wave {key!r}; allowed waves: {', '.join(WAVE_ORDER)}")
         return value
 
     def bake_for(self, wave: str) -> float:
         """Bake seconds after `wave` (0 when the policies do not name it)."""
-        return next(
-            (seconds for name, seconds in self.bake.items() if name == wave), 0.0
-        )
+        return next((seconds for name, seconds in self.bake.items() if name == wave), 0.0)

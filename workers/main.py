@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -19,7 +20,7 @@ DEFAULT_TASK_QUEUE = "globalops"
 WORKFLOWS = [RegionalRolloutWorkflow, RegionDeploymentWorkflow]
 
 
-def activity_functions(clouds: CloudRegistry) -> list[object]:
+def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
     """Every activity this worker runs, bound to its cloud adapters."""
     acts = CloudActivities(clouds)
     return [acts.preflight, acts.region_state, acts.ensure_release, acts.health_sample]

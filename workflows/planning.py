@@ -101,10 +101,7 @@ def _row(outcome: RegionOutcome) -> str:
     batches = f"{outcome.batches_done}/{outcome.batches_total}" if outcome.batches_total else ""
     detail = outcome.detail.replace("|", "/")
     state = _ICONS.get(outcome.status, outcome.status)
-    return (
-        f"| {outcome.region} | {outcome.wave} | {state} | {outcome.release or ''} "
-        f"| {batches} | {detail} |"
-    )
+    return f"| {outcome.region} | {outcome.wave} | {state} | {outcome.release or ''} | {batches} | {detail} |"
 
 
 def render_details(progress: RolloutProgress) -> str:

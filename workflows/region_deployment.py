@@ -1,4 +1,4 @@
-"""One region's rolling deploy: batches, a health gate after each, bake, verify; rolls itself back on failure."""
+"""One region's rolling deploy: batches, a health gate after each, bake, verify; undoes itself on failure."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.cloud_activities import CloudActivities
     from activities.clouds.base import DeployResult, HealthSample
     from workflows.contracts import (
         EnsureReleaseInput,
@@ -91,7 +93,7 @@ class RegionDeploymentWorkflow:
         count: int,
         step_key: str,
         label: str,
-        retry: object,
+        retry: RetryPolicy,
     ) -> DeployResult:
         region = inp.region.name
         request = EnsureReleaseInput(
@@ -102,13 +104,12 @@ class RegionDeploymentWorkflow:
             count=count,
             key=f"{inp.key_prefix}/{region}/{step_key}",
         )
-        return await workflow.execute_activity(
-            "ensure_release",
+        return await workflow.execute_activity_method(
+            CloudActivities.ensure_release,
             request,
-            result_type=DeployResult,
             task_queue=inp.task_queue,
             start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=retry,  # type: ignore[arg-type]
+            retry_policy=retry,
             summary=f"{region}: {label} → {release} ({count} instances)",
         )
 
@@ -124,10 +125,9 @@ class RegionDeploymentWorkflow:
                     timedelta(seconds=policy.probe_interval),
                     summary=f"{region}: probe interval ({step})",
                 )
-            sample: HealthSample = await workflow.execute_activity(
-                "health_sample",
+            sample: HealthSample = await workflow.execute_activity_method(
+                CloudActivities.health_sample,
                 ref,
-                result_type=HealthSample,
                 task_queue=inp.task_queue,
                 start_to_close_timeout=CALL_TIMEOUT,
                 retry_policy=CLOUD_RETRY,

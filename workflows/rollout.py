@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.cloud_activities import CloudActivities
     from activities.clouds.base import DeployResult, PreflightReport, RegionState
     from workflows import search_attributes as sa
     from workflows.contracts import (
@@ -56,8 +57,7 @@ class RegionalRolloutWorkflow:
             release=req.release,
             rollback_policy=req.policies.rollback_policy,
             regions=[
-                RegionOutcome(region=r.name, wave=wave_of.get(r.name, "-"))
-                for r in req.topology.regions
+                RegionOutcome(region=r.name, wave=wave_of.get(r.name, "-")) for r in req.topology.regions
             ],
         )
         self._abort_reason: str | None = None
@@ -187,19 +187,17 @@ class RegionalRolloutWorkflow:
         req = self._request()
         region = req.topology.region(name)
         queue = req.topology.task_queue_for(name)
-        report: PreflightReport = await workflow.execute_activity(
-            "preflight",
+        report: PreflightReport = await workflow.execute_activity_method(
+            CloudActivities.preflight,
             PreflightInput(service=req.service, region=name, provider=region.provider, release=req.release),
-            result_type=PreflightReport,
             task_queue=queue,
             start_to_close_timeout=CALL_TIMEOUT,
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: preflight {req.release}",
         )
-        state: RegionState = await workflow.execute_activity(
-            "region_state",
+        state: RegionState = await workflow.execute_activity_method(
+            CloudActivities.region_state,
             RegionRef(service=req.service, region=name, provider=region.provider),
-            result_type=RegionState,
             task_queue=queue,
             start_to_close_timeout=CALL_TIMEOUT,
             retry_policy=CLOUD_RETRY,
@@ -348,8 +346,8 @@ class RegionalRolloutWorkflow:
         req = self._request()
         region = req.topology.region(name)
         previous = self._previous.get(name) or req.release
-        return await workflow.execute_activity(
-            "ensure_release",
+        return await workflow.execute_activity_method(
+            CloudActivities.ensure_release,
             EnsureReleaseInput(
                 service=req.service,
                 region=name,
@@ -358,7 +356,6 @@ class RegionalRolloutWorkflow:
                 count=region.instances,
                 key=f"{workflow.info().workflow_id}/{req.request_id}/{name}/compensate",
             ),
-            result_type=DeployResult,
             task_queue=req.topology.task_queue_for(name),
             start_to_close_timeout=CALL_TIMEOUT,
             retry_policy=UNDO_RETRY,

@@ -110,9 +110,7 @@ class CloudPort(Protocol):
         """Read which releases a region runs and how healthy it is."""
         ...
 
-    def ensure_release(
-        self, service: str, region: str, release: str, count: int, key: str
-    ) -> DeployResult:
+    def ensure_release(self, service: str, region: str, release: str, count: int, key: str) -> DeployResult:
         """Make at least `count` instances run `release` (replacing others); once per key."""
         ...
 

@@ -83,9 +83,7 @@ class SimCloud:
             problems.append("region outage")
         if not release:
             problems.append("release artifact missing (empty release)")
-        return PreflightReport(
-            region=region, ok=all(checks.values()), checks=checks, problems=problems
-        )
+        return PreflightReport(region=region, ok=all(checks.values()), checks=checks, problems=problems)
 
     def region_state(self, service: str, region: str) -> RegionState:
         """Which releases the region runs, how many instances are healthy, its traffic share."""
@@ -94,9 +92,7 @@ class SimCloud:
             self._require_seeded(conn, service, region)
             return self._state(conn, service, region)
 
-    def ensure_release(
-        self, service: str, region: str, release: str, count: int, key: str
-    ) -> DeployResult:
+    def ensure_release(self, service: str, region: str, release: str, count: int, key: str) -> DeployResult:
         """Replace the oldest other instances until at least `count` run `release`; once per key."""
         if count < 0:
             raise InvalidRequest(f"sim: count must be >= 0, got {count}")
@@ -122,9 +118,7 @@ class SimCloud:
             victims = [i.seq for i in current if i.release != release][:missing]
             store.delete_instances(conn, victims)
             store.add_instances(conn, service, region, release, len(victims), key)
-            result = DeployResult(
-                key=key, changed=len(victims), state=self._state(conn, service, region)
-            )
+            result = DeployResult(key=key, changed=len(victims), state=self._state(conn, service, region))
             store.ledger_put(conn, key, result.model_dump_json())
             return result
 
@@ -140,14 +134,10 @@ class SimCloud:
     def seed(self, service: str, regions: list[tuple[str, int]], release: str) -> None:
         """Put `service` on `release` in each (region, instance_count) not seeded yet."""
         with self._store.write() as conn:
-            fresh = [
-                (r, n) for r, n in regions if not store.is_seeded(conn, service, r)
-            ]
+            fresh = [(r, n) for r, n in regions if not store.is_seeded(conn, service, r)]
             if not fresh:
                 return
-            total = len(
-                set(store.seeded_regions(conn, service)) | {r for r, _ in fresh}
-            )
+            total = len(set(store.seeded_regions(conn, service)) | {r for r, _ in fresh})
             for region, n in fresh:
                 store.ensure_region(conn, region)
                 store.add_instances(conn, service, region, release, n, None)
@@ -260,9 +250,7 @@ class SimCloud:
     @staticmethod
     def _require_seeded(conn: sqlite3.Connection, service: str, region: str) -> None:
         if not store.is_seeded(conn, service, region):
-            raise NotFound(
-                f"sim: service '{service}' is not deployed in region '{region}'"
-            )
+            raise NotFound(f"sim: service '{service}' is not deployed in region '{region}'")
 
     @staticmethod
     def _state(conn: sqlite3.Connection, service: str, region: str) -> RegionState:
@@ -270,9 +258,7 @@ class SimCloud:
         releases = Counter(i.release for i in current)
         # instances come oldest first, so each release maps to its newest instance
         newest = {i.release: i.seq for i in current}
-        majority = (
-            max(releases, key=lambda r: (releases[r], newest[r])) if releases else None
-        )
+        majority = max(releases, key=lambda r: (releases[r], newest[r])) if releases else None
         return RegionState(
             region=region,
             service=service,
@@ -304,9 +290,7 @@ class SimCloud:
             latencies.append(fault.latency_ms if fault else 0.0)
         n = max(1, len(current))
         error_rate = min(1.0, sum(errors) / n * random.uniform(0.9, 1.1))
-        latency = (BASELINE_LATENCY_MS + sum(latencies) / n) * random.uniform(
-            0.95, 1.05
-        )
+        latency = (BASELINE_LATENCY_MS + sum(latencies) / n) * random.uniform(0.95, 1.05)
         weight = store.traffic_weight(conn, service, region)
         n_regions = len(store.seeded_regions(conn, service))
         return HealthSample(

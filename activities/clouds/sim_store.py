@@ -68,9 +68,7 @@ class ReleaseFault:
 
     def applies(self, release: str, region: str) -> bool:
         """True if instances on `release` in `region` suffer this fault."""
-        return self.release == release and (
-            self.regions is None or region in self.regions
-        )
+        return self.release == release and (self.regions is None or region in self.regions)
 
 
 def now_iso() -> str:
@@ -94,9 +92,7 @@ class SimStore:
                 conn.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-        )
+        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -130,17 +126,13 @@ class SimStore:
 
 def is_seeded(conn: sqlite3.Connection, service: str, region: str) -> bool:
     """True if the service was ever seeded in the region."""
-    row = conn.execute(
-        "SELECT 1 FROM traffic WHERE service = ? AND region = ?", (service, region)
-    ).fetchone()
+    row = conn.execute("SELECT 1 FROM traffic WHERE service = ? AND region = ?", (service, region)).fetchone()
     return row is not None
 
 
 def seeded_regions(conn: sqlite3.Connection, service: str) -> list[str]:
     """Regions where the service is seeded, by name."""
-    rows = conn.execute(
-        "SELECT region FROM traffic WHERE service = ? ORDER BY region", (service,)
-    ).fetchall()
+    rows = conn.execute("SELECT region FROM traffic WHERE service = ? ORDER BY region", (service,)).fetchall()
     return [str(r["region"]) for r in rows]
 
 
@@ -152,9 +144,7 @@ def traffic_weight(conn: sqlite3.Connection, service: str, region: str) -> float
     return float(row["weight"]) if row else 0.0
 
 
-def set_traffic_weight(
-    conn: sqlite3.Connection, service: str, region: str, weight: float
-) -> None:
+def set_traffic_weight(conn: sqlite3.Connection, service: str, region: str, weight: float) -> None:
     """Insert or update the region's traffic share."""
     conn.execute(
         "INSERT INTO traffic (service, region, weight) VALUES (?, ?, ?) "
@@ -165,24 +155,19 @@ def set_traffic_weight(
 
 def ensure_region(conn: sqlite3.Connection, region: str) -> None:
     """Make the region known (no outage) if it is not yet."""
-    conn.execute(
-        "INSERT OR IGNORE INTO regions (name, outage) VALUES (?, 0)", (region,)
-    )
+    conn.execute("INSERT OR IGNORE INTO regions (name, outage) VALUES (?, 0)", (region,))
 
 
 def has_outage(conn: sqlite3.Connection, region: str) -> bool:
     """True if an outage is injected in the region."""
-    row = conn.execute(
-        "SELECT outage FROM regions WHERE name = ?", (region,)
-    ).fetchone()
+    row = conn.execute("SELECT outage FROM regions WHERE name = ?", (region,)).fetchone()
     return bool(row and row["outage"])
 
 
 def set_outage(conn: sqlite3.Connection, region: str) -> None:
     """Mark the region as down."""
     conn.execute(
-        "INSERT INTO regions (name, outage) VALUES (?, 1) "
-        "ON CONFLICT (name) DO UPDATE SET outage = 1",
+        "INSERT INTO regions (name, outage) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET outage = 1",
         (region,),
     )
 
@@ -209,10 +194,7 @@ def add_instances(
     conn.executemany(
         "INSERT INTO instances (id, service, region, release, created_at, created_by_key) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            (f"i-{secrets.token_hex(6)}", service, region, release, created, key)
-            for _ in range(n)
-        ],
+        [(f"i-{secrets.token_hex(6)}", service, region, release, created, key) for _ in range(n)],
     )
 
 
@@ -223,9 +205,7 @@ def delete_instances(conn: sqlite3.Connection, seqs: list[int]) -> None:
 
 def release_faults(conn: sqlite3.Connection) -> list[ReleaseFault]:
     """Every injected release fault."""
-    rows = conn.execute(
-        "SELECT release, error_rate, latency_ms, regions FROM release_faults"
-    )
+    rows = conn.execute("SELECT release, error_rate, latency_ms, regions FROM release_faults")
     return [
         ReleaseFault(
             str(r["release"]),
@@ -249,9 +229,7 @@ def put_release_fault(conn: sqlite3.Connection, fault: ReleaseFault) -> None:
 
 def api_fault(conn: sqlite3.Connection) -> tuple[float, bool] | None:
     """The injected API fault as (error_rate, throttle), if any."""
-    row = conn.execute(
-        "SELECT error_rate, throttle FROM api_faults WHERE id = 1"
-    ).fetchone()
+    row = conn.execute("SELECT error_rate, throttle FROM api_faults WHERE id = 1").fetchone()
     return (float(row["error_rate"]), bool(row["throttle"])) if row else None
 
 
@@ -273,7 +251,7 @@ def clear_faults(conn: sqlite3.Connection) -> None:
 def wipe(conn: sqlite3.Connection) -> None:
     """Delete every row of every table."""
     for table in TABLES:
-        conn.execute(f"DELETE FROM {table}")  # fixed table names, never input
+        conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names, never input
 
 
 def ledger_get(conn: sqlite3.Connection, key: str) -> str | None:

@@ -40,7 +40,12 @@ class User:
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [GLOBALOPS, *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+            [GLOBALOPS, *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             check=False,
         )
 
@@ -72,7 +77,9 @@ def releases(user: User) -> dict[str, str]:
 
 def test_rollout_to_every_region_succeeds(user: User) -> None:
     assert set(releases(user).values()) == {"1.0.0"}
-    code, result = user.json("rollout", "start", "--service", "checkout", "--release", "2.0.0", "--wait", "--json")
+    code, result = user.json(
+        "rollout", "start", "--service", "checkout", "--release", "2.0.0", "--wait", "--json"
+    )
     assert code == 0, result
     assert result["status"] == "succeeded"
     assert result["previous_release"] == "1.0.0"
@@ -88,7 +95,9 @@ def test_bad_release_in_an_edge_region_rolls_everything_back(user: User) -> None
     before = releases(user)
     fault = user.run("sim", "fault", "release", "3.0.0", "--error-rate", "0.2", "--regions", "ap-south-1")
     assert fault.returncode == 0, fault.stderr
-    code, result = user.json("rollout", "start", "--service", "checkout", "--release", "3.0.0", "--wait", "--json")
+    code, result = user.json(
+        "rollout", "start", "--service", "checkout", "--release", "3.0.0", "--wait", "--json"
+    )
     assert code == 1
     assert result["status"] == "rolled_back"
     assert releases(user) == before

@@ -178,8 +178,8 @@ CASES = [
     ),
     Case(
         "release-with-slash",
-        release="../2.0.0",
-        needles=("--release", "'../2.0.0'"),
+        release="2.0.0/../../etc",
+        needles=("--release", "'2.0.0/../../etc'"),
     ),
 ]
 

@@ -77,17 +77,13 @@ def test_status_table() -> None:
 def test_release_fault_shows_only_where_named() -> None:
     from activities.clouds.sim import SimCloud
 
-    result = run(
-        "fault", "release", "1.0.0", "--error-rate", "0.3", "--regions", "us-east-1"
-    )
+    result = run("fault", "release", "1.0.0", "--error-rate", "0.3", "--regions", "us-east-1")
     assert result.exit_code == 0, result.output
     assert len(result.stdout.strip().splitlines()) == 1
     assert "us-east-1" in result.stdout
     rows = status()
     assert rows["us-east-1"]["error_rate"] == pytest.approx(0.3, rel=0.11)
-    assert all(
-        row["error_rate"] < 0.01 for name, row in rows.items() if name != "us-east-1"
-    )
+    assert all(row["error_rate"] < 0.01 for name, row in rows.items() if name != "us-east-1")
 
     SimCloud().ensure_release("checkout", "us-west-2", "2.0.0", 4, "k")
     run("fault", "release", "2.0.0", "--error-rate", "0.5", "--latency-ms", "400")
@@ -160,7 +156,5 @@ def test_reset_restores() -> None:
     assert result.exit_code == 0, result.output
     assert len(result.stdout.strip().splitlines()) == 1
     rows = status()
-    assert all(
-        row["release"] == "1.0.0" and row["healthy"] == 4 for row in rows.values()
-    )
+    assert all(row["release"] == "1.0.0" and row["healthy"] == 4 for row in rows.values())
     assert SimCloud().ledger_size() == 0

@@ -112,9 +112,7 @@ def _set(path: str, value: Any) -> Mutator:
 
 def _rename(path: str, new_key: str) -> Mutator:
     parent, _, key = path.rpartition(".")
-    return lambda data: _at(data, parent).__setitem__(
-        new_key, _at(data, parent).pop(key)
-    )
+    return lambda data: _at(data, parent).__setitem__(new_key, _at(data, parent).pop(key))
 
 
 def _del(path: str) -> Mutator:
@@ -159,9 +157,7 @@ TOPOLOGY_CASES = [
         "'ap-south-1' is not a region of wave 'core'",
         id="pilot-not-in-wave",
     ),
-    pytest.param(
-        _del("waves.1"), "waves", "a 'core' wave is required", id="missing-core-wave"
-    ),
+    pytest.param(_del("waves.1"), "waves", "a 'core' wave is required", id="missing-core-wave"),
     pytest.param(
         _set("regions.2.tier", "secondary"),
         "regions[2].tier",
@@ -225,9 +221,7 @@ POLICY_CASES = [
         "unknown wave 'canary'; allowed waves: validate, core, edge",
         id="unknown-bake-key",
     ),
-    pytest.param(
-        _set("bake.core", -5), "bake.core", "must be >= 0, got -5", id="negative-bake"
-    ),
+    pytest.param(_set("bake.core", -5), "bake.core", "must be >= 0, got -5", id="negative-bake"),
     pytest.param(
         _set("pilot_bake", "fast"),
         "pilot_bake",
@@ -272,9 +266,7 @@ def _write_mutated(default: Path, mutate: Mutator, path: Path) -> None:
 
 
 @pytest.mark.parametrize(("mutate", "field", "fragment"), TOPOLOGY_CASES)
-def test_bad_topology(
-    tmp_path: Path, mutate: Mutator, field: str, fragment: str
-) -> None:
+def test_bad_topology(tmp_path: Path, mutate: Mutator, field: str, fragment: str) -> None:
     path = tmp_path / "topology.yaml"
     _write_mutated(default_topology_path(), mutate, path)
     with pytest.raises(ConfigError) as info:
@@ -283,9 +275,7 @@ def test_bad_topology(
 
 
 @pytest.mark.parametrize(("mutate", "field", "fragment"), POLICY_CASES)
-def test_bad_policies(
-    tmp_path: Path, mutate: Mutator, field: str, fragment: str
-) -> None:
+def test_bad_policies(tmp_path: Path, mutate: Mutator, field: str, fragment: str) -> None:
     path = tmp_path / "policies.yaml"
     _write_mutated(default_policies_path(), mutate, path)
     with pytest.raises(ConfigError) as info:
@@ -302,15 +292,11 @@ def test_bad_policies(
             "YAML syntax error: ",
             id="yaml-syntax",
         ),
-        pytest.param(
-            "- name: checkout\n", "(top level)", "got a list", id="top-level-list"
-        ),
+        pytest.param("- name: checkout\n", "(top level)", "got a list", id="top-level-list"),
         pytest.param("", "(top level)", "got an empty file", id="empty-file"),
     ],
 )
-def test_bad_file_contents(
-    tmp_path: Path, text: str, field: str, fragment: str
-) -> None:
+def test_bad_file_contents(tmp_path: Path, text: str, field: str, fragment: str) -> None:
     path = tmp_path / "topology.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
@@ -322,9 +308,7 @@ def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError) as info:
         load_policies(path)
-    _assert_one_line(
-        info.value, path, "(file)", "cannot read: No such file or directory"
-    )
+    _assert_one_line(info.value, path, "(file)", "cannot read: No such file or directory")
 
 
 def test_config_error_is_one_line() -> None:
@@ -360,13 +344,9 @@ def test_duration_parses(raw: object, seconds: float) -> None:
     assert parse_duration(raw) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize(
-    "raw", ["fast", "10 minutes", "1h30m", "", "s", True, None, [1], "nan"]
-)
+@pytest.mark.parametrize("raw", ["fast", "10 minutes", "1h30m", "", "s", True, None, [1], "nan"])
 def test_duration_rejects_garbage(raw: object) -> None:
-    with pytest.raises(
-        ValidationError, match="is not a duration; use a number of seconds"
-    ):
+    with pytest.raises(ValidationError, match="is not a duration; use a number of seconds"):
         _DURATION.validate_python(raw)
 
 

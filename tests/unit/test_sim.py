@@ -27,9 +27,7 @@ def cloud(tmp_path: Path) -> SimCloud:
     return sim
 
 
-def test_default_path_is_in_state_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_path_is_in_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLOBALOPS_HOME", str(tmp_path))
     assert SimCloud().db_path == tmp_path / "sim.db"
     assert (tmp_path / "sim.db").exists()
@@ -110,9 +108,7 @@ def test_same_key_changes_the_cloud_once(cloud: SimCloud) -> None:
     assert cloud.ledger_size() == 2
 
     # Replaying the first key reports its own change but the current state.
-    replay = cloud.ensure_release(
-        "checkout", "r00", "2.0.0", 2, "rollout-1/r00/batch-1"
-    )
+    replay = cloud.ensure_release("checkout", "r00", "2.0.0", 2, "rollout-1/r00/batch-1")
     assert replay.changed == 2
     assert replay.state.releases == {"2.0.0": 4}
 
@@ -173,7 +169,7 @@ def test_release_fault_hits_named_regions_and_release_only(cloud: SimCloud) -> N
 
     r00 = cloud.health("checkout", "r00")  # half the instances on the bad release
     assert r00.error_rate == pytest.approx((0.4 + 0.002) / 2, rel=0.11)
-    assert 80 + 100 * 0.95 <= r00.latency_p99_ms <= (80 + 100) * 1.05
+    assert (80 + 100) * 0.95 <= r00.latency_p99_ms <= (80 + 100) * 1.05
     assert cloud.health("checkout", "r02").error_rate < 0.01  # same release, not named
     assert cloud.health("checkout", "r05").error_rate < 0.01  # still on 1.0.0
 
@@ -190,9 +186,7 @@ def test_release_fault_everywhere_is_capped(cloud: SimCloud) -> None:
         assert 0.9 <= cloud.health("checkout", region).error_rate <= 1.0
 
 
-@pytest.mark.parametrize(
-    ("throttle", "error"), [(True, Throttled), (False, Unavailable)]
-)
+@pytest.mark.parametrize(("throttle", "error"), [(True, Throttled), (False, Unavailable)])
 def test_api_fault(cloud: SimCloud, throttle: bool, error: type[Exception]) -> None:
     ids = cloud.instance_ids("checkout", "r00")
     cloud.inject_api_fault(1.0, throttle=throttle)

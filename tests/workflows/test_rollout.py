@@ -19,8 +19,16 @@ from workers.client import register_search_attributes
 from workflows.contracts import RolloutProgress, RolloutRequest
 from workflows.rollout import RegionalRolloutWorkflow
 
-CORE = ["us-east-1", "us-west-2", "us-central1", "eu-west-1", "eu-central-1", "europe-west1",
-        "ap-southeast-1", "ap-northeast-1"]
+CORE = [
+    "us-east-1",
+    "us-west-2",
+    "us-central1",
+    "eu-west-1",
+    "eu-central-1",
+    "europe-west1",
+    "ap-southeast-1",
+    "ap-northeast-1",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +36,9 @@ async def _attributes(ts_env: WorkflowEnvironment) -> None:
     await register_search_attributes(ts_env.client)
 
 
-def request(topology: Topology, policies: Policies, release: str = "2.0.0", rid: str = "t1") -> RolloutRequest:
+def request(
+    topology: Topology, policies: Policies, release: str = "2.0.0", rid: str = "t1"
+) -> RolloutRequest:
     queue_topology = topology.model_copy(update={"default_task_queue": "globalops"})
     return RolloutRequest(
         service="checkout", release=release, request_id=rid, topology=queue_topology, policies=policies
@@ -66,8 +76,11 @@ async def run_rollout(
 
 
 async def test_happy_path_runs_waves_in_order_and_honours_bakes(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
 ) -> None:
     result = await run_rollout(ts_env, sim, executor, request(topology, policies))
 
@@ -91,8 +104,13 @@ async def test_happy_path_runs_waves_in_order_and_honours_bakes(
     [("rollback_all", "rolled_back"), ("rollback_wave", "rolled_back"), ("halt", "failed")],
 )
 async def test_edge_failure_compensates_in_reverse_per_policy(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies, policy: str, expected_status: str,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+    policy: str,
+    expected_status: str,
 ) -> None:
     sim.inject_release_fault("3.0.0", error_rate=0.2, regions=["ap-south-1"])
     pols = policies.model_copy(update={"rollback_policy": policy})
@@ -119,8 +137,11 @@ async def test_edge_failure_compensates_in_reverse_per_policy(
 
 
 async def test_approval_gate_waits_then_continues(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
 ) -> None:
     pols = policies.model_copy(
         update={"approvals": policies.approvals.model_copy(update={"between_waves": True})}
@@ -140,8 +161,11 @@ async def test_approval_gate_waits_then_continues(
 
 
 async def test_approve_is_rejected_when_nothing_waits(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
 ) -> None:
     async with make_worker(ts_env.client, sim, executor, "globalops"):
         handle = await start_rollout(ts_env.client, request(topology, policies, rid="noappr"))
@@ -157,8 +181,11 @@ async def test_approve_is_rejected_when_nothing_waits(
 
 
 async def test_pause_holds_new_regions_until_resume(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
 ) -> None:
     async with make_worker(ts_env.client, sim, executor, "globalops"):
         handle = await start_rollout(ts_env.client, request(topology, policies, rid="pause"))
@@ -176,8 +203,11 @@ async def test_pause_holds_new_regions_until_resume(
 
 
 async def test_abort_compensates_every_changed_region(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
 ) -> None:
     pols = policies.model_copy(
         update={"approvals": policies.approvals.model_copy(update={"between_waves": True})}
@@ -197,8 +227,11 @@ async def test_abort_compensates_every_changed_region(
 
 
 async def test_a_second_start_for_the_same_service_is_refused(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
 ) -> None:
     pols = policies.model_copy(
         update={"approvals": policies.approvals.model_copy(update={"between_waves": True})}
@@ -216,8 +249,11 @@ async def test_a_second_start_for_the_same_service_is_refused(
 
 
 async def test_preflight_failure_changes_nothing(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
 ) -> None:
     sim.inject_outage("sa-east-1")
     result = await run_rollout(ts_env, sim, executor, request(topology, policies, rid="pre"))
@@ -229,8 +265,11 @@ async def test_preflight_failure_changes_nothing(
 
 
 async def test_api_throttling_is_retried_by_temporal(
-    ts_env: WorkflowEnvironment, sim: SimCloud, executor: concurrent.futures.Executor,
-    topology: Topology, policies: Policies,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
 ) -> None:
     sim.inject_api_fault(0.2, throttle=True)
     result = await run_rollout(ts_env, sim, executor, request(topology, policies, rid="thr"))
