@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import re
@@ -26,6 +27,7 @@ from config.loader import ConfigError, load_config
 from workers.client import connect, temporal_address
 from workflows import search_attributes as sa
 from workflows.contracts import RolloutProgress, RolloutRequest
+from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
 rollout_app = typer.Typer(
@@ -151,28 +153,42 @@ async def _start(request: RolloutRequest, wait: bool, as_json: bool) -> int:
         return 0
     if not as_json:
         _err.print(f"started [bold]{wid}[/] — Web UI: {web_ui_url(wid)}")
-    result = await _follow(handle, show=not as_json)
+    result = await _follow(client, handle, show=not as_json)
     _report(result, as_json)
     return 0 if result.status == "succeeded" else 1
 
 
-async def _follow(handle: WorkflowHandle[Any, RolloutProgress], show: bool) -> RolloutProgress:
+async def _follow(
+    client: Client, handle: WorkflowHandle[Any, RolloutProgress], show: bool
+) -> RolloutProgress:
     """Wait for the result, redrawing a live table from the `progress` query meanwhile."""
     result_task = asyncio.create_task(handle.result())
     if not show:
         return await result_task
     with Live(Table(), console=_err, refresh_per_second=4, transient=not sys.stderr.isatty()) as live:
         while not result_task.done():
-            try:
+            with contextlib.suppress(RPCError):  # a query can race the workflow's end
                 progress = await handle.query(RegionalRolloutWorkflow.progress)
-                if progress is not None:
-                    live.update(progress_table(progress))
-            except RPCError:
-                pass  # the query raced the workflow's end; the result follows
+                await _overlay_children(client, progress)
+                live.update(progress_table(progress))
             await asyncio.wait({result_task}, timeout=0.5)
         result = result_task.result()
         live.update(progress_table(result))
     return result
+
+
+async def _overlay_children(client: Client, progress: RolloutProgress) -> None:
+    """Show batch-level progress of regions in flight, read from their child workflows."""
+    for index, outcome in enumerate(progress.regions):
+        if outcome.status != "deploying":
+            continue
+        child = client.get_workflow_handle_for(
+            RegionDeploymentWorkflow.run, f"{progress.workflow_id}/{outcome.region}"
+        )
+        with contextlib.suppress(RPCError):
+            live = await child.query(RegionDeploymentWorkflow.progress)
+            if live is not None and live.status in ("deploying", "baking"):
+                progress.regions[index] = live
 
 
 def _report(result: RolloutProgress, as_json: bool) -> None:

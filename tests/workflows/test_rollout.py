@@ -276,3 +276,32 @@ async def test_api_throttling_is_retried_by_temporal(
     assert result.status == "succeeded", result.reason
     sim.clear_faults()
     assert set(releases(sim).values()) == {"2.0.0"}
+
+
+async def test_region_activities_go_to_the_region_task_queue(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    eu = {"eu-west-1", "eu-central-1", "europe-west1"}
+    regions = [
+        r.model_copy(update={"task_queue": "region-eu"}) if r.name in eu else r for r in topology.regions
+    ]
+    pinned = topology.model_copy(update={"regions": regions})
+    async with (
+        make_worker(ts_env.client, sim, executor, "globalops"),
+        make_worker(ts_env.client, sim, executor, "region-eu"),
+    ):
+        handle = await start_rollout(ts_env.client, request(pinned, policies, rid="queues"))
+        result = await handle.result()
+    assert result.status == "succeeded"
+    for region, expected in (("eu-west-1", "region-eu"), ("us-east-1", "globalops")):
+        child = ts_env.client.get_workflow_handle(f"rollout:checkout/{region}")
+        queues = {
+            e.activity_task_scheduled_event_attributes.task_queue.name
+            async for e in child.fetch_history_events()
+            if e.HasField("activity_task_scheduled_event_attributes")
+        }
+        assert queues == {expected}
