@@ -8,7 +8,15 @@ from temporalio import activity
 from activities.clouds.base import DeployResult, HealthSample, PreflightReport, RegionState
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
-from workflows.contracts import EnsureReleaseInput, PreflightInput, RegionRef
+from workflows.contracts import (
+    CanaryWeightInput,
+    EnsureReleaseInput,
+    KeyedRegionInput,
+    PreflightInput,
+    RegionRef,
+    RestoreInput,
+    ScaleGroupInput,
+)
 
 
 def _log(region: str) -> structlog.stdlib.BoundLogger:
@@ -60,3 +68,41 @@ class CloudActivities:
     def health_sample(self, inp: RegionRef) -> HealthSample:
         """Take one health sample of a region."""
         return self._clouds.get(inp.provider).health(inp.service, inp.region)
+
+    @activity.defn(name="scale_group")
+    @classified
+    def scale_group(self, inp: ScaleGroupInput) -> DeployResult:
+        """Size the stable or canary / green group on one release; a repeated key changes nothing."""
+        result = self._clouds.get(inp.provider).scale_group(
+            inp.service, inp.region, inp.group, inp.release, inp.count, inp.key
+        )
+        _log(inp.region).info(
+            "scale_group", group=inp.group, release=inp.release, count=inp.count, key=inp.key
+        )
+        return result
+
+    @activity.defn(name="set_canary_weight")
+    @classified
+    def set_canary_weight(self, inp: CanaryWeightInput) -> RegionState:
+        """Shift a share of the region's traffic to the canary / green group."""
+        state = self._clouds.get(inp.provider).set_canary_weight(inp.service, inp.region, inp.weight, inp.key)
+        _log(inp.region).info("set_canary_weight", weight=inp.weight, key=inp.key)
+        return state
+
+    @activity.defn(name="promote_canary")
+    @classified
+    def promote_canary(self, inp: KeyedRegionInput) -> RegionState:
+        """Make the canary / green group the stable one and remove the old stable group."""
+        state = self._clouds.get(inp.provider).promote_canary(inp.service, inp.region, inp.key)
+        _log(inp.region).info("promote_canary", key=inp.key, release=state.release)
+        return state
+
+    @activity.defn(name="restore_region")
+    @classified
+    def restore_region(self, inp: RestoreInput) -> RegionState:
+        """The undo of every deploy step: no canary traffic, no canary, stable on `release`."""
+        state = self._clouds.get(inp.provider).restore(
+            inp.service, inp.region, inp.release, inp.count, inp.key
+        )
+        _log(inp.region).info("restore_region", release=inp.release, key=inp.key)
+        return state

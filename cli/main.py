@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from cli.deploy import deploy_app
 from cli.dev import dev_app
 from cli.rollout import rollout_app
 from cli.sim import sim_app
@@ -27,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(rollout_app, name="rollout")
+app.add_typer(deploy_app, name="deploy")
 app.add_typer(sim_app, name="sim")
 app.add_typer(dev_app, name="dev")
 

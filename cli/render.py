@@ -9,7 +9,7 @@ from urllib.parse import quote
 from rich.table import Table
 
 from workers.client import namespace
-from workflows.contracts import RolloutProgress
+from workflows.contracts import RegionOutcome, RolloutProgress
 
 _STYLE = {
     "succeeded": "green",
@@ -17,6 +17,7 @@ _STYLE = {
     "failed": "red",
     "aborted": "red",
     "deploying": "cyan",
+    "waiting": "magenta",
     "baking": "cyan",
     "ready": "blue",
 }
@@ -36,7 +37,7 @@ def progress_table(p: RolloutProgress) -> Table:
     if p.waiting_for_approval:
         title += f"  (waiting for approval of {p.waiting_for_approval})"
     table = Table(title=title, title_justify="left")
-    for column in ("region", "wave", "state", "release", "batches", "detail"):
+    for column in ("region", "wave", "strategy", "state", "release", "steps", "detail"):
         table.add_column(column)
     for o in p.regions:
         style = _STYLE.get(o.status, "")
@@ -44,12 +45,30 @@ def progress_table(p: RolloutProgress) -> Table:
         table.add_row(
             o.region,
             o.wave,
+            o.strategy,
             f"[{style}]{o.status}[/]" if style else o.status,
             o.release or "",
             batches,
             o.detail[:80],
         )
     return table
+
+
+def region_json(o: RegionOutcome) -> dict[str, Any]:
+    """One region in `--json` output, with every analysis step's verdict and numbers."""
+    return {
+        "region": o.region,
+        "wave": o.wave,
+        "status": o.status,
+        "release": o.release,
+        "strategy": o.strategy,
+        "analysis": [
+            {"step": a.step, "weight": a.weight, "verdict": a.verdict, "score": a.score, "metrics": a.metrics}
+            for a in o.analysis
+        ],
+        "overrides": o.overrides,
+        "detail": o.detail,
+    }
 
 
 def rollout_json(p: RolloutProgress) -> dict[str, Any]:

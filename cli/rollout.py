@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import getpass
 import json
 import re
@@ -54,6 +55,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 IdArg = Annotated[str, typer.Argument(help="Workflow id (rollout:SERVICE) or just the service name.")]
 
 
+class StrategyChoice(enum.StrEnum):
+    """The deploy strategies a user can pick on the command line."""
+
+    rolling = "rolling"
+    canary = "canary"
+    blue_green = "blue-green"
+
+
 def workflow_id_for(service: str) -> str:
     """One rollout per service at a time (DESIGN rule 5)."""
     return f"rollout:{service}"
@@ -63,7 +72,7 @@ def _normalise_id(ident: str) -> str:
     return ident if ident.startswith("rollout:") else workflow_id_for(ident)
 
 
-async def _client() -> Client:
+async def client_or_fail() -> Client:
     try:
         return await connect()
     except Exception as exc:  # noqa: BLE001 - any connection failure becomes one clear line
@@ -81,6 +90,13 @@ def start(
     release: Annotated[str, typer.Option("--release", "-r", help="Release (version) to deploy, e.g. 2.0.0.")],
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
+    strategy: Annotated[
+        StrategyChoice | None,
+        typer.Option(
+            "--strategy",
+            help="Deploy strategy in every region for this rollout (default: per region, then the policies).",
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow progress until the rollout ends; exit 0 only on success.")
     ] = False,
@@ -106,6 +122,7 @@ def start(
         topology=topo,
         policies=pols,
         requested_by=getpass.getuser(),
+        strategy=strategy.value if strategy else None,
     )
     code = asyncio.run(_start(request, wait, as_json))
     raise typer.Exit(code)
@@ -136,7 +153,7 @@ async def start_rollout(
 
 
 async def _start(request: RolloutRequest, wait: bool, as_json: bool) -> int:
-    client = await _client()
+    client = await client_or_fail()
     wid = workflow_id_for(request.service)
     try:
         handle = await start_rollout(client, request)
@@ -187,7 +204,7 @@ async def _overlay_children(client: Client, progress: RolloutProgress) -> None:
         )
         with contextlib.suppress(RPCError):
             live = await child.query(RegionDeploymentWorkflow.progress)
-            if live is not None and live.status in ("deploying", "baking"):
+            if live is not None and live.status in ("deploying", "baking", "waiting"):
                 progress.regions[index] = live
 
 
@@ -215,7 +232,7 @@ def status(ident: IdArg, as_json: JsonOpt = False) -> None:
 
 
 async def _status(wid: str) -> RolloutProgress:
-    client = await _client()
+    client = await client_or_fail()
     handle = client.get_workflow_handle_for(RegionalRolloutWorkflow.run, wid)
     try:
         desc = await handle.describe()
@@ -234,7 +251,7 @@ async def _status(wid: str) -> RolloutProgress:
 
 def _steer(ident: str, update: str, arg: str | None) -> None:
     async def go() -> str:
-        client = await _client()
+        client = await client_or_fail()
         handle = client.get_workflow_handle(_normalise_id(ident))
         try:
             if arg is None:
@@ -280,6 +297,54 @@ def abort(
     _steer(ident, "abort", reason)
 
 
+@rollout_app.command("promote")
+def promote(
+    ident: IdArg,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Only this region (default: every region waiting).")
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Skip the remaining steps and analysis (recorded as an operator override)."
+        ),
+    ] = False,
+) -> None:
+    """Promote canary / blue-green regions past a pause or an inconclusive analysis."""
+    wid = _normalise_id(ident)
+
+    async def go() -> list[str]:
+        client = await client_or_fail()
+        targets = [region] if region else await _promotable(client, wid, full)
+        if not targets:
+            fail(f"no region of {wid} is waiting for promote (use --region R --full to skip ahead)")
+        answers = []
+        for name in targets:
+            child = client.get_workflow_handle(f"{wid}/{name}")
+            try:
+                answers.append(str(await child.execute_update("promote", full)))
+            except WorkflowUpdateFailedError as exc:
+                fail(f"promote {name} refused: {exc.cause or exc}")
+            except RPCError as exc:
+                fail(f"promote {name} refused: {exc.message}")
+        return answers
+
+    for line in asyncio.run(go()):
+        _out.print(line)
+
+
+async def _promotable(client: Client, wid: str, full: bool) -> list[str]:
+    """Regions of a rollout whose child waits for promote (any in flight, with --full)."""
+    handle = client.get_workflow_handle_for(RegionalRolloutWorkflow.run, wid)
+    try:
+        progress = await handle.query(RegionalRolloutWorkflow.progress)
+    except RPCError as exc:
+        fail(f"no running rollout with id '{wid}': {exc.message}")
+    await _overlay_children(client, progress)
+    wanted = ("waiting", "deploying", "baking") if full else ("waiting",)
+    return [o.region for o in progress.regions if o.status in wanted]
+
+
 @rollout_app.command("list")
 def list_rollouts(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 20,
@@ -287,7 +352,7 @@ def list_rollouts(
     """List recent rollouts from Temporal visibility."""
 
     async def go() -> Table:
-        client = await _client()
+        client = await client_or_fail()
         table = Table(title="rollouts")
         for column in ("workflow id", "status", "started", "closed"):
             table.add_column(column)

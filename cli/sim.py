@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -82,17 +82,19 @@ def status(
         typer.Option(
             "--json",
             help='Print one JSON object: {"regions": [{region, release, healthy, '
-            "traffic, error_rate, latency_ms}]}.",
+            "traffic, error_rate, latency_ms, canary_release, canary_weight, canary_instances}]}.",
             envvar="GLOBALOPS_JSON",
         ),
     ] = False,
     topology: TopologyOption = None,
 ) -> None:
-    """Show, per region, the release a service runs, its health and its traffic share.
+    """Show, per region, the release a service runs, its canary, health and traffic share.
 
-    The release column is the release most instances run; during a rollout a region
-    shows the mix. Error rate and p99 latency are one fresh (slightly noisy) sample,
-    so an injected release fault shows up only where that release runs.
+    The release column is the release most stable instances run; during a rolling
+    deploy a region shows the mix. The canary column shows a canary / green group and
+    the share of the region's traffic it takes, like "2.0.0 @ 25%". Error rate and p99
+    latency are one fresh (slightly noisy) sample, weighted by each group's traffic, so
+    an injected release fault shows up only where that release serves.
 
     Example: globalops sim status --service checkout --json
     """
@@ -101,24 +103,49 @@ def status(
         fail(f"unknown service '{service}'; known services: {', '.join(s.name for s in topo.services)}")
     rows = cloud.status(service)
     if as_json:
-        keys = ("region", "release", "healthy", "traffic", "error_rate", "latency_ms")
+        keys = (
+            "region",
+            "release",
+            "healthy",
+            "traffic",
+            "error_rate",
+            "latency_ms",
+            "canary_release",
+            "canary_weight",
+            "canary_instances",
+        )
         typer.echo(json.dumps({"regions": [{k: row[k] for k in keys} for row in rows]}))
         return
-    table = Table(title=f"sim: {service}")
-    for column in ("region", "release", "healthy", "traffic", "error rate", "p99 ms"):
-        table.add_column(column, justify="left" if column in ("region", "release") else "right")
+    table = Table(title=f"sim: {service}", pad_edge=False)
+    for column in ("region", "release", "canary", "healthy", "traffic", "error rate", "p99 ms"):
+        left = column in ("region", "release", "canary")
+        # region names, "2.0.0 @ 25%" and "4/4" stay whole on an 80-column terminal
+        table.add_column(
+            column,
+            justify="left" if left else "right",
+            no_wrap=column in ("region", "canary", "healthy"),
+            min_width=len(column) if column == "healthy" else None,
+        )
     for row in rows:
-        mixed = len(row["releases"]) > 1
-        release = ", ".join(f"{r}×{n}" for r, n in sorted(row["releases"].items()))
+        mixed = len(row["stable_releases"]) > 1
+        release = "\n".join(f"{r}×{n}" for r, n in sorted(row["stable_releases"].items()))
         table.add_row(
             row["region"],
             release if mixed else str(row["release"]),
-            f"{row['healthy']}/{row['instances']}",
+            _canary_cell(row),
+            f"{row['healthy']}/{row['instances'] + row['canary_instances']}",
             f"{row['traffic'] * 100:.1f}%",
             f"{row['error_rate'] * 100:.2f}%",
             f"{row['latency_ms']:.0f}",
         )
     Console().print(table)
+
+
+def _canary_cell(row: dict[str, Any]) -> str:
+    """The canary cell, like "2.0.0 @ 25%"; empty without a canary / green group."""
+    if not row["canary_instances"]:
+        return ""
+    return f"{row['canary_release']} @ {row['canary_weight'] * 100:g}%"
 
 
 @fault_app.command("release")
@@ -142,6 +169,17 @@ def fault_release(
             show_default=False,
         ),
     ] = None,
+    under_load: Annotated[
+        bool,
+        typer.Option(
+            "--under-load",
+            help=(
+                "Only while the release serves live traffic: a load-dependent bug; "
+                "preview/green traffic is clean."
+            ),
+            envvar="GLOBALOPS_SIM_UNDER_LOAD",
+        ),
+    ] = False,
     topology: TopologyOption = None,
 ) -> None:
     """Make a release fail: its instances return errors at --error-rate and slow down.
@@ -149,6 +187,8 @@ def fault_release(
     Only instances running VERSION are affected, so the fault appears as a rollout
     reaches a region, and a health gate should catch it and roll back. Limit it with
     --regions to simulate a release that breaks only somewhere (say, one jurisdiction).
+    With --under-load the fault hides from analysis of a 0-weight green group and bites
+    once traffic shifts to it: the case for gradual canary weights.
 
     Example: globalops sim fault release 2.0.0 --error-rate 0.2 --regions eu-west-1
     """
@@ -161,10 +201,11 @@ def fault_release(
     names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
     if names is not None:
         _check_regions(topo, names)
-    cloud.inject_release_fault(version, error_rate, latency_ms, names)
+    cloud.inject_release_fault(version, error_rate, latency_ms, names, under_load=under_load)
     where = ", ".join(names) if names else "all regions"
+    load = " under live traffic only" if under_load else ""
     typer.echo(
-        f"release {version} now fails {error_rate * 100:g}% of requests (+{latency_ms:g} ms) in {where}"
+        f"release {version} now fails {error_rate * 100:g}% of requests (+{latency_ms:g} ms) in {where}{load}"
     )
 
 

@@ -77,6 +77,9 @@ def _load(model: type[ModelT], path: str | Path) -> ModelT:
         raise ConfigError(file, field, problem) from exc
 
 
+_FIELD_PATH = re.compile(r"^[a-z_]+(\[\d+\])?(\.[a-z_]+(\[\d+\])?)*$")
+
+
 def _describe(model: type[BaseModel], exc: ValidationError) -> tuple[str, str]:
     """(field path, problem) for the first error pydantic reports."""
     error = exc.errors(include_url=False)[0]
@@ -97,6 +100,11 @@ def _describe(model: type[BaseModel], exc: ValidationError) -> tuple[str, str]:
         msg = f"bad key: {msg}"
 
     field = _render_loc(loc)
+    if kind == "value_error":
+        # A nested model's cross-field check names a field inside that model first.
+        inner, sep, problem = msg.partition(": ")
+        if sep and _FIELD_PATH.match(inner):
+            return f"{field}.{inner}", problem
     if kind == "extra_forbidden":
         return field, _unknown_field(model, loc)
     if isinstance(value, _SCALARS) and kind != "missing" and repr(value) not in msg:

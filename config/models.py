@@ -7,6 +7,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.durations import Duration
+from config.strategies import (
+    AnalysisPolicy,
+    BlueGreenPolicy,
+    CanaryPolicy,
+    Strategy,
+)
 
 __all__ = [
     "WAVE_ORDER",
@@ -84,6 +90,10 @@ class RegionConfig(BaseModel):
         default=50,
         ge=0,
         description="Typical client latency, used to choose failover targets.",
+    )
+    strategy: Strategy | None = Field(
+        default=None,
+        description="Deploy strategy for this region (None = the rollout's or the policies' strategy).",
     )
 
 
@@ -317,6 +327,15 @@ class Policies(BaseModel):
         description="On failure: roll back every touched region, only the failing wave, or halt.",
     )
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="Human approvals.")
+    strategy: Strategy = Field(
+        default="rolling",
+        description="Deploy strategy in each region unless the region or the rollout names another.",
+    )
+    canary: CanaryPolicy = Field(default_factory=CanaryPolicy, description="Canary steps and bakes.")
+    blue_green: BlueGreenPolicy = Field(default_factory=BlueGreenPolicy, description="Blue-green settings.")
+    analysis: AnalysisPolicy = Field(
+        default_factory=AnalysisPolicy, description="Metrics analysis of canary and blue-green deploys."
+    )
 
     @field_validator("bake", mode="before")
     @classmethod

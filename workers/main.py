@@ -11,6 +11,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.analysis_activities import AnalysisActivities
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry, default_registry
 from workflows.region_deployment import RegionDeploymentWorkflow
@@ -23,7 +24,18 @@ WORKFLOWS = [RegionalRolloutWorkflow, RegionDeploymentWorkflow]
 def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
     """Every activity this worker runs, bound to its cloud adapters."""
     acts = CloudActivities(clouds)
-    return [acts.preflight, acts.region_state, acts.ensure_release, acts.health_sample]
+    analysis = AnalysisActivities(clouds)
+    return [
+        acts.preflight,
+        acts.region_state,
+        acts.ensure_release,
+        acts.health_sample,
+        acts.scale_group,
+        acts.set_canary_weight,
+        acts.promote_canary,
+        acts.restore_region,
+        analysis.analyse,
+    ]
 
 
 def build_workers(

@@ -7,13 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.models import Policies, Provider, RegionConfig, Topology
+from config.models import HealthPolicy, Policies, Provider, RegionConfig, Topology
+from config.strategies import AnalysisPolicy, Strategy
 
 RolloutStatus = Literal["running", "succeeded", "rolled_back", "failed", "aborted"]
 RegionStatus = Literal[
     "pending",
     "ready",
     "deploying",
+    "waiting",
     "baking",
     "succeeded",
     "rolled_back",
@@ -36,6 +38,9 @@ class RolloutRequest(_Contract):
     topology: Topology
     policies: Policies
     requested_by: str = "cli"
+    strategy: Strategy | None = Field(
+        default=None, description="overrides every region's strategy for this rollout"
+    )
 
 
 class RegionRef(_Contract):
@@ -60,17 +65,73 @@ class EnsureReleaseInput(RegionRef):
     key: str = Field(description="idempotency key: workflow id, request id, region and step")
 
 
+class ScaleGroupInput(RegionRef):
+    """Make a group (stable, or canary / green) exactly `count` instances of `release`."""
+
+    group: Literal["stable", "canary"]
+    release: str
+    count: int = Field(ge=0)
+    key: str
+
+
+class CanaryWeightInput(RegionRef):
+    """Route a share (0..1) of a region's traffic to the canary / green group."""
+
+    weight: float = Field(ge=0, le=1)
+    key: str
+
+
+class KeyedRegionInput(RegionRef):
+    """A keyed change that needs nothing but the region (promote the canary)."""
+
+    key: str
+
+
+class RestoreInput(RegionRef):
+    """Undo in one call: no canary traffic, no canary, `count` stable instances on `release`."""
+
+    release: str
+    count: int = Field(ge=0)
+    key: str
+
+
+class AnalyseInput(RegionRef):
+    """One analysis run of canary (or green) against the stable baseline."""
+
+    step: str
+    weight: float = Field(description="canary share of traffic in percent at this step")
+    canary_release: str
+    baseline_release: str
+    analysis: AnalysisPolicy
+    thresholds: HealthPolicy
+
+
+class AnalysisRecord(_Contract):
+    """What one analysis run judged: the verdict and the numbers behind it."""
+
+    step: str
+    weight: float
+    verdict: Literal["pass", "fail", "inconclusive", "error"]
+    score: float | None = None
+    samples: int = 0
+    metrics: dict[str, dict[str, float | str | None]] = Field(default_factory=dict)
+    reasons: list[str] = Field(default_factory=list)
+
+
 class RegionDeployInput(_Contract):
     """Input of one region's child workflow."""
 
     service: str
     release: str
-    previous_release: str
+    previous_release: str | None = Field(
+        default=None, description="None: the workflow reads what the region runs first"
+    )
     region: RegionConfig
     task_queue: str
     wave: str
     policies: Policies
     key_prefix: str
+    strategy: Strategy = "rolling"
 
 
 class GateRecord(_Contract):
@@ -95,7 +156,10 @@ class RegionOutcome(_Contract):
     batches_done: int = 0
     batches_total: int = 0
     detail: str = ""
+    strategy: Strategy = "rolling"
     gates: list[GateRecord] = Field(default_factory=list)
+    analysis: list[AnalysisRecord] = Field(default_factory=list)
+    overrides: list[str] = Field(default_factory=list, description="operator overrides, e.g. promote --full")
 
 
 class RolloutProgress(_Contract):

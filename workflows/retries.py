@@ -36,3 +36,12 @@ UNDO_RETRY = RetryPolicy(
 
 #: One cloud call: a single attempt must finish within this.
 CALL_TIMEOUT = timedelta(seconds=60)
+
+#: Analysis: a failed metrics query counts toward `consecutive_error_limit`, so retry only briefly.
+ANALYSIS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)

@@ -10,14 +10,14 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
-    from activities.clouds.base import DeployResult, PreflightReport, RegionState
+    from activities.clouds.base import PreflightReport, RegionState
     from workflows import search_attributes as sa
     from workflows.contracts import (
-        EnsureReleaseInput,
         PreflightInput,
         RegionDeployInput,
         RegionOutcome,
         RegionRef,
+        RestoreInput,
         RolloutProgress,
         RolloutRequest,
         RolloutStatus,
@@ -234,8 +234,10 @@ class RegionalRolloutWorkflow:
                 wave=plan.name,
                 policies=req.policies,
                 key_prefix=f"{wid}/{req.request_id}",
+                strategy=req.strategy or region.strategy or req.policies.strategy,
             )
             p.region(name).status = "deploying"
+            p.region(name).strategy = child_input.strategy
             self._touched.append(name)
             p.deploy_order.append(name)
             self._running[name] = asyncio.create_task(
@@ -342,13 +344,13 @@ class RegionalRolloutWorkflow:
             p.status = stop.status
         p.phase = "done"
 
-    async def _restore(self, name: str) -> DeployResult:
+    async def _restore(self, name: str) -> RegionState:
         req = self._request()
         region = req.topology.region(name)
         previous = self._previous.get(name) or req.release
         return await workflow.execute_activity_method(
-            CloudActivities.ensure_release,
-            EnsureReleaseInput(
+            CloudActivities.restore_region,
+            RestoreInput(
                 service=req.service,
                 region=name,
                 provider=region.provider,

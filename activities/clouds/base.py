@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -67,16 +67,33 @@ class PreflightReport(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
+Group = Literal["stable", "canary"]
+
+
 class RegionState(BaseModel):
     """What a region runs now for one service."""
 
     region: str
     service: str
-    release: str | None = Field(description="release of the majority of instances")
-    releases: dict[str, int] = Field(description="instance count per release")
-    instances: int
+    release: str | None = Field(description="release of the majority of stable instances")
+    releases: dict[str, int] = Field(description="instance count per release (both groups)")
+    instances: int = Field(description="stable instances")
     healthy: int
     traffic: float = Field(description="share of the service's global traffic, 0..1")
+    canary_instances: int = Field(default=0, description="instances of the canary / green group")
+    canary_release: str | None = Field(default=None, description="release of the canary / green group")
+    canary_weight: float = Field(default=0.0, description="share of the region's traffic on canary, 0..1")
+
+
+class MetricSeries(BaseModel):
+    """Data points of one group's metrics over a window, for analysis."""
+
+    region: str
+    group: Group
+    release: str | None
+    error_rate: list[float] = Field(default_factory=list, description="one value per data point, 0..1")
+    latency_p99_ms: list[float] = Field(default_factory=list, description="one value per data point")
+    requests: int = 0
 
 
 class HealthSample(BaseModel):
@@ -115,5 +132,27 @@ class CloudPort(Protocol):
         ...
 
     def health(self, service: str, region: str) -> HealthSample:
-        """Take one health sample of the service in the region."""
+        """Take one health sample of the service in the region (both groups, by traffic)."""
+        ...
+
+    def scale_group(
+        self, service: str, region: str, group: Group, release: str, count: int, key: str
+    ) -> DeployResult:
+        """Make `group` exactly `count` instances, all on `release` (0 removes it); once per key."""
+        ...
+
+    def set_canary_weight(self, service: str, region: str, weight: float, key: str) -> RegionState:
+        """Route `weight` (0..1) of the region's traffic to the canary / green group; once per key."""
+        ...
+
+    def promote_canary(self, service: str, region: str, key: str) -> RegionState:
+        """The canary / green group becomes stable; the old stable group is removed; once per key."""
+        ...
+
+    def restore(self, service: str, region: str, release: str, count: int, key: str) -> RegionState:
+        """Undo anything in flight: weight 0, canary removed, `count` stable on `release`; once per key."""
+        ...
+
+    def metrics(self, service: str, region: str, group: Group, window_s: float) -> MetricSeries:
+        """Data points of a group's error rate and p99 latency over the last `window_s` seconds."""
         ...

@@ -5,15 +5,18 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from activities.clouds import sim_groups as groups
 from activities.clouds import sim_store as store
 from activities.clouds.base import (
     DeployResult,
+    Group,
     HealthSample,
     InvalidRequest,
+    MetricSeries,
     NotFound,
     PreflightReport,
     RegionState,
@@ -23,10 +26,8 @@ from activities.clouds.base import (
 )
 from config.paths import state_dir
 
-BASELINE_ERROR_RATE = 0.002
-BASELINE_LATENCY_MS = 80.0
-OUTAGE_LATENCY_MS = 30_000.0
-REQUESTS_PER_REGION = 2000
+# What a keyed call returns, and so what its ledger entry holds.
+Result = TypeVar("Result", DeployResult, RegionState)
 
 
 class _ServiceLike(Protocol):
@@ -90,44 +91,92 @@ class SimCloud:
         with self._store.read() as conn:
             self._api_gate(conn)
             self._require_seeded(conn, service, region)
-            return self._state(conn, service, region)
+            return groups.state(conn, service, region)
 
     def ensure_release(self, service: str, region: str, release: str, count: int, key: str) -> DeployResult:
-        """Replace the oldest other instances until at least `count` run `release`; once per key."""
-        if count < 0:
-            raise InvalidRequest(f"sim: count must be >= 0, got {count}")
-        if not release:
-            raise InvalidRequest("sim: release artifact '' does not exist")
-        with self._store.write() as conn:
-            self._api_gate(conn)
-            stored = store.ledger_get(conn, key)
-            if stored is not None:
-                previous = DeployResult.model_validate_json(stored)
-                state = (
-                    self._state(conn, service, region)
-                    if store.is_seeded(conn, service, region)
-                    else previous.state
-                )
-                return DeployResult(key=key, changed=previous.changed, state=state)
-            self._require_seeded(conn, service, region)
-            if store.has_outage(conn, region):
-                raise RegionUnavailable(f"sim: region '{region}' is down (outage)")
-            current = store.instances(conn, service, region)
+        """Replace the oldest other stable instances until at least `count` run `release`; once per key."""
+        _check_count(count, release)
+
+        def apply(conn: sqlite3.Connection) -> DeployResult:
+            current = store.instances(conn, service, region, "stable")
             target = min(count, len(current))
             missing = max(0, target - sum(1 for i in current if i.release == release))
             victims = [i.seq for i in current if i.release != release][:missing]
             store.delete_instances(conn, victims)
             store.add_instances(conn, service, region, release, len(victims), key)
-            result = DeployResult(key=key, changed=len(victims), state=self._state(conn, service, region))
-            store.ledger_put(conn, key, result.model_dump_json())
-            return result
+            return DeployResult(key=key, changed=len(victims), state=groups.state(conn, service, region))
+
+        return self._once("ensure_release", key, service, region, DeployResult, apply)
 
     def health(self, service: str, region: str) -> HealthSample:
-        """One noisy health sample, shaped by the release faults and outages injected."""
+        """One noisy health sample (both groups, by traffic), shaped by the faults injected."""
         with self._store.read() as conn:
             self._api_gate(conn)
             self._require_seeded(conn, service, region)
-            return self._sample(conn, service, region)
+            return groups.sample(conn, service, region)
+
+    def scale_group(
+        self, service: str, region: str, group: Group, release: str, count: int, key: str
+    ) -> DeployResult:
+        """Make `group` exactly `count` instances on `release` (0 removes it); once per key."""
+        group = groups.check_group(group)
+        _check_count(count, release)
+
+        def apply(conn: sqlite3.Connection) -> DeployResult:
+            changed = groups.reshape(conn, service, region, group, release, count, key)
+            return DeployResult(key=key, changed=changed, state=groups.state(conn, service, region))
+
+        return self._once("scale_group", key, service, region, DeployResult, apply)
+
+    def set_canary_weight(self, service: str, region: str, weight: float, key: str) -> RegionState:
+        """Route `weight` (0..1) of the region's traffic to the canary / green group; once per key."""
+        if not 0.0 <= weight <= 1.0:
+            raise InvalidRequest(f"sim: canary weight must be within 0..1, got {weight}")
+
+        def apply(conn: sqlite3.Connection) -> RegionState:
+            if weight > 0 and not store.instances(conn, service, region, "canary"):
+                raise InvalidRequest("sim: no canary instances to send traffic to")
+            store.set_canary_weight(conn, service, region, weight)
+            return groups.state(conn, service, region)
+
+        return self._once("set_canary_weight", key, service, region, RegionState, apply)
+
+    def promote_canary(self, service: str, region: str, key: str) -> RegionState:
+        """Delete the stable group, make the canary / green group stable, weight 0; once per key."""
+
+        def apply(conn: sqlite3.Connection) -> RegionState:
+            if not store.instances(conn, service, region, "canary"):
+                raise InvalidRequest("sim: no canary instances to promote")
+            stable = store.instances(conn, service, region, "stable")
+            store.delete_instances(conn, [i.seq for i in stable])
+            store.relabel_group(conn, service, region, "canary", "stable")
+            store.set_canary_weight(conn, service, region, 0.0)
+            return groups.state(conn, service, region)
+
+        return self._once("promote_canary", key, service, region, RegionState, apply)
+
+    def restore(self, service: str, region: str, release: str, count: int, key: str) -> RegionState:
+        """Weight 0, canary group deleted, exactly `count` stable instances on `release`; once per key."""
+        _check_count(count, release)
+
+        def apply(conn: sqlite3.Connection) -> RegionState:
+            groups.reshape(conn, service, region, "canary", release, 0, key)
+            groups.reshape(conn, service, region, "stable", release, count, key)
+            return groups.state(conn, service, region)
+
+        return self._once("restore", key, service, region, RegionState, apply)
+
+    def metrics(self, service: str, region: str, group: Group, window_s: float) -> MetricSeries:
+        """`groups.METRIC_POINTS` points of a group, one per window_s / 60 s; empty if it has no instances."""
+        group = groups.check_group(group)
+        if not window_s > 0:
+            raise InvalidRequest(f"sim: window_s must be > 0, got {window_s}")
+        with self._store.read() as conn:
+            self._api_gate(conn)
+            self._require_seeded(conn, service, region)
+            if store.has_outage(conn, region):
+                raise RegionUnavailable(f"sim: region '{region}' is down (outage)")
+            return groups.series(conn, service, region, group)
 
     # --- seeding and admin -------------------------------------------------------------------
 
@@ -165,8 +214,13 @@ class SimCloud:
         error_rate: float,
         latency_ms: float = 0.0,
         regions: list[str] | None = None,
+        under_load: bool = False,
     ) -> None:
-        """Make instances on `release` fail and slow down, in `regions` (None = everywhere)."""
+        """Make instances on `release` fail and slow down, in `regions` (None = everywhere).
+
+        With `under_load` the fault hits a group only while it serves live traffic (canary:
+        weight > 0; stable: weight < 1): preview traffic to a 0-weight green group is clean.
+        """
         _check_rate(error_rate)
         if latency_ms < 0:
             raise InvalidRequest(f"sim: latency_ms must be >= 0, got {latency_ms}")
@@ -175,6 +229,7 @@ class SimCloud:
             error_rate,
             latency_ms,
             None if regions is None else frozenset(regions),
+            under_load,
         )
         with self._store.write() as conn:
             store.put_release_fault(conn, fault)
@@ -193,35 +248,50 @@ class SimCloud:
     # --- views for the CLI and tests ---------------------------------------------------------
 
     def status(self, service: str) -> list[dict[str, Any]]:
-        """Per region, by name: releases, health and traffic (API faults do not apply)."""
+        """Per region, by name: releases, canary, health and traffic (API faults do not apply)."""
         with self._store.read() as conn:
             rows = []
             for region in store.seeded_regions(conn, service):
-                state = self._state(conn, service, region)
-                sample = self._sample(conn, service, region)
+                state = groups.state(conn, service, region)
+                sample = groups.sample(conn, service, region)
+                stable = store.instances(conn, service, region, "stable")
                 rows.append(
                     {
                         "region": region,
                         "release": state.release,
                         "releases": state.releases,
+                        "stable_releases": dict(Counter(i.release for i in stable)),
                         "healthy": state.healthy,
                         "instances": state.instances,
                         "traffic": state.traffic,
                         "error_rate": sample.error_rate,
                         "latency_ms": sample.latency_p99_ms,
+                        "canary_release": state.canary_release,
+                        "canary_weight": state.canary_weight,
+                        "canary_instances": state.canary_instances,
                     }
                 )
             return rows
 
     def inventory(self) -> dict[str, Any]:
-        """Summary counts: instances per service/region/release, totals, ledger size."""
+        """Summary counts, to diff: instances per service/region/release (both groups) and per
+        service/region/group/release, the total, canary weights above 0, and the ledger size."""
         with self._store.read() as conn:
             tree: dict[str, dict[str, dict[str, int]]] = {}
-            for service, region, release, n in store.counts(conn):
-                tree.setdefault(service, {}).setdefault(region, {})[release] = n
+            by_group: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
+            rows = store.counts(conn)
+            for service, region, group, release, n in rows:
+                per_release = tree.setdefault(service, {}).setdefault(region, {})
+                per_release[release] = per_release.get(release, 0) + n
+                by_group.setdefault(service, {}).setdefault(region, {}).setdefault(group, {})[release] = n
+            weights: dict[str, dict[str, float]] = {}
+            for service, region, weight in store.canary_weights(conn):
+                weights.setdefault(service, {})[region] = weight
             return {
                 "instances": tree,
-                "total_instances": sum(n for *_, n in store.counts(conn)),
+                "groups": by_group,
+                "canary_weights": weights,
+                "total_instances": sum(n for *_, n in rows),
                 "ledger": store.ledger_size(conn),
             }
 
@@ -230,10 +300,10 @@ class SimCloud:
         with self._store.read() as conn:
             return store.ledger_size(conn)
 
-    def instance_ids(self, service: str, region: str) -> list[str]:
-        """Instance ids of the service in the region, oldest first."""
+    def instance_ids(self, service: str, region: str, group: Group | None = None) -> list[str]:
+        """Instance ids of the service in the region (one group, or both), oldest first."""
         with self._store.read() as conn:
-            return [i.id for i in store.instances(conn, service, region)]
+            return [i.id for i in store.instances(conn, service, region, group)]
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -252,56 +322,52 @@ class SimCloud:
         if not store.is_seeded(conn, service, region):
             raise NotFound(f"sim: service '{service}' is not deployed in region '{region}'")
 
-    @staticmethod
-    def _state(conn: sqlite3.Connection, service: str, region: str) -> RegionState:
-        current = store.instances(conn, service, region)
-        releases = Counter(i.release for i in current)
-        # instances come oldest first, so each release maps to its newest instance
-        newest = {i.release: i.seq for i in current}
-        majority = max(releases, key=lambda r: (releases[r], newest[r])) if releases else None
-        return RegionState(
-            region=region,
-            service=service,
-            release=majority,
-            releases=dict(releases),
-            instances=len(current),
-            healthy=0 if store.has_outage(conn, region) else len(current),
-            traffic=store.traffic_weight(conn, service, region),
-        )
+    def _once(
+        self,
+        op: str,
+        key: str,
+        service: str,
+        region: str,
+        kind: type[Result],
+        apply: Callable[[sqlite3.Connection], Result],
+    ) -> Result:
+        """Run `apply` once per key in one write transaction; a repeated key reports the current state.
 
-    @staticmethod
-    def _sample(conn: sqlite3.Connection, service: str, region: str) -> HealthSample:
-        current = store.instances(conn, service, region)
-        if store.has_outage(conn, region):
-            return HealthSample(
-                region=region,
-                healthy_instances=0,
-                instances=len(current),
-                error_rate=1.0,
-                latency_p99_ms=OUTAGE_LATENCY_MS,
-                cpu=0.0,
-                requests=0,
-            )
-        faults = store.release_faults(conn)
-        errors, latencies = [], []
-        for inst in current:
-            fault = next((f for f in faults if f.applies(inst.release, region)), None)
-            errors.append(fault.error_rate if fault else BASELINE_ERROR_RATE)
-            latencies.append(fault.latency_ms if fault else 0.0)
-        n = max(1, len(current))
-        error_rate = min(1.0, sum(errors) / n * random.uniform(0.9, 1.1))
-        latency = (BASELINE_LATENCY_MS + sum(latencies) / n) * random.uniform(0.95, 1.05)
-        weight = store.traffic_weight(conn, service, region)
-        n_regions = len(store.seeded_regions(conn, service))
-        return HealthSample(
-            region=region,
-            healthy_instances=len(current),
-            instances=len(current),
-            error_rate=error_rate,
-            latency_p99_ms=latency,
-            cpu=random.uniform(0.35, 0.45),
-            requests=int(REQUESTS_PER_REGION * weight * n_regions),
-        )
+        A replayed DeployResult keeps the change it made the first time. A key already used
+        by another kind of call is refused (InvalidRequest). Outages refuse new changes.
+        """
+        with self._store.write() as conn:
+            self._api_gate(conn)
+            stored = store.ledger_get(conn, key)
+            if stored is not None:
+                stored_op, payload = stored
+                if stored_op != op:
+                    raise InvalidRequest(f"sim: key '{key}' was already used by {stored_op}, not {op}")
+                current = (
+                    groups.state(conn, service, region) if store.is_seeded(conn, service, region) else None
+                )
+                return _replay(kind, payload, current)
+            self._require_seeded(conn, service, region)
+            if store.has_outage(conn, region):
+                raise RegionUnavailable(f"sim: region '{region}' is down (outage)")
+            result = apply(conn)
+            store.ledger_put(conn, key, op, result.model_dump_json())
+            return result
+
+
+def _replay(kind: type[Result], payload: str, current: RegionState | None) -> Result:
+    """The stored result of a keyed call, brought up to the region's current state."""
+    previous = kind.model_validate_json(payload)
+    if isinstance(previous, DeployResult):
+        return previous.model_copy(update={"state": current or previous.state})
+    return current or previous
+
+
+def _check_count(count: int, release: str) -> None:
+    if count < 0:
+        raise InvalidRequest(f"sim: count must be >= 0, got {count}")
+    if not release:
+        raise InvalidRequest("sim: release artifact '' does not exist")
 
 
 def _check_rate(error_rate: float) -> None:

@@ -24,9 +24,15 @@ SCHEMA = (
         region TEXT NOT NULL,
         release TEXT NOT NULL,
         created_at TEXT NOT NULL,
-        created_by_key TEXT)""",
+        created_by_key TEXT,
+        grp TEXT NOT NULL DEFAULT 'stable')""",
     "CREATE INDEX IF NOT EXISTS instances_by_place ON instances(service, region)",
     """CREATE TABLE IF NOT EXISTS traffic (
+        service TEXT NOT NULL,
+        region TEXT NOT NULL,
+        weight REAL NOT NULL,
+        PRIMARY KEY (service, region))""",
+    """CREATE TABLE IF NOT EXISTS canary_weights (
         service TEXT NOT NULL,
         region TEXT NOT NULL,
         weight REAL NOT NULL,
@@ -35,7 +41,8 @@ SCHEMA = (
         release TEXT PRIMARY KEY,
         error_rate REAL NOT NULL,
         latency_ms REAL NOT NULL,
-        regions TEXT)""",
+        regions TEXT,
+        under_load INTEGER NOT NULL DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS api_faults (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         error_rate REAL NOT NULL,
@@ -43,9 +50,18 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS ledger (
         key TEXT PRIMARY KEY,
         result TEXT NOT NULL,
-        created_at TEXT NOT NULL)""",
+        created_at TEXT NOT NULL,
+        op TEXT NOT NULL DEFAULT 'ensure_release')""",
 )
-TABLES = ("regions", "instances", "traffic", "release_faults", "api_faults", "ledger")
+# Columns added after the first release: (table, column, definition). A sim.db made before
+# gets them by ALTER TABLE; the defaults give old rows their old meaning (every instance was
+# stable, every fault hit under any load, ensure_release was the only keyed call).
+ADDED_COLUMNS = (
+    ("instances", "grp", "TEXT NOT NULL DEFAULT 'stable'"),
+    ("release_faults", "under_load", "INTEGER NOT NULL DEFAULT 0"),
+    ("ledger", "op", "TEXT NOT NULL DEFAULT 'ensure_release'"),
+)
+TABLES = ("regions", "instances", "traffic", "canary_weights", "release_faults", "api_faults", "ledger")
 
 
 @dataclass(frozen=True)
@@ -55,20 +71,30 @@ class Instance:
     seq: int
     id: str
     release: str
+    group: str = "stable"
 
 
 @dataclass(frozen=True)
 class ReleaseFault:
-    """A bad release: its error rate and extra latency, in `regions` (None = everywhere)."""
+    """A bad release: its error rate and extra latency, in `regions` (None = everywhere).
+
+    An `under_load` fault is a load-dependent bug: it shows only on a group that serves live
+    traffic, so preview traffic to a 0-weight green group looks clean.
+    """
 
     release: str
     error_rate: float
     latency_ms: float
     regions: frozenset[str] | None
+    under_load: bool = False
 
-    def applies(self, release: str, region: str) -> bool:
-        """True if instances on `release` in `region` suffer this fault."""
-        return self.release == release and (self.regions is None or region in self.regions)
+    def applies(self, release: str, region: str, loaded: bool = True) -> bool:
+        """True if instances on `release` in `region` suffer this fault (`loaded`: live traffic)."""
+        return (
+            self.release == release
+            and (self.regions is None or region in self.regions)
+            and (loaded or not self.under_load)
+        )
 
 
 def now_iso() -> str:
@@ -90,6 +116,7 @@ class SimStore:
         with self.write() as conn:
             for statement in SCHEMA:
                 conn.execute(statement)
+            _add_missing_columns(conn)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -119,6 +146,15 @@ class SimStore:
     def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction that holds the write lock from its first statement."""
         return self._transaction("BEGIN IMMEDIATE")
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Migrate a sim.db made by an older version (inside the schema's write transaction)."""
+    for table, column, definition in ADDED_COLUMNS:
+        have = {str(r["name"]) for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            # fixed names from ADDED_COLUMNS, never input
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 # --- queries (each takes a connection inside a transaction) ---------------------------------
@@ -172,13 +208,16 @@ def set_outage(conn: sqlite3.Connection, region: str) -> None:
     )
 
 
-def instances(conn: sqlite3.Connection, service: str, region: str) -> list[Instance]:
-    """The service's instances in the region, oldest first."""
+def instances(
+    conn: sqlite3.Connection, service: str, region: str, group: str | None = None
+) -> list[Instance]:
+    """The service's instances in the region (of one group, or all), oldest first."""
     rows = conn.execute(
-        "SELECT seq, id, release FROM instances WHERE service = ? AND region = ? ORDER BY seq",
-        (service, region),
+        "SELECT seq, id, release, grp FROM instances WHERE service = ? AND region = ? "
+        "AND (? IS NULL OR grp = ?) ORDER BY seq",
+        (service, region, group, group),
     ).fetchall()
-    return [Instance(int(r["seq"]), str(r["id"]), str(r["release"])) for r in rows]
+    return [Instance(int(r["seq"]), str(r["id"]), str(r["release"]), str(r["grp"])) for r in rows]
 
 
 def add_instances(
@@ -188,13 +227,39 @@ def add_instances(
     release: str,
     n: int,
     key: str | None,
+    group: str = "stable",
 ) -> None:
-    """Create `n` new instances on `release`."""
+    """Create `n` new instances on `release` in `group`."""
     created = now_iso()
     conn.executemany(
-        "INSERT INTO instances (id, service, region, release, created_at, created_by_key) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [(f"i-{secrets.token_hex(6)}", service, region, release, created, key) for _ in range(n)],
+        "INSERT INTO instances (id, service, region, release, created_at, created_by_key, grp) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(f"i-{secrets.token_hex(6)}", service, region, release, created, key, group) for _ in range(n)],
+    )
+
+
+def relabel_group(conn: sqlite3.Connection, service: str, region: str, src: str, dst: str) -> None:
+    """Move every instance of group `src` to group `dst` (same ids, same releases)."""
+    conn.execute(
+        "UPDATE instances SET grp = ? WHERE service = ? AND region = ? AND grp = ?",
+        (dst, service, region, src),
+    )
+
+
+def canary_weight(conn: sqlite3.Connection, service: str, region: str) -> float:
+    """The share of the region's traffic routed to the canary / green group (0 if never set)."""
+    row = conn.execute(
+        "SELECT weight FROM canary_weights WHERE service = ? AND region = ?", (service, region)
+    ).fetchone()
+    return float(row["weight"]) if row else 0.0
+
+
+def set_canary_weight(conn: sqlite3.Connection, service: str, region: str, weight: float) -> None:
+    """Insert or update the region's canary weight."""
+    conn.execute(
+        "INSERT INTO canary_weights (service, region, weight) VALUES (?, ?, ?) "
+        "ON CONFLICT (service, region) DO UPDATE SET weight = excluded.weight",
+        (service, region, weight),
     )
 
 
@@ -203,15 +268,24 @@ def delete_instances(conn: sqlite3.Connection, seqs: list[int]) -> None:
     conn.executemany("DELETE FROM instances WHERE seq = ?", [(s,) for s in seqs])
 
 
+def canary_weights(conn: sqlite3.Connection) -> list[tuple[str, str, float]]:
+    """Every canary weight above 0 as (service, region, weight)."""
+    rows = conn.execute(
+        "SELECT service, region, weight FROM canary_weights WHERE weight > 0 ORDER BY service, region"
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
+
+
 def release_faults(conn: sqlite3.Connection) -> list[ReleaseFault]:
     """Every injected release fault."""
-    rows = conn.execute("SELECT release, error_rate, latency_ms, regions FROM release_faults")
+    rows = conn.execute("SELECT release, error_rate, latency_ms, regions, under_load FROM release_faults")
     return [
         ReleaseFault(
             str(r["release"]),
             float(r["error_rate"]),
             float(r["latency_ms"]),
             None if r["regions"] is None else frozenset(json.loads(r["regions"])),
+            bool(r["under_load"]),
         )
         for r in rows.fetchall()
     ]
@@ -221,9 +295,9 @@ def put_release_fault(conn: sqlite3.Connection, fault: ReleaseFault) -> None:
     """Inject (or replace) the fault of one release."""
     regions = None if fault.regions is None else json.dumps(sorted(fault.regions))
     conn.execute(
-        "INSERT OR REPLACE INTO release_faults (release, error_rate, latency_ms, regions) "
-        "VALUES (?, ?, ?, ?)",
-        (fault.release, fault.error_rate, fault.latency_ms, regions),
+        "INSERT OR REPLACE INTO release_faults (release, error_rate, latency_ms, regions, under_load) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (fault.release, fault.error_rate, fault.latency_ms, regions, int(fault.under_load)),
     )
 
 
@@ -254,17 +328,17 @@ def wipe(conn: sqlite3.Connection) -> None:
         conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names, never input
 
 
-def ledger_get(conn: sqlite3.Connection, key: str) -> str | None:
-    """The stored JSON result of a keyed call, if the key was seen."""
-    row = conn.execute("SELECT result FROM ledger WHERE key = ?", (key,)).fetchone()
-    return str(row["result"]) if row else None
+def ledger_get(conn: sqlite3.Connection, key: str) -> tuple[str, str] | None:
+    """The call (`op`) and stored JSON result of a keyed call, if the key was seen."""
+    row = conn.execute("SELECT op, result FROM ledger WHERE key = ?", (key,)).fetchone()
+    return (str(row["op"]), str(row["result"])) if row else None
 
 
-def ledger_put(conn: sqlite3.Connection, key: str, result: str) -> None:
-    """Record the JSON result of a keyed call."""
+def ledger_put(conn: sqlite3.Connection, key: str, op: str, result: str) -> None:
+    """Record the JSON result of a keyed call of `op`."""
     conn.execute(
-        "INSERT INTO ledger (key, result, created_at) VALUES (?, ?, ?)",
-        (key, result, now_iso()),
+        "INSERT INTO ledger (key, result, created_at, op) VALUES (?, ?, ?, ?)",
+        (key, result, now_iso(), op),
     )
 
 
@@ -273,10 +347,10 @@ def ledger_size(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0])
 
 
-def counts(conn: sqlite3.Connection) -> list[tuple[str, str, str, int]]:
-    """Instance counts as (service, region, release, n)."""
+def counts(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, int]]:
+    """Instance counts as (service, region, group, release, n)."""
     rows = conn.execute(
-        "SELECT service, region, release, COUNT(*) AS n FROM instances "
-        "GROUP BY service, region, release ORDER BY service, region, release"
+        "SELECT service, region, grp, release, COUNT(*) AS n FROM instances "
+        "GROUP BY service, region, grp, release ORDER BY service, region, grp, release"
     ).fetchall()
-    return [(str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+    return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]

@@ -58,8 +58,14 @@ def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
             "traffic",
             "error_rate",
             "latency_ms",
+            "canary_release",
+            "canary_weight",
+            "canary_instances",
         }
         assert row["release"] == "1.0.0"
+        assert row["canary_release"] is None
+        assert row["canary_weight"] == 0.0
+        assert row["canary_instances"] == 0
         assert row["healthy"] == 4
         assert row["error_rate"] < 0.01
     assert sum(r["traffic"] for r in rows) == pytest.approx(1.0)
@@ -158,3 +164,50 @@ def test_reset_restores() -> None:
     rows = status()
     assert all(row["release"] == "1.0.0" and row["healthy"] == 4 for row in rows.values())
     assert SimCloud().ledger_size() == 0
+
+
+def test_under_load_fault_bites_only_live_traffic() -> None:
+    from activities.clouds.sim import SimCloud
+
+    result = run("fault", "release", "2.0.0", "--error-rate", "0.5", "--regions", "us-east-1", "--under-load")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 1
+    assert "live traffic only" in result.stdout
+
+    cloud = SimCloud()
+    cloud.scale_group("checkout", "us-east-1", "canary", "2.0.0", 4, "green")
+    green = cloud.metrics("checkout", "us-east-1", "canary", 300)
+    assert max(green.error_rate) < 0.01  # preview traffic to the 0-weight green group is clean
+    cloud.set_canary_weight("checkout", "us-east-1", 1.0, "switch")
+    assert min(cloud.metrics("checkout", "us-east-1", "canary", 300).error_rate) >= 0.5 * 0.8
+    assert status()["us-east-1"]["error_rate"] == pytest.approx(0.5, rel=0.11)
+
+
+def test_plain_release_fault_is_not_under_load() -> None:
+    from activities.clouds.sim import SimCloud
+
+    assert run("fault", "release", "2.0.0", "--error-rate", "0.5").exit_code == 0
+    cloud = SimCloud()
+    cloud.scale_group("checkout", "us-east-1", "canary", "2.0.0", 1, "green")
+    assert min(cloud.metrics("checkout", "us-east-1", "canary", 60).error_rate) >= 0.5 * 0.8
+
+
+def test_status_shows_the_canary_in_json_and_table() -> None:
+    from activities.clouds.sim import SimCloud
+
+    status()  # seeds the fresh sim
+    cloud = SimCloud()
+    cloud.scale_group("checkout", "us-east-1", "canary", "2.0.0", 1, "c")
+    cloud.set_canary_weight("checkout", "us-east-1", 0.25, "w")
+    rows = status()
+    row = rows["us-east-1"]
+    assert (row["canary_release"], row["canary_weight"], row["canary_instances"]) == ("2.0.0", 0.25, 1)
+    assert (row["release"], row["healthy"]) == ("1.0.0", 5)
+    assert rows["us-west-2"]["canary_release"] is None
+
+    result = run("status")
+    assert result.exit_code == 0, result.output
+    assert "canary" in result.stdout
+    assert "2.0.0 @ 25%" in result.stdout
+    assert "5/5" in result.stdout
+    assert result.stdout.count("@") == 1

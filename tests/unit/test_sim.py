@@ -222,7 +222,13 @@ def test_reset_wipes_everything(cloud: SimCloud) -> None:
     cloud.ensure_release("checkout", "r00", "2.0.0", 1, "k")
     cloud.inject_outage("r00")
     cloud.reset()
-    assert cloud.inventory() == {"instances": {}, "total_instances": 0, "ledger": 0}
+    assert cloud.inventory() == {
+        "instances": {},
+        "groups": {},
+        "canary_weights": {},
+        "total_instances": 0,
+        "ledger": 0,
+    }
     assert cloud.status("checkout") == []
     cloud.seed("checkout", [("r00", 2)], "1.0.0")
     assert cloud.preflight("checkout", "r00", "1.0.0").ok
@@ -241,7 +247,14 @@ def test_status_rows(cloud: SimCloud) -> None:
         "traffic",
         "error_rate",
         "latency_ms",
+        "stable_releases",
+        "canary_release",
+        "canary_weight",
+        "canary_instances",
     }
+    assert rows[0]["canary_release"] is None
+    assert rows[0]["canary_weight"] == 0.0
+    assert rows[0]["canary_instances"] == 0
     assert sum(r["traffic"] for r in rows) == pytest.approx(1.0)
     assert cloud.status("unknown-service") == []
 

@@ -1,0 +1,40 @@
+"""Metrics providers for canary analysis: the simulator, CloudWatch and Prometheus."""
+
+from __future__ import annotations
+
+from activities.clouds.base import CloudPort, InvalidRequest
+from activities.metrics.base import MetricsProvider, samples
+from activities.metrics.sim import SimMetrics
+
+#: Names `metrics_provider` accepts.
+PROVIDERS = ("sim", "cloudwatch", "prometheus")
+
+__all__ = ["PROVIDERS", "MetricsProvider", "SimMetrics", "metrics_provider", "samples"]
+
+
+def metrics_provider(
+    name: str,
+    cloud: CloudPort,
+    *,
+    prometheus_url: str | None = None,
+    cloudwatch_namespace: str = "globalops",
+    endpoint_url: str | None = None,
+) -> MetricsProvider:
+    """The provider called `name`; InvalidRequest for an unknown name or a missing Prometheus URL.
+
+    `cloud` is the region's adapter (used by "sim"); `endpoint_url` points CloudWatch clients at
+    another endpoint (e.g. moto). CloudWatch and Prometheus are imported only when chosen.
+    """
+    if name == "sim":
+        return SimMetrics(cloud)
+    if name == "cloudwatch":
+        from activities.metrics.cloudwatch import CloudWatchMetrics
+
+        return CloudWatchMetrics(namespace=cloudwatch_namespace, endpoint_url=endpoint_url)
+    if name == "prometheus":
+        from activities.metrics.prometheus import PrometheusMetrics
+
+        if not prometheus_url:
+            raise InvalidRequest("the prometheus metrics provider needs a prometheus_url")
+        return PrometheusMetrics(prometheus_url)
+    raise InvalidRequest(f"unknown metrics provider {name!r}; allowed: {', '.join(PROVIDERS)}")

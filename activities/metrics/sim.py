@@ -1,0 +1,22 @@
+"""Metrics from the simulated cloud itself (CloudPort.metrics)."""
+
+from __future__ import annotations
+
+from activities.clouds.base import CloudPort, Group, MetricSeries
+from activities.metrics.base import check_window
+
+
+class SimMetrics:
+    """A MetricsProvider that asks the cloud adapter (the simulator) for its own data points."""
+
+    def __init__(self, cloud: CloudPort) -> None:
+        self._cloud = cloud
+
+    def series(
+        self, service: str, region: str, group: Group, release: str | None, window_s: float
+    ) -> MetricSeries:
+        check_window(window_s)
+        series = self._cloud.metrics(service, region, group, window_s)
+        if series.release is None and release is not None:
+            series = series.model_copy(update={"release": release})
+        return series
