@@ -12,7 +12,12 @@ BAD_INPUT = 2
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def fail_line(message: str) -> None:
+    """Print `error: <message>` on one line to stderr."""
+    _stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, emoji=False)
+
+
 def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
     """Print `error: <message>` on one line to stderr and exit (2 = bad input, nothing started)."""
-    _stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, emoji=False)
+    fail_line(message)
     raise typer.Exit(code)

@@ -13,6 +13,7 @@ import typer
 
 from cli.deploy import deploy_app
 from cli.dev import dev_app
+from cli.errors import fail_line
 from cli.rollout import rollout_app
 from cli.sim import sim_app
 
@@ -75,7 +76,19 @@ def run() -> None:
     """
     code = 0
     try:
-        app()
+        returned = app(standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0
+    except typer.Abort:
+        code = 130
+    except typer.TyperException as exc:
+        # Usage errors (exit 2) become one line (DESIGN rule 8), not a boxed usage text.
+        code = int(getattr(exc, "exit_code", 1))
+        ctx = getattr(exc, "ctx", None)
+        where = str(ctx.command_path) if ctx is not None else "globalops"
+        format_message = getattr(exc, "format_message", None)
+        message = str(format_message()) if callable(format_message) else str(exc)
+        if message.strip():  # no_args_is_help has printed the help and has nothing to add
+            fail_line(f"{where}: {message} (see `{where} --help`)" if code == 2 else message)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     sys.stdout.flush()

@@ -79,9 +79,7 @@ def rollout_json(p: RolloutProgress) -> dict[str, Any]:
         "service": p.service,
         "release": p.release,
         "previous_release": p.previous_release,
-        "regions": [
-            {"region": o.region, "wave": o.wave, "status": o.status, "release": o.release} for o in p.regions
-        ],
+        "regions": [region_json(o) for o in p.regions],
         "reason": p.reason,
         "deploy_order": p.deploy_order,
         "compensation_order": p.compensation_order,

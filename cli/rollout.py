@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import getpass
 import json
 import re
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import typer
 from rich.console import Console
@@ -25,6 +24,7 @@ from temporalio.service import RPCError
 from cli.errors import fail
 from cli.render import progress_table, rollout_json, web_ui_url
 from config.loader import ConfigError, load_config
+from config.strategies import Strategy
 from workers.client import connect, temporal_address
 from workflows import search_attributes as sa
 from workflows.contracts import RolloutProgress, RolloutRequest
@@ -55,12 +55,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 IdArg = Annotated[str, typer.Argument(help="Workflow id (rollout:SERVICE) or just the service name.")]
 
 
-class StrategyChoice(enum.StrEnum):
-    """The deploy strategies a user can pick on the command line."""
-
-    rolling = "rolling"
-    canary = "canary"
-    blue_green = "blue-green"
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 def workflow_id_for(service: str) -> str:
@@ -91,10 +86,11 @@ def start(
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
     strategy: Annotated[
-        StrategyChoice | None,
+        str | None,
         typer.Option(
             "--strategy",
-            help="Deploy strategy in every region for this rollout (default: per region, then the policies).",
+            help="rolling, canary or blue-green in every region for this rollout "
+            "(default: the region's own, then the policies').",
         ),
     ] = None,
     wait: Annotated[
@@ -115,6 +111,8 @@ def start(
         fail(f"--service: '{service}' is not a service of the topology (known: {known})")
     if not RELEASE_PATTERN.match(release):
         fail(f"--release: '{release}' is not a release name (letters, digits and . + _ -, e.g. 2.0.0)")
+    if strategy is not None and strategy not in STRATEGIES:
+        fail(f"--strategy: '{strategy}' is not a strategy (allowed: {', '.join(STRATEGIES)})")
     request = RolloutRequest(
         service=service,
         release=release,
@@ -122,7 +120,7 @@ def start(
         topology=topo,
         policies=pols,
         requested_by=getpass.getuser(),
-        strategy=strategy.value if strategy else None,
+        strategy=cast(Strategy | None, strategy),
     )
     code = asyncio.run(_start(request, wait, as_json))
     raise typer.Exit(code)

@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
     from activities.clouds.base import RegionState
+    from workflows import search_attributes as sa
     from workflows.contracts import RegionDeployInput, RegionOutcome, RegionRef
     from workflows.region_steps import Aborted, RegionRun
     from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY
@@ -89,6 +90,7 @@ class RegionDeploymentWorkflow:
             await self._undo(run, "rolled_back")
         finally:
             self._done = True
+            workflow.upsert_search_attributes([sa.STATUS.value_set(run.out.status)])
         await workflow.wait_condition(workflow.all_handlers_finished)
         return run.out
 

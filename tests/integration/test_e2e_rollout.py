@@ -120,3 +120,29 @@ def test_bad_input_exits_2_and_starts_nothing(user: User, tmp_path: Path) -> Non
     latest = json.loads(user.run("rollout", "status", "checkout", "--json").stdout)
     assert latest["release"] == "3.0.0"  # the last rollout is still the one before: nothing started
     assert set(releases(user).values()) == {"2.0.0"}
+
+
+def test_bad_canary_stops_in_the_pilot_and_reports_its_analysis(user: User) -> None:
+    before = releases(user)
+    assert user.run("sim", "fault", "release", "5.0.0", "--error-rate", "0.08").returncode == 0
+    code, result = user.json(
+        "rollout",
+        "start",
+        "--service",
+        "checkout",
+        "--release",
+        "5.0.0",
+        "--strategy",
+        "canary",
+        "--wait",
+        "--json",
+    )
+    assert code == 1
+    assert result["status"] == "rolled_back"
+    assert result["deploy_order"] == ["us-east-1"]
+    pilot = next(r for r in result["regions"] if r["region"] == "us-east-1")
+    assert pilot["strategy"] == "canary"
+    assert pilot["analysis"][0]["weight"] == 5 and pilot["analysis"][0]["verdict"] == "fail"
+    assert pilot["analysis"][0]["metrics"]["error_rate"]["canary_mean"] > 0.05
+    assert releases(user) == before
+    assert user.run("sim", "clear").returncode == 0

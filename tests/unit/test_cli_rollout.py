@@ -167,6 +167,47 @@ CASES = [
         needles=("(file)", "cannot read"),
     ),
     Case(
+        "canary-weights-not-increasing",
+        policies=_set("canary.steps", [{"set_weight": 25}, {"set_weight": 5}]),
+        names_file="policies",
+        needles=("canary.steps[1].set_weight", "must be greater than the previous weight 25"),
+    ),
+    Case(
+        "canary-weight-over-100",
+        policies=_set("canary.steps.3.set_weight", 150),
+        names_file="policies",
+        needles=("canary.steps[3].set_weight", "less than or equal to 100"),
+    ),
+    Case(
+        "canary-negative-bake",
+        policies=_set("canary.step_bake", "-5s"),
+        names_file="policies",
+        needles=("canary.step_bake", "must be >= 0"),
+    ),
+    Case(
+        "unknown-metrics-provider",
+        policies=_set("analysis.provider", "datadog"),
+        names_file="policies",
+        needles=("analysis.provider", "'datadog'", "'prometheus'"),
+    ),
+    Case(
+        "prometheus-without-url",
+        policies=_set("analysis.provider", "prometheus"),
+        names_file="policies",
+        needles=("analysis.prometheus_url", "required when provider is prometheus"),
+    ),
+    Case(
+        "canary-step-both-kinds",
+        policies=_set("canary.steps.0", {"set_weight": 5, "pause": {}}),
+        names_file="policies",
+        needles=("canary.steps[0]", "exactly one"),
+    ),
+    Case(
+        "bad-strategy-option",
+        args=("--strategy", "big-bang"),
+        needles=("--strategy", "big-bang"),
+    ),
+    Case(
         "unknown-service",
         service="payments",
         needles=("--service", "'payments'", "known: checkout"),
