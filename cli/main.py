@@ -14,6 +14,7 @@ import typer
 from cli.deploy import deploy_app
 from cli.dev import dev_app
 from cli.errors import fail_line
+from cli.failover import failback_app, failover_app, health, monitor_app
 from cli.rollout import rollout_app
 from cli.sim import sim_app
 
@@ -30,6 +31,10 @@ app = typer.Typer(
 )
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(monitor_app, name="monitor")
+app.add_typer(failover_app, name="failover")
+app.add_typer(failback_app, name="failback")
+app.command("health")(health)
 app.add_typer(sim_app, name="sim")
 app.add_typer(dev_app, name="dev")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ sim_app = typer.Typer(
     no_args_is_help=True,
 )
 fault_app = typer.Typer(
-    help="Inject faults: a bad release, a region outage, or a flaky cloud API.",
+    help="Inject faults: a bad release, a region outage, replica lag, or a flaky cloud API.",
     no_args_is_help=True,
 )
 sim_app.add_typer(fault_app, name="fault")
@@ -37,6 +38,10 @@ TopologyOption = Annotated[
         envvar="GLOBALOPS_TOPOLOGY",
         show_default=False,
     ),
+]
+ServiceOption = Annotated[
+    str,
+    typer.Option("--service", help="Service to show.", envvar="GLOBALOPS_SERVICE"),
 ]
 ErrorRateOption = Annotated[
     float,
@@ -66,6 +71,11 @@ def _check_regions(topology: Topology, regions: list[str]) -> None:
         fail(f"unknown region(s) {', '.join(unknown)}; known regions: {', '.join(sorted(known))}")
 
 
+def _check_service(topology: Topology, service: str) -> None:
+    if topology.service(service) is None:
+        fail(f"unknown service '{service}'; known services: {', '.join(s.name for s in topology.services)}")
+
+
 def _check_rate(error_rate: float) -> None:
     if not 0.0 <= error_rate <= 1.0:
         fail(f"--error-rate must be between 0 and 1, got {error_rate:g}")
@@ -73,10 +83,7 @@ def _check_rate(error_rate: float) -> None:
 
 @sim_app.command()
 def status(
-    service: Annotated[
-        str,
-        typer.Option("--service", help="Service to show.", envvar="GLOBALOPS_SERVICE"),
-    ] = "checkout",
+    service: ServiceOption = "checkout",
     as_json: Annotated[
         bool,
         typer.Option(
@@ -99,8 +106,7 @@ def status(
     Example: globalops sim status --service checkout --json
     """
     cloud, topo = _open(topology)
-    if topo.service(service) is None:
-        fail(f"unknown service '{service}'; known services: {', '.join(s.name for s in topo.services)}")
+    _check_service(topo, service)
     rows = cloud.status(service)
     if as_json:
         keys = (
@@ -228,6 +234,28 @@ def fault_outage(
     typer.echo(f"region {region} is now down (outage)")
 
 
+@fault_app.command("lag")
+def fault_lag(
+    region: Annotated[str, typer.Argument(help="Region whose data replica lags, e.g. eu-west-1.")],
+    seconds: Annotated[float, typer.Argument(help="How far the replica is behind, in seconds (>= 0).")],
+    topology: TopologyOption = None,
+) -> None:
+    """Make a region's data replica fall SECONDS behind until `globalops sim clear`.
+
+    Replica lag is the data a failover into the region would lose (its RPO exposure);
+    without this fault every replica is 1 s behind. A region in an outage has no
+    readable replica at all.
+
+    Example: globalops sim fault lag eu-west-1 45
+    """
+    if not (math.isfinite(seconds) and seconds >= 0):
+        fail(f"SECONDS must be a number >= 0, got {seconds:g}")
+    cloud, topo = _open(topology)
+    _check_regions(topo, [region])
+    cloud.inject_replica_lag(region, seconds)
+    typer.echo(f"region {region} replica now lags {seconds:g} s behind")
+
+
 @fault_app.command("api")
 def fault_api(
     error_rate: ErrorRateOption,
@@ -256,8 +284,57 @@ def fault_api(
 
 
 @sim_app.command()
+def recover(
+    region: Annotated[str, typer.Argument(help="Region to bring back up, e.g. us-east-1.")],
+    topology: TopologyOption = None,
+) -> None:
+    """End a region's outage; its other faults (release, replica lag) and its traffic stay.
+
+    The region is reachable and healthy again, but takes no traffic back by itself:
+    that is the failback's job.
+
+    Example: globalops sim recover us-east-1
+    """
+    cloud, topo = _open(topology)
+    _check_regions(topo, [region])
+    cloud.clear_outage(region)
+    typer.echo(f"region {region} is up again (outage cleared)")
+
+
+@sim_app.command()
+def traffic(
+    service: ServiceOption = "checkout",
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='Print one JSON object: {"service": S, "weights": {region: weight}}.',
+            envvar="GLOBALOPS_JSON",
+        ),
+    ] = False,
+    topology: TopologyOption = None,
+) -> None:
+    """Show how a service's global traffic is split across regions (weights sum to 1).
+
+    These are the DNS / global load-balancer weights a failover moves; the API fault
+    does not apply to this view.
+
+    Example: globalops sim traffic --service checkout --json
+    """
+    cloud, topo = _open(topology)
+    _check_service(topo, service)
+    weights: dict[str, float] = cloud.inventory()["traffic"].get(service, {})
+    if as_json:
+        typer.echo(json.dumps({"service": service, "weights": weights}))
+        return
+    width = max((len(r) for r in weights), default=0)
+    for region, weight in weights.items():
+        typer.echo(f"{region:<{width}}  {weight * 100:6.2f}%")
+
+
+@sim_app.command()
 def clear(topology: TopologyOption = None) -> None:
-    """Remove every injected fault (release, outage, API); instances stay as they are.
+    """Remove every injected fault (release, outage, replica lag, API); instances and traffic stay.
 
     Example: globalops sim clear
     """

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.durations import Duration
+from config.failover import FailoverPolicy
 from config.strategies import (
     AnalysisPolicy,
     BlueGreenPolicy,
@@ -17,6 +19,7 @@ from config.strategies import (
 __all__ = [
     "WAVE_ORDER",
     "ApprovalPolicy",
+    "FailoverPolicy",
     "HealthPolicy",
     "Policies",
     "Provider",
@@ -39,6 +42,11 @@ WAVE_ORDER: tuple[WaveName, ...] = ("validate", "core", "edge")
 """Waves always run in this order; a topology may omit validate (and edge) but not core."""
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+Jurisdiction = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+"""Two-letter legal jurisdiction, e.g. US, EU, UK."""
+
+_GROUP_NAME = r"^[A-Z][A-Z0-9_-]{0,31}$"
 
 
 class ServiceConfig(BaseModel):
@@ -86,6 +94,13 @@ class RegionConfig(BaseModel):
         description="Temporal task queue of the worker for this region (None = topology default).",
     )
     instances: int = Field(default=4, ge=1, le=1000, description="Instances running the service.")
+    max_instances: int | None = Field(
+        default=None,
+        ge=1,
+        le=3000,
+        description="Most instances the region may scale to when it takes failover traffic"
+        " (None = 3 x instances; must be >= instances).",
+    )
     latency_ms: float = Field(
         default=50,
         ge=0,
@@ -95,6 +110,11 @@ class RegionConfig(BaseModel):
         default=None,
         description="Deploy strategy for this region (None = the rollout's or the policies' strategy).",
     )
+
+    @property
+    def capacity_limit(self) -> int:
+        """Most instances the region may run: max_instances, or 3 x instances when unset."""
+        return self.max_instances if self.max_instances is not None else 3 * self.instances
 
 
 class WaveConfig(BaseModel):
@@ -127,6 +147,11 @@ class Topology(BaseModel):
     )
     regions: list[RegionConfig] = Field(min_length=1, description="Every region of the fleet.")
     waves: list[WaveConfig] = Field(description="Waves in order validate, core, edge.")
+    jurisdiction_groups: dict[Annotated[str, Field(pattern=_GROUP_NAME)], list[Jurisdiction]] = Field(
+        default_factory=dict,
+        description="Named groups of jurisdictions that may share data, e.g. {EUROPE: [EU, UK]};"
+        " a jurisdiction in no group is a group of its own.",
+    )
 
     def region(self, name: str) -> RegionConfig:
         """The region called `name`; KeyError if the topology has none."""
@@ -146,6 +171,13 @@ class Topology(BaseModel):
     def task_queue_for(self, region_name: str) -> str:
         """Task queue of the worker that acts on `region_name`."""
         return self.region(region_name).task_queue or self.default_task_queue
+
+    def group_of(self, jurisdiction: str) -> str:
+        """The data-residency group of `jurisdiction`: its named group, or the jurisdiction itself."""
+        for group, members in self.jurisdiction_groups.items():
+            if jurisdiction in members:
+                return group
+        return jurisdiction
 
     def wave_of(self, region_name: str) -> WaveName:
         """Name of the wave that deploys `region_name`; KeyError if in none."""
@@ -176,6 +208,15 @@ class Topology(BaseModel):
                     f"regions[{i}].backup_region: {backup!r} is not a region of this topology {known}"
                 )
 
+        for i, region in enumerate(self.regions):
+            if region.max_instances is not None and region.max_instances < region.instances:
+                raise ValueError(
+                    f"regions[{i}].max_instances: {region.max_instances} is below instances"
+                    f" {region.instances}; the capacity limit must be >= instances"
+                )
+
+        self._check_jurisdiction_groups()
+
         self._check_wave_order()
 
         owner: dict[str, WaveName] = {}
@@ -204,6 +245,28 @@ class Topology(BaseModel):
                     f"regions[{i}]: {name!r} is in no wave; add it to the regions of a core or edge wave"
                 )
         return self
+
+    def _check_jurisdiction_groups(self) -> None:
+        """Each jurisdiction in at most one group; a group named like a jurisdiction must contain it."""
+        owner: dict[str, str] = {}
+        for group, members in self.jurisdiction_groups.items():
+            where = f"jurisdiction_groups.{group}"
+            if not members:
+                raise ValueError(f"{where}: a group needs at least one jurisdiction")
+            if re.fullmatch(r"[A-Z]{2}", group) and group not in members:
+                raise ValueError(
+                    f"{where}: a group named like the jurisdiction {group!r} must list it"
+                    f" (or {group} data would share a group with {', '.join(members)})"
+                )
+            for j, member in enumerate(members):
+                if member in owner:
+                    other = owner[member]
+                    detail = "listed twice" if other == group else f"already in group {other!r}"
+                    raise ValueError(
+                        f"{where}[{j}]: jurisdiction {member!r} is {detail};"
+                        " a jurisdiction belongs to at most one group"
+                    )
+                owner[member] = group
 
     def _check_wave_order(self) -> None:
         """Each wave at most once, in the order validate, core, edge, with core present."""
@@ -335,6 +398,9 @@ class Policies(BaseModel):
     blue_green: BlueGreenPolicy = Field(default_factory=BlueGreenPolicy, description="Blue-green settings.")
     analysis: AnalysisPolicy = Field(
         default_factory=AnalysisPolicy, description="Metrics analysis of canary and blue-green deploys."
+    )
+    failover: FailoverPolicy = Field(
+        default_factory=FailoverPolicy, description="Failover triggers, targets and failback steps."
     )
 
     @field_validator("bake", mode="before")

@@ -14,17 +14,28 @@ from temporalio.worker import Worker
 from activities.analysis_activities import AnalysisActivities
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry, default_registry
+from activities.traffic_activities import TrafficActivities
+from workflows.failback import FailbackWorkflow
+from workflows.failover import RegionFailoverWorkflow
+from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
 DEFAULT_TASK_QUEUE = "globalops"
-WORKFLOWS = [RegionalRolloutWorkflow, RegionDeploymentWorkflow]
+WORKFLOWS = [
+    RegionalRolloutWorkflow,
+    RegionDeploymentWorkflow,
+    RegionHealthMonitorWorkflow,
+    RegionFailoverWorkflow,
+    FailbackWorkflow,
+]
 
 
 def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
     """Every activity this worker runs, bound to its cloud adapters."""
     acts = CloudActivities(clouds)
     analysis = AnalysisActivities(clouds)
+    traffic = TrafficActivities(clouds)
     return [
         acts.preflight,
         acts.region_state,
@@ -35,6 +46,10 @@ def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
         acts.promote_canary,
         acts.restore_region,
         analysis.analyse,
+        traffic.probe_region,
+        traffic.get_traffic,
+        traffic.set_traffic,
+        traffic.replica_lag,
     ]
 
 

@@ -65,6 +65,7 @@ class RegionalRolloutWorkflow:
         self._running: dict[str, asyncio.Task[RegionOutcome]] = {}
         self._touched: list[str] = []
         self._previous: dict[str, str | None] = {}
+        self._held: set[str] = set()
 
     # ----- queries and updates -------------------------------------------------------------
 
@@ -128,6 +129,18 @@ class RegionalRolloutWorkflow:
         self._check_running()
         if self._abort_reason is not None:
             raise ValueError("the rollout is already aborting")
+
+    @workflow.signal
+    def hold_region(self, region: str) -> None:
+        """A failover took this region out: deploy nothing there until failback releases it."""
+        self._held.add(region)
+        self._show()
+
+    @workflow.signal
+    def release_region(self, region: str) -> None:
+        """Failback finished: the region may be deployed again."""
+        self._held.discard(region)
+        self._show()
 
     def _check_running(self) -> None:
         if self._p.status != "running":
@@ -212,6 +225,7 @@ class RegionalRolloutWorkflow:
             await self._await_approval(plan.name)
         for index, group in enumerate(plan.groups):
             await self._await_unpaused()
+            await self._await_unheld(plan.name, group)
             self._raise_if_aborted()
             p.phase = f"{plan.name}: " + ("pilot " if plan.pilot and index == 0 else "") + ", ".join(group)
             await self._deploy_group(plan, group)
@@ -290,6 +304,20 @@ class RegionalRolloutWorkflow:
             await workflow.wait_condition(
                 lambda: not self._progress().paused or self._abort_reason is not None
             )
+
+    async def _await_unheld(self, wave: str, group: list[str]) -> None:
+        """A region under failover waits for its failback before it is deployed."""
+        held = [r for r in group if r in self._held]
+        if not held:
+            return
+        p = self._progress()
+        p.phase = f"{wave}: holding for failback of {', '.join(held)}"
+        for name in held:
+            p.region(name).detail = "failed over: waiting for failback"
+        self._show()
+        await workflow.wait_condition(lambda: not (set(group) & self._held) or self._abort_reason is not None)
+        for name in held:
+            p.region(name).detail = ""
 
     async def _bake(self, what: str, seconds: float) -> None:
         """Wait out a bake time; an abort ends it early."""

@@ -116,6 +116,13 @@ class DeployResult(BaseModel):
     state: RegionState
 
 
+class TrafficState(BaseModel):
+    """How a service's global traffic is split across regions (DNS / global load balancer weights)."""
+
+    service: str
+    weights: dict[str, float] = Field(description="region -> share of global traffic, summing to 1")
+
+
 class CloudPort(Protocol):
     """Operations a provider adapter implements; every mutating one takes an idempotency key."""
 
@@ -155,4 +162,16 @@ class CloudPort(Protocol):
 
     def metrics(self, service: str, region: str, group: Group, window_s: float) -> MetricSeries:
         """Data points of a group's error rate and p99 latency over the last `window_s` seconds."""
+        ...
+
+    def traffic(self, service: str) -> TrafficState:
+        """Read the global traffic split of a service."""
+        ...
+
+    def set_traffic(self, service: str, weights: dict[str, float], key: str) -> TrafficState:
+        """Set the global traffic split (regions not named keep theirs); once per key."""
+        ...
+
+    def replica_lag(self, service: str, region: str) -> float:
+        """Seconds the region's data replica is behind (the RPO exposure of a failover into it)."""
         ...

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import random
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from pydantic import BaseModel
+
 from activities.clouds import sim_groups as groups
 from activities.clouds import sim_store as store
+from activities.clouds import sim_traffic as traffic
+from activities.clouds import sim_views as views
 from activities.clouds.base import (
     DeployResult,
     Group,
@@ -22,12 +26,15 @@ from activities.clouds.base import (
     RegionState,
     RegionUnavailable,
     Throttled,
+    TrafficState,
     Unavailable,
 )
 from config.paths import state_dir
 
 # What a keyed call returns, and so what its ledger entry holds.
-Result = TypeVar("Result", DeployResult, RegionState)
+Result = TypeVar("Result", bound=BaseModel)
+# What a keyed call on one region returns.
+RegionResult = TypeVar("RegionResult", DeployResult, RegionState)
 
 
 class _ServiceLike(Protocol):
@@ -178,19 +185,54 @@ class SimCloud:
                 raise RegionUnavailable(f"sim: region '{region}' is down (outage)")
             return groups.series(conn, service, region, group)
 
+    def traffic(self, service: str) -> TrafficState:
+        """The service's share of global traffic per seeded region (NotFound if seeded nowhere)."""
+        with self._store.read() as conn:
+            self._api_gate(conn)
+            return traffic.state(conn, service)
+
+    def set_traffic(self, service: str, weights: dict[str, float], key: str) -> TrafficState:
+        """Set the named regions' weights (others keep theirs); the split must sum to 1; once per key.
+
+        Regions in an outage may be given traffic: deciding what is safe is the caller's job.
+        A refused call changes nothing; a repeated key reports the current split.
+        """
+        traffic.check_weights(weights)
+
+        def replay(conn: sqlite3.Connection, payload: str) -> TrafficState:
+            used_for = TrafficState.model_validate_json(payload).service
+            if used_for != service:
+                raise InvalidRequest(f"sim: key '{key}' was already used for service '{used_for}'")
+            return traffic.state(conn, service)
+
+        return self._keyed("set_traffic", key, replay, lambda conn: traffic.apply(conn, service, weights))
+
+    def replica_lag(self, service: str, region: str) -> float:
+        """Seconds the region's replica is behind (1.0 unless injected); RegionUnavailable in an outage."""
+        with self._store.read() as conn:
+            self._api_gate(conn)
+            self._require_seeded(conn, service, region)
+            if store.has_outage(conn, region):
+                raise RegionUnavailable(f"sim: region '{region}' is down (outage): replica unreadable")
+            return traffic.replica_lag(conn, region)
+
     # --- seeding and admin -------------------------------------------------------------------
 
     def seed(self, service: str, regions: list[tuple[str, int]], release: str) -> None:
-        """Put `service` on `release` in each (region, instance_count) not seeded yet."""
+        """Put `service` on `release` in each (region, instance_count) not seeded yet.
+
+        The first seeding of a service splits its traffic equally; regions added later
+        start at weight 0, so the split still sums to 1 and keeps any weights set since.
+        """
         with self._store.write() as conn:
-            fresh = [(r, n) for r, n in regions if not store.is_seeded(conn, service, r)]
+            fresh = dict(r for r in regions if not store.is_seeded(conn, service, r[0]))
             if not fresh:
                 return
-            total = len(set(store.seeded_regions(conn, service)) | {r for r, _ in fresh})
-            for region, n in fresh:
+            first = not store.seeded_regions(conn, service)
+            for region, n in fresh.items():
                 store.ensure_region(conn, region)
                 store.add_instances(conn, service, region, release, n, None)
-                store.set_traffic_weight(conn, service, region, 1.0 / total)
+                store.set_traffic_weight(conn, service, region, 1.0 / len(fresh) if first else 0.0)
 
     def seed_topology(self, topology: TopologyLike) -> None:
         """Seed every service of the topology on its initial release in every region."""
@@ -204,7 +246,7 @@ class SimCloud:
             store.wipe(conn)
 
     def clear_faults(self) -> None:
-        """Remove release, outage and API faults (instances and ledger stay)."""
+        """Remove release, outage, API and replica lag faults (instances, traffic and ledger stay)."""
         with self._store.write() as conn:
             store.clear_faults(conn)
 
@@ -239,6 +281,18 @@ class SimCloud:
         with self._store.write() as conn:
             store.set_outage(conn, region)
 
+    def clear_outage(self, region: str) -> None:
+        """Bring a region back up (a recovery); its other faults stay."""
+        with self._store.write() as conn:
+            store.clear_outage(conn, region)
+
+    def inject_replica_lag(self, region: str, seconds: float) -> None:
+        """Make the region's data replica `seconds` behind (until clear_faults)."""
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise InvalidRequest(f"sim: replica lag must be >= 0 seconds, got {seconds}")
+        with self._store.write() as conn:
+            traffic.put_replica_lag(conn, region, seconds)
+
     def inject_api_fault(self, error_rate: float, throttle: bool) -> None:
         """Make every CloudPort call fail with probability `error_rate` (Throttled or Unavailable)."""
         _check_rate(error_rate)
@@ -250,50 +304,12 @@ class SimCloud:
     def status(self, service: str) -> list[dict[str, Any]]:
         """Per region, by name: releases, canary, health and traffic (API faults do not apply)."""
         with self._store.read() as conn:
-            rows = []
-            for region in store.seeded_regions(conn, service):
-                state = groups.state(conn, service, region)
-                sample = groups.sample(conn, service, region)
-                stable = store.instances(conn, service, region, "stable")
-                rows.append(
-                    {
-                        "region": region,
-                        "release": state.release,
-                        "releases": state.releases,
-                        "stable_releases": dict(Counter(i.release for i in stable)),
-                        "healthy": state.healthy,
-                        "instances": state.instances,
-                        "traffic": state.traffic,
-                        "error_rate": sample.error_rate,
-                        "latency_ms": sample.latency_p99_ms,
-                        "canary_release": state.canary_release,
-                        "canary_weight": state.canary_weight,
-                        "canary_instances": state.canary_instances,
-                    }
-                )
-            return rows
+            return views.status_rows(conn, service)
 
     def inventory(self) -> dict[str, Any]:
-        """Summary counts, to diff: instances per service/region/release (both groups) and per
-        service/region/group/release, the total, canary weights above 0, and the ledger size."""
+        """Counts to diff: instances, groups, canary weights, traffic, total, ledger size."""
         with self._store.read() as conn:
-            tree: dict[str, dict[str, dict[str, int]]] = {}
-            by_group: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
-            rows = store.counts(conn)
-            for service, region, group, release, n in rows:
-                per_release = tree.setdefault(service, {}).setdefault(region, {})
-                per_release[release] = per_release.get(release, 0) + n
-                by_group.setdefault(service, {}).setdefault(region, {}).setdefault(group, {})[release] = n
-            weights: dict[str, dict[str, float]] = {}
-            for service, region, weight in store.canary_weights(conn):
-                weights.setdefault(service, {})[region] = weight
-            return {
-                "instances": tree,
-                "groups": by_group,
-                "canary_weights": weights,
-                "total_instances": sum(n for *_, n in rows),
-                "ledger": store.ledger_size(conn),
-            }
+            return views.inventory(conn)
 
     def ledger_size(self) -> int:
         """How many keyed mutating calls were recorded."""
@@ -328,13 +344,37 @@ class SimCloud:
         key: str,
         service: str,
         region: str,
-        kind: type[Result],
+        kind: type[RegionResult],
+        apply: Callable[[sqlite3.Connection], RegionResult],
+    ) -> RegionResult:
+        """A keyed change of one region: it must be seeded and up; a replay shows its current state.
+
+        A replayed DeployResult keeps the change it made the first time.
+        """
+
+        def replay(conn: sqlite3.Connection, payload: str) -> RegionResult:
+            seeded = store.is_seeded(conn, service, region)
+            return _replay(kind, payload, groups.state(conn, service, region) if seeded else None)
+
+        def guarded(conn: sqlite3.Connection) -> RegionResult:
+            self._require_seeded(conn, service, region)
+            if store.has_outage(conn, region):
+                raise RegionUnavailable(f"sim: region '{region}' is down (outage)")
+            return apply(conn)
+
+        return self._keyed(op, key, replay, guarded)
+
+    def _keyed(
+        self,
+        op: str,
+        key: str,
+        replay: Callable[[sqlite3.Connection, str], Result],
         apply: Callable[[sqlite3.Connection], Result],
     ) -> Result:
-        """Run `apply` once per key in one write transaction; a repeated key reports the current state.
+        """Run `apply` once per key in one write transaction; a repeated key gives `replay`'s answer.
 
-        A replayed DeployResult keeps the change it made the first time. A key already used
-        by another kind of call is refused (InvalidRequest). Outages refuse new changes.
+        A key already used by another kind of call is refused (InvalidRequest). An error in
+        `apply` rolls everything back and records nothing, so the key may be used again.
         """
         with self._store.write() as conn:
             self._api_gate(conn)
@@ -343,19 +383,13 @@ class SimCloud:
                 stored_op, payload = stored
                 if stored_op != op:
                     raise InvalidRequest(f"sim: key '{key}' was already used by {stored_op}, not {op}")
-                current = (
-                    groups.state(conn, service, region) if store.is_seeded(conn, service, region) else None
-                )
-                return _replay(kind, payload, current)
-            self._require_seeded(conn, service, region)
-            if store.has_outage(conn, region):
-                raise RegionUnavailable(f"sim: region '{region}' is down (outage)")
+                return replay(conn, payload)
             result = apply(conn)
             store.ledger_put(conn, key, op, result.model_dump_json())
             return result
 
 
-def _replay(kind: type[Result], payload: str, current: RegionState | None) -> Result:
+def _replay(kind: type[RegionResult], payload: str, current: RegionState | None) -> RegionResult:
     """The stored result of a keyed call, brought up to the region's current state."""
     previous = kind.model_validate_json(payload)
     if isinstance(previous, DeployResult):

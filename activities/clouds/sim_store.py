@@ -47,6 +47,9 @@ SCHEMA = (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         error_rate REAL NOT NULL,
         throttle INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS replica_lag (
+        region TEXT PRIMARY KEY,
+        seconds REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ledger (
         key TEXT PRIMARY KEY,
         result TEXT NOT NULL,
@@ -61,7 +64,16 @@ ADDED_COLUMNS = (
     ("release_faults", "under_load", "INTEGER NOT NULL DEFAULT 0"),
     ("ledger", "op", "TEXT NOT NULL DEFAULT 'ensure_release'"),
 )
-TABLES = ("regions", "instances", "traffic", "canary_weights", "release_faults", "api_faults", "ledger")
+TABLES = (
+    "regions",
+    "instances",
+    "traffic",
+    "canary_weights",
+    "release_faults",
+    "api_faults",
+    "replica_lag",
+    "ledger",
+)
 
 
 @dataclass(frozen=True)
@@ -208,6 +220,11 @@ def set_outage(conn: sqlite3.Connection, region: str) -> None:
     )
 
 
+def clear_outage(conn: sqlite3.Connection, region: str) -> None:
+    """Mark the region as up again (other faults stay)."""
+    conn.execute("UPDATE regions SET outage = 0 WHERE name = ?", (region,))
+
+
 def instances(
     conn: sqlite3.Connection, service: str, region: str, group: str | None = None
 ) -> list[Instance]:
@@ -316,8 +333,9 @@ def put_api_fault(conn: sqlite3.Connection, error_rate: float, throttle: bool) -
 
 
 def clear_faults(conn: sqlite3.Connection) -> None:
-    """Remove release, outage and API faults."""
+    """Remove release, outage, API and replica lag faults."""
     conn.execute("DELETE FROM release_faults")
+    conn.execute("DELETE FROM replica_lag")
     conn.execute("DELETE FROM api_faults")
     conn.execute("UPDATE regions SET outage = 0")
 

@@ -211,3 +211,93 @@ def test_status_shows_the_canary_in_json_and_table() -> None:
     assert "2.0.0 @ 25%" in result.stdout
     assert "5/5" in result.stdout
     assert result.stdout.count("@") == 1
+
+
+def traffic_json(*args: str) -> dict[str, Any]:
+    result = run("traffic", "--json", *args)
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def test_traffic_shows_the_split_and_follows_set_traffic() -> None:
+    from activities.clouds.sim import SimCloud
+
+    doc = traffic_json()
+    assert list(doc) == ["service", "weights"]
+    assert doc["service"] == "checkout"
+    assert len(doc["weights"]) == 16
+    assert sum(doc["weights"].values()) == pytest.approx(1.0)
+
+    share = doc["weights"]["us-east-1"]
+    SimCloud().set_traffic("checkout", {"us-east-1": 0.0, "us-west-2": 2 * share}, "evacuate")
+    weights = traffic_json("--service", "checkout")["weights"]
+    assert (weights["us-east-1"], weights["us-west-2"]) == (0.0, pytest.approx(2 * share))
+    rows = status()
+    assert rows["us-east-1"]["traffic"] == 0.0
+    assert rows["us-east-1"]["healthy"] == 4 and rows["us-east-1"]["error_rate"] < 0.01
+    assert rows["us-west-2"]["traffic"] == pytest.approx(2 * share)
+
+    result = run("traffic")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 16
+    assert any(line.startswith("us-east-1") and line.endswith("0.00%") for line in lines)
+    assert any(line.startswith("us-west-2") and line.endswith("12.50%") for line in lines)
+
+
+def test_traffic_ignores_the_api_fault() -> None:
+    assert run("fault", "api", "--error-rate", "1").exit_code == 0
+    assert len(traffic_json()["weights"]) == 16
+
+
+def test_lag_fault_then_clear() -> None:
+    from activities.clouds.sim import SimCloud
+
+    result = run("fault", "lag", "eu-west-1", "45")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 1
+    assert "eu-west-1" in result.stdout and "45" in result.stdout
+    cloud = SimCloud()
+    assert cloud.replica_lag("checkout", "eu-west-1") == 45.0
+    assert cloud.replica_lag("checkout", "us-east-1") == 1.0
+    assert run("fault", "lag", "eu-west-1", "0").exit_code == 0
+    assert cloud.replica_lag("checkout", "eu-west-1") == 0.0
+    run("fault", "lag", "eu-west-1", "12")
+    assert run("clear").exit_code == 0
+    assert cloud.replica_lag("checkout", "eu-west-1") == 1.0
+
+
+def test_recover_clears_only_the_outage() -> None:
+    from activities.clouds.sim import SimCloud
+
+    run("fault", "outage", "eu-west-1")
+    run("fault", "outage", "us-east-1")
+    run("fault", "lag", "eu-west-1", "30")
+    run("fault", "release", "1.0.0", "--error-rate", "0.3", "--regions", "eu-west-1")
+    assert status()["eu-west-1"]["healthy"] == 0
+
+    result = run("recover", "eu-west-1")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 1
+    assert "eu-west-1" in result.stdout
+    rows = status()
+    assert rows["eu-west-1"]["healthy"] == 4
+    assert rows["eu-west-1"]["error_rate"] == pytest.approx(0.3, rel=0.11)  # release fault stays
+    assert rows["us-east-1"]["healthy"] == 0  # other outages stay
+    assert SimCloud().replica_lag("checkout", "eu-west-1") == 30.0
+    assert run("recover", "eu-west-1").exit_code == 0  # recovering a healthy region is fine
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["recover", "atlantis-1"], "atlantis-1"),
+        (["fault", "lag", "atlantis-1", "5"], "atlantis-1"),
+        (["fault", "lag", "eu-west-1", "--", "-5"], "SECONDS"),
+        (["fault", "lag", "eu-west-1", "nan"], "SECONDS"),
+        (["traffic", "--service", "nope"], "nope"),
+    ],
+)
+def test_new_commands_refuse_bad_input_in_one_line(args: list[str], needle: str) -> None:
+    assert_refused(run(*args), needle)

@@ -226,6 +226,7 @@ def test_reset_wipes_everything(cloud: SimCloud) -> None:
         "instances": {},
         "groups": {},
         "canary_weights": {},
+        "traffic": {},
         "total_instances": 0,
         "ledger": 0,
     }

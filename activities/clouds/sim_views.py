@@ -1,0 +1,61 @@
+"""Read-only views of the sim for the CLI and tests: status rows and an inventory to diff."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from typing import Any
+
+from activities.clouds import sim_groups as groups
+from activities.clouds import sim_store as store
+from activities.clouds import sim_traffic as traffic
+
+
+def status_rows(conn: sqlite3.Connection, service: str) -> list[dict[str, Any]]:
+    """Per region, by name: releases, canary, health and traffic (API faults do not apply)."""
+    rows = []
+    for region in store.seeded_regions(conn, service):
+        state = groups.state(conn, service, region)
+        sample = groups.sample(conn, service, region)
+        stable = store.instances(conn, service, region, "stable")
+        rows.append(
+            {
+                "region": region,
+                "release": state.release,
+                "releases": state.releases,
+                "stable_releases": dict(Counter(i.release for i in stable)),
+                "healthy": state.healthy,
+                "instances": state.instances,
+                "traffic": state.traffic,
+                "error_rate": sample.error_rate,
+                "latency_ms": sample.latency_p99_ms,
+                "canary_release": state.canary_release,
+                "canary_weight": state.canary_weight,
+                "canary_instances": state.canary_instances,
+            }
+        )
+    return rows
+
+
+def inventory(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Summary counts, to diff: instances per service/region/release (both groups) and per
+    service/region/group/release, the total, canary weights above 0, global traffic
+    weights per service/region, and the ledger size."""
+    tree: dict[str, dict[str, dict[str, int]]] = {}
+    by_group: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
+    rows = store.counts(conn)
+    for service, region, group, release, n in rows:
+        per_release = tree.setdefault(service, {}).setdefault(region, {})
+        per_release[release] = per_release.get(release, 0) + n
+        by_group.setdefault(service, {}).setdefault(region, {}).setdefault(group, {})[release] = n
+    weights: dict[str, dict[str, float]] = {}
+    for service, region, weight in store.canary_weights(conn):
+        weights.setdefault(service, {})[region] = weight
+    return {
+        "instances": tree,
+        "groups": by_group,
+        "canary_weights": weights,
+        "traffic": traffic.all_weights(conn),
+        "total_instances": sum(n for *_, n in rows),
+        "ledger": store.ledger_size(conn),
+    }

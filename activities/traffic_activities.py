@@ -1,0 +1,66 @@
+"""Activities for failover: probe a region, read and set global traffic weights, read replica lag."""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+
+from activities.clouds.base import CloudError, TrafficState
+from activities.clouds.registry import CloudRegistry
+from activities.errors import classified
+from workflows.contracts import RegionRef
+from workflows.failover_contracts import ProbeResult, SetTrafficInput, TrafficRef
+
+
+class TrafficActivities:
+    """Probes and traffic changes, through the same cloud adapters as the deploy activities."""
+
+    def __init__(self, clouds: CloudRegistry) -> None:
+        self._clouds = clouds
+
+    @activity.defn(name="probe_region")
+    def probe_region(self, inp: RegionRef) -> ProbeResult:
+        """One health probe; an unreachable region is a failed probe, not a failed activity."""
+        try:
+            sample = self._clouds.get(inp.provider).health(inp.service, inp.region)
+        except CloudError as exc:
+            if exc.retryable:
+                raise  # throttling: let Temporal retry the probe
+            return ProbeResult(
+                region=inp.region, ok=False, error_rate=1.0, latency_p99_ms=0.0, detail=str(exc)
+            )
+        ok = sample.healthy_instances > 0 and sample.error_rate < 1.0
+        return ProbeResult(
+            region=inp.region,
+            ok=ok,
+            error_rate=sample.error_rate,
+            latency_p99_ms=sample.latency_p99_ms,
+            healthy_instances=sample.healthy_instances,
+            detail="" if ok else "no healthy instance",
+        )
+
+    @activity.defn(name="get_traffic")
+    @classified
+    def get_traffic(self, inp: TrafficRef) -> TrafficState:
+        """Read the global traffic split of a service."""
+        return self._clouds.get(inp.provider).traffic(inp.service)
+
+    @activity.defn(name="set_traffic")
+    @classified
+    def set_traffic(self, inp: SetTrafficInput) -> TrafficState:
+        """Set DNS / load-balancer weights; a repeated key changes nothing."""
+        state = self._clouds.get(inp.provider).set_traffic(inp.service, inp.weights, inp.key)
+        structlog.get_logger("globalops.activity").info(
+            "set_traffic",
+            workflow_id=activity.info().workflow_id,
+            activity="set_traffic",
+            weights=inp.weights,
+            key=inp.key,
+        )
+        return state
+
+    @activity.defn(name="replica_lag")
+    @classified
+    def replica_lag(self, inp: RegionRef) -> float:
+        """Seconds the region's data replica is behind."""
+        return self._clouds.get(inp.provider).replica_lag(inp.service, inp.region)

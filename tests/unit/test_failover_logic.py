@@ -1,0 +1,385 @@
+"""Pure failover logic: target choice, safety, weights, triggers and timings (no server, no clock)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from config.failover import FailoverPolicy, ProbeFailureTrigger, SustainedTrigger
+from config.loader import load_topology
+from config.models import Topology
+from workflows.failover_logic import (
+    Candidate,
+    ProbeSample,
+    RegionTriggerState,
+    against_targets,
+    choose_target,
+    evaluate,
+    failback_weights,
+    measure,
+    safe_to_shift,
+    shifted_weights,
+)
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+SHARE = 1 / 16
+
+
+@pytest.fixture(scope="module")
+def topology() -> Topology:
+    return load_topology()
+
+
+def fleet(topology: Topology, **overrides: dict[str, Any]) -> dict[str, Candidate]:
+    """Every region of the default topology as a healthy candidate with 1/16 of the traffic."""
+    out = {}
+    for region in topology.regions:
+        fields: dict[str, Any] = {
+            "region": region.name,
+            "jurisdiction": region.jurisdiction,
+            "healthy": True,
+            "traffic": SHARE,
+            "instances": region.instances,
+            "max_instances": region.capacity_limit,
+            "latency_ms": region.latency_ms,
+            "replica_lag_s": 1.0,
+        }
+        fields.update(overrides.get(region.name, {}))
+        out[region.name] = Candidate(**fields)
+    return out
+
+
+def choose(topology: Topology, failed: str, cands: dict[str, Candidate], **kwargs: Any) -> Any:
+    args: dict[str, Any] = {
+        "residency": True,
+        "group_of": topology.group_of,
+        "moved_traffic": cands[failed].traffic,
+        "rpo_target_s": 300.0,
+    }
+    args.update(kwargs)
+    return choose_target(cands[failed], list(cands.values()), **args)
+
+
+# --------------------------------------------------------------------------- target choice
+
+
+def test_eu_outage_picks_an_eu_region_never_us_or_uk(topology: Topology) -> None:
+    cands = fleet(topology)
+    choice = choose(topology, "eu-west-1", cands)
+    # eu-central-1 (25 ms) beats europe-west1 (30 ms); both are EU
+    assert choice.target == "eu-central-1"
+    assert choice.needed_instances == 8  # its own 1/16 plus the moved 1/16 at 4 instances per 1/16
+    reasons = {r.region: r.reason for r in choice.rejected}
+    assert "eu-west-1" not in choice.considered and "eu-west-1" not in reasons
+    assert reasons["us-east-1"] == "jurisdiction US is outside group EU (data residency)"
+    assert reasons["eu-west-2"] == "jurisdiction UK is outside group EU (data residency)"
+    assert set(reasons) == set(topology.region_names()) - {"eu-west-1", "eu-central-1", "europe-west1"}
+
+
+def test_latency_ties_are_broken_by_name(topology: Topology) -> None:
+    cands = fleet(topology, **{"europe-west1": {"latency_ms": 25}})
+    assert choose(topology, "eu-west-1", cands).target == "eu-central-1"
+    cands = fleet(topology, **{"europe-west1": {"latency_ms": 24}})
+    assert choose(topology, "eu-west-1", cands).target == "europe-west1"
+
+
+def test_uk_outage_has_no_target_unless_a_group_allows_it(topology: Topology) -> None:
+    cands = fleet(topology)
+    choice = choose(topology, "eu-west-2", cands)
+    assert choice.target is None
+    assert len(choice.rejected) == 15  # every other region, each with why
+    assert all("outside group UK" in r.reason for r in choice.rejected)
+
+    grouped = topology.model_copy(update={"jurisdiction_groups": {"EUROPE": ["EU", "UK"]}})
+    choice = choose(grouped, "eu-west-2", cands)
+    assert choice.target in {"eu-west-1", "eu-central-1"}  # 25 ms; eu-central-1 wins the tie by name
+    assert choice.target == "eu-central-1"
+    assert "outside group EUROPE" in {r.region: r.reason for r in choice.rejected}["us-east-1"]
+
+
+def test_residency_off_picks_lowest_latency_anywhere(topology: Topology) -> None:
+    cands = fleet(topology)
+    choice = choose(topology, "eu-west-1", cands, residency=False)
+    assert choice.target == "us-east-1"  # 20 ms, the fastest region of the fleet
+    assert choice.rejected == []
+    assert len(choice.considered) == 15
+
+
+def test_unhealthy_rejected(topology: Topology) -> None:
+    cands = fleet(topology, **{"eu-central-1": {"healthy": False}})
+    choice = choose(topology, "eu-west-1", cands)
+    assert choice.target == "europe-west1"
+    assert {r.region: r.reason for r in choice.rejected}["eu-central-1"] == "unhealthy"
+
+
+def test_capacity_headroom(topology: Topology) -> None:
+    cands = fleet(topology, **{"eu-central-1": {"max_instances": 7}})
+    choice = choose(topology, "eu-west-1", cands)
+    assert choice.target == "europe-west1"
+    reason = {r.region: r.reason for r in choice.rejected}["eu-central-1"]
+    assert reason == "no capacity headroom: needs 8 instances, limit 7"
+    # twice the traffic moved: 4 x (1/16 + 2/16) / (1/16) = 12 instances
+    choice = choose(topology, "eu-west-1", fleet(topology), moved_traffic=2 * SHARE)
+    assert choice.needed_instances == 12
+
+
+def test_needed_instances_round_up_without_float_noise(topology: Topology) -> None:
+    cands = fleet(topology, **{"eu-central-1": {"traffic": 0.3, "instances": 3, "max_instances": 9}})
+    # 3 x (0.3 + 0.6) / 0.3 is 9.000000000000002 in floats: still 9, which fits the limit
+    choice = choose(topology, "eu-west-1", cands, moved_traffic=0.6)
+    assert choice.target == "eu-central-1" and choice.needed_instances == 9
+    idle = fleet(topology, **{"eu-central-1": {"traffic": 0.0}})
+    assert choose(topology, "eu-west-1", idle).needed_instances == 4
+
+
+def test_replica_lag_over_rpo_rejected(topology: Topology) -> None:
+    cands = fleet(topology, **{"eu-central-1": {"replica_lag_s": 400}})
+    choice = choose(topology, "eu-west-1", cands)
+    assert choice.target == "europe-west1"
+    assert {r.region: r.reason for r in choice.rejected}[
+        "eu-central-1"
+    ] == "replica lag 400s > RPO target 300s"
+    # unknown lag, or no RPO target, is not held against a region
+    unknown = fleet(topology, **{"eu-central-1": {"replica_lag_s": None}})
+    assert choose(topology, "eu-west-1", unknown).target == "eu-central-1"
+    assert choose(topology, "eu-west-1", cands, rpo_target_s=None).target == "eu-central-1"
+
+
+def test_first_failing_reason_is_reported(topology: Topology) -> None:
+    cands = fleet(topology, **{"us-east-1": {"healthy": False, "replica_lag_s": 999, "max_instances": 4}})
+    choice = choose(topology, "eu-west-1", cands)
+    assert {r.region: r.reason for r in choice.rejected}["us-east-1"] == "unhealthy"
+
+
+def test_preferred_must_qualify(topology: Topology) -> None:
+    cands = fleet(topology)
+    assert choose(topology, "eu-west-1", cands, preferred="europe-west1").target == "europe-west1"
+    choice = choose(topology, "eu-west-1", cands, preferred="us-east-1")
+    assert choice.target is None  # not silently another region
+    assert {r.region: r.reason for r in choice.rejected}["us-east-1"].startswith("jurisdiction US")
+    choice = choose(topology, "eu-west-1", cands, preferred="eu-west-1")
+    assert choice.target is None
+    assert {r.region: r.reason for r in choice.rejected}["eu-west-1"] == "is the failed region itself"
+    choice = choose(topology, "eu-west-1", cands, preferred="mars-1")
+    assert choice.target is None and choice.rejected[-1].region == "mars-1"
+
+
+def test_every_candidate_listed_in_order_when_none_qualifies(topology: Topology) -> None:
+    down = {name: {"healthy": False} for name in ("eu-central-1", "europe-west1")}
+    cands = fleet(topology, **down)
+    choice = choose(topology, "eu-west-1", cands)
+    assert choice.target is None and choice.needed_instances == 0
+    expected = [name for name in topology.region_names() if name != "eu-west-1"]
+    assert [r.region for r in choice.rejected] == expected
+    assert choice.considered == expected
+    assert all(r.reason for r in choice.rejected)
+
+
+# --------------------------------------------------------------------------- safety and weights
+
+
+def test_safe_to_shift() -> None:
+    weights = {"a": 0.5, "b": 0.3, "c": 0.2}
+    healthy = {"a": False, "b": True, "c": True}
+    assert safe_to_shift(weights, healthy, "a", "b") is None
+    assert safe_to_shift(weights, healthy | {"b": False}, "a", "b") == "target b is unhealthy"
+    assert "failed region itself" in (safe_to_shift(weights, healthy, "a", "a") or "")
+    # the target is healthy but would serve nothing, and nobody else healthy serves
+    idle = {"a": 0.0, "b": 0.0, "c": 1.0}
+    assert safe_to_shift(idle, {"a": False, "b": True, "c": False}, "a", "b") == (
+        "after the shift no healthy region would serve traffic"
+    )
+
+
+def test_shifted_weights_keep_the_sum() -> None:
+    weights = {f"r{i}": 1 / 7 for i in range(7)}
+    after = shifted_weights(weights, "r0", "r3")
+    assert after["r0"] == 0
+    assert after["r3"] == pytest.approx(2 / 7)
+    assert math.isclose(sum(after.values()), sum(weights.values()), abs_tol=1e-12)
+    half = shifted_weights(weights, "r0", "r3", share=0.5)
+    assert half["r0"] == pytest.approx(1 / 14) and half["r3"] == pytest.approx(3 / 14)
+    assert math.isclose(sum(half.values()), 1.0, abs_tol=1e-12)
+    new_target = shifted_weights({"a": 0.6, "b": 0.4}, "a", "z")
+    assert new_target == {"a": 0.0, "b": 0.4, "z": pytest.approx(0.6)}
+    with pytest.raises(ValueError, match="share"):
+        shifted_weights(weights, "r0", "r3", share=1.5)
+
+
+def test_failback_weights_steps_are_absolute_and_keep_the_sum() -> None:
+    weights = {f"r{i}": 1 / 16 for i in range(16)}
+    after_failover = shifted_weights(weights, "r0", "r1")
+    current = after_failover
+    for percent, expected in ((10, 0.1), (50, 0.5), (100, 1.0)):
+        current = failback_weights(current, "r0", "r1", 1 / 16, percent)
+        assert current["r0"] == pytest.approx(expected / 16)
+        assert current["r1"] == pytest.approx((2 - expected) / 16)
+        assert math.isclose(sum(current.values()), 1.0, abs_tol=1e-12)
+    assert current == pytest.approx(weights)
+    # the backup never goes below 0: the region gets what there is
+    thin = failback_weights({"r0": 0.0, "r1": 0.02, "r2": 0.98}, "r0", "r1", 0.1, 100)
+    assert thin == pytest.approx({"r0": 0.02, "r1": 0.0, "r2": 0.98})
+    assert thin["r1"] >= 0
+
+
+# --------------------------------------------------------------------------- triggers
+
+
+def sample(
+    at: float, *, ok: bool = True, err: float = 0.0, p99: float = 50.0, region: str = "r1"
+) -> ProbeSample:
+    return ProbeSample(
+        region=region, at=T0 + timedelta(seconds=at), ok=ok, error_rate=err, latency_p99_ms=p99
+    )
+
+
+POLICY = FailoverPolicy()  # 10 s probes, 3 failures, latency 500 ms / 120 s, errors 5 % / 60 s
+
+
+def run(
+    samples: list[ProbeSample], policy: FailoverPolicy = POLICY, state: RegionTriggerState | None = None
+) -> tuple[RegionTriggerState, list[list[str]]]:
+    state = state or RegionTriggerState()
+    fired: list[list[str]] = []
+    for s in samples:
+        state, firings = evaluate(state, s, policy)
+        fired.append([f.trigger for f in firings])
+    return state, fired
+
+
+def test_consecutive_failures_fire_once_and_reset_on_recovery() -> None:
+    state, fired = run(
+        [sample(0, ok=False), sample(10, ok=False), sample(20, ok=False), sample(30, ok=False)]
+    )
+    assert fired == [[], [], ["probe_failures"], []]
+    assert state.consecutive_failures == 4
+    assert state.first_bad_at == T0
+    state, firings = evaluate(state, sample(40), POLICY)
+    assert firings == [] and state.consecutive_failures == 0 and state.first_bad_at is None
+
+    # an ok probe in between restarts the count
+    _, fired = run(
+        [
+            sample(0, ok=False),
+            sample(10, ok=False),
+            sample(20),
+            sample(30, ok=False),
+            sample(40, ok=False),
+            sample(50, ok=False),
+        ]
+    )
+    assert fired == [[], [], [], [], [], ["probe_failures"]]
+
+
+def test_probe_failure_firing_carries_the_run_start_and_mode() -> None:
+    policy = POLICY.model_copy(update={"probe_failures": ProbeFailureTrigger(consecutive=2, mode="manual")})
+    state = RegionTriggerState()
+    state, _ = evaluate(state, sample(0), policy)
+    state, _ = evaluate(state, sample(10, ok=False), policy)
+    state, firings = evaluate(state, sample(20, ok=False), policy)
+    [firing] = firings
+    assert firing.trigger == "probe_failures" and firing.mode == "manual"
+    assert firing.first_bad_at == T0 + timedelta(seconds=10)
+    assert firing.fired_at == T0 + timedelta(seconds=20)
+    assert firing.region == "r1" and "2 consecutive" in firing.detail
+
+
+def test_error_rate_fires_only_after_the_full_window() -> None:
+    samples = [sample(t, err=0.2) for t in range(0, 70, 10)]
+    state, fired = run(samples)
+    assert fired == [[], [], [], [], [], [], ["error_rate"]]  # at 60 s, not 50 s
+    assert state.error_breach_since == T0 and state.first_bad_at == T0
+    _, firings = evaluate(RegionTriggerState(), sample(0, err=0.2), POLICY)
+    assert firings == []
+    # level-triggered: it keeps firing while the breach lasts (the monitor dedups)
+    _, firings = evaluate(state, sample(70, err=0.2), POLICY)
+    assert [f.trigger for f in firings] == ["error_rate"]
+    assert firings[0].first_bad_at == T0 and "error rate 20.00% > 5.00% for 70s" in firings[0].detail
+
+
+def test_a_good_sample_resets_the_window() -> None:
+    samples = [
+        sample(0, err=0.2),
+        sample(10, err=0.2),
+        sample(20, err=0.05),  # at the threshold: ok
+        *[sample(t, err=0.2) for t in range(30, 100, 10)],
+    ]
+    state, fired = run(samples)
+    assert [i for i, f in enumerate(fired) if f] == [9]  # 30 s + 60 s = 90 s, the 10th sample
+    assert state.error_breach_since == T0 + timedelta(seconds=30)
+
+
+def test_latency_window_and_both_metrics() -> None:
+    samples = [sample(t, p99=800, err=0.1) for t in range(0, 130, 10)]
+    _, fired = run(samples)
+    assert fired[6] == ["error_rate"]
+    assert fired[12] == ["error_rate", "latency"]
+    assert not any(fired[:6]) and all("latency" not in f for f in fired[:12])
+
+
+def test_failed_probe_neither_breaches_nor_resets_metrics() -> None:
+    state, fired = run(
+        [
+            sample(0, err=0.2),
+            sample(10, ok=False, err=0.0),
+            sample(20, ok=False, err=0.0),
+            sample(60, err=0.2),
+        ]
+    )
+    assert fired == [[], [], [], ["error_rate"]]
+    assert state.error_breach_since == T0
+    # a failed probe with bad numbers does not start a breach either
+    state, _ = run([sample(0, ok=False, err=0.9, p99=9000)])
+    assert state.error_breach_since is None and state.latency_breach_since is None
+    assert state.first_bad_at == T0  # the failed probe itself is bad
+
+
+def test_first_bad_at_is_the_earliest_active_breach() -> None:
+    state, _ = run([sample(0, p99=900), sample(10, err=0.3, p99=900), sample(20, ok=False)])
+    assert state.first_bad_at == T0
+    state, _ = run([sample(30, err=0.3)], state=state)  # latency recovered, errors still high
+    assert state.first_bad_at == T0 + timedelta(seconds=10)
+    state, _ = run([sample(40)], state=state)
+    assert state.first_bad_at is None
+
+
+def test_window_survives_serialisation_mid_window() -> None:
+    """The monitor carries the state across continue-as-new as JSON: the window must not restart."""
+    policy = POLICY.model_copy(update={"latency": SustainedTrigger(threshold=500, sustained_for=120)})
+    state, fired = run([sample(t, p99=900) for t in range(0, 70, 10)], policy)
+    assert not any(fired)
+    state = RegionTriggerState.model_validate_json(state.model_dump_json())
+    assert state.latency_breach_since == T0
+    state, fired = run([sample(t, p99=900) for t in range(70, 130, 10)], policy, state)
+    assert fired == [[], [], [], [], [], ["latency"]]  # exactly at 120 s after the first bad sample
+
+    # the probe-failure count too
+    state, _ = run([sample(0, ok=False), sample(10, ok=False)])
+    state = RegionTriggerState.model_validate_json(state.model_dump_json())
+    _, firings = evaluate(state, sample(20, ok=False), POLICY)
+    assert [f.first_bad_at for f in firings] == [T0]
+
+
+# --------------------------------------------------------------------------- timings
+
+
+def test_measure_and_targets() -> None:
+    at = [T0 + timedelta(seconds=s) for s in (0, 25, 27, 30, 45)]
+    timings = measure(*at)
+    assert timings == {"detect_s": 25, "decide_s": 2, "shift_s": 3, "total_s": 45}
+    assert against_targets(timings, POLICY) == {"detect_s": True, "decide_s": True, "total_s": True}
+    slow = measure(
+        T0,
+        T0 + timedelta(seconds=31),
+        T0 + timedelta(seconds=42),
+        T0 + timedelta(seconds=50),
+        T0 + timedelta(seconds=121),
+    )
+    assert against_targets(slow, POLICY) == {"detect_s": False, "decide_s": False, "total_s": False}
+    # total is allowed total_target + dns_ttl = 60 + 60
+    edge = {**timings, "total_s": 120.0}
+    assert against_targets(edge, POLICY)["total_s"] is True
+    assert measure(T0, T0 - timedelta(seconds=1), T0, T0, T0)["detect_s"] == 0

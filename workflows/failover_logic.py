@@ -1,0 +1,376 @@
+"""Pure failover decisions: target choice, safety rules, traffic weights, triggers and timings.
+
+No I/O and no clock: every function is deterministic in its arguments, so workflows can call it
+directly and replays give the same answers. Imports are pydantic, the stdlib and config only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from config.failover import FailoverPolicy, SustainedTrigger, TriggerMode
+
+__all__ = [
+    "Candidate",
+    "Firing",
+    "ProbeSample",
+    "RegionTriggerState",
+    "Rejection",
+    "TargetChoice",
+    "against_targets",
+    "choose_target",
+    "evaluate",
+    "failback_weights",
+    "measure",
+    "safe_to_shift",
+    "shifted_weights",
+]
+
+_VALUE = ConfigDict(extra="forbid", frozen=True)
+_DIGITS = 9
+"""Weights are rounded to this many decimals; the remainder goes to one region so the sum is kept."""
+
+TriggerName = Literal["probe_failures", "error_rate", "latency"]
+
+# ----------------------------------------------------------------------------- target choice
+
+
+class Candidate(BaseModel):
+    """What the decision knows about one region: health, residency, load, capacity, lag."""
+
+    model_config = _VALUE
+
+    region: str
+    jurisdiction: str
+    healthy: bool
+    traffic: float = Field(ge=0, description="Share of the service's global traffic (0-1).")
+    instances: int = Field(ge=0)
+    max_instances: int = Field(ge=0)
+    latency_ms: float
+    replica_lag_s: float | None = Field(default=None, description="None = unknown (not checked here).")
+
+
+class Rejection(BaseModel):
+    """A region that cannot take the traffic, and the first rule it broke."""
+
+    model_config = _VALUE
+
+    region: str
+    reason: str
+
+
+class TargetChoice(BaseModel):
+    """The chosen target (None = refuse) and why every other region was not chosen."""
+
+    model_config = _VALUE
+
+    target: str | None
+    needed_instances: int = 0
+    rejected: list[Rejection] = Field(default_factory=list)
+    considered: list[str] = Field(default_factory=list)
+
+
+def needed_instances(candidate: Candidate, moved_traffic: float) -> int:
+    """Instances `candidate` needs to serve its own traffic plus `moved_traffic` at today's density."""
+    if candidate.traffic <= 0:
+        return candidate.instances
+    scaled = candidate.instances * (candidate.traffic + moved_traffic) / candidate.traffic
+    return math.ceil(round(scaled, _DIGITS))  # 8.000000001 from float noise still needs 8
+
+
+def _rejection(
+    failed: Candidate,
+    candidate: Candidate,
+    *,
+    residency: bool,
+    group_of: Callable[[str], str],
+    moved_traffic: float,
+    rpo_target_s: float | None,
+) -> str | None:
+    """The first rule `candidate` breaks as a target for `failed`'s traffic, or None."""
+    if not candidate.healthy:
+        return "unhealthy"
+    if residency:
+        group = group_of(failed.jurisdiction)
+        if group_of(candidate.jurisdiction) != group:
+            return f"jurisdiction {candidate.jurisdiction} is outside group {group} (data residency)"
+    lag = candidate.replica_lag_s
+    if rpo_target_s is not None and lag is not None and lag > rpo_target_s:
+        return f"replica lag {lag:g}s > RPO target {rpo_target_s:g}s"
+    needed = needed_instances(candidate, moved_traffic)
+    if needed > candidate.max_instances:
+        return f"no capacity headroom: needs {needed} instances, limit {candidate.max_instances}"
+    return None
+
+
+def choose_target(
+    failed: Candidate,
+    candidates: Sequence[Candidate],
+    *,
+    residency: bool,
+    group_of: Callable[[str], str],
+    moved_traffic: float,
+    rpo_target_s: float | None = None,
+    preferred: str | None = None,
+) -> TargetChoice:
+    """The healthy, compliant region with headroom and the lowest latency (ties by name).
+
+    Rules, in order (a rejected region is listed with the first it breaks): healthy; with
+    `residency`, in the failed region's jurisdiction group; replica lag within `rpo_target_s`
+    (unknown lag is not held against it); enough capacity for its traffic plus `moved_traffic`.
+    The failed region itself is never a candidate. `preferred` (an operator's choice) must
+    qualify itself: if it does not, the answer is no target rather than another region.
+    """
+    rejected: list[Rejection] = []
+    qualified: list[tuple[Candidate, int]] = []
+    considered: list[str] = []
+    for candidate in candidates:
+        if candidate.region == failed.region:
+            continue
+        considered.append(candidate.region)
+        reason = _rejection(
+            failed,
+            candidate,
+            residency=residency,
+            group_of=group_of,
+            moved_traffic=moved_traffic,
+            rpo_target_s=rpo_target_s,
+        )
+        if reason is None:
+            qualified.append((candidate, needed_instances(candidate, moved_traffic)))
+        else:
+            rejected.append(Rejection(region=candidate.region, reason=reason))
+
+    if preferred is not None:
+        match = next(((c, n) for c, n in qualified if c.region == preferred), None)
+        if match is not None:
+            return TargetChoice(
+                target=preferred, needed_instances=match[1], rejected=rejected, considered=considered
+            )
+        if preferred == failed.region:
+            rejected.append(Rejection(region=preferred, reason="is the failed region itself"))
+        elif preferred not in considered:
+            rejected.append(Rejection(region=preferred, reason="not a candidate region"))
+        return TargetChoice(target=None, rejected=rejected, considered=considered)
+
+    if not qualified:
+        return TargetChoice(target=None, rejected=rejected, considered=considered)
+    best, needed = min(qualified, key=lambda pair: (pair[0].latency_ms, pair[0].region))
+    return TargetChoice(target=best.region, needed_instances=needed, rejected=rejected, considered=considered)
+
+
+# ----------------------------------------------------------------------------- safety and weights
+
+
+def safe_to_shift(
+    weights: Mapping[str, float], healthy: Mapping[str, bool], failed: str, target: str
+) -> str | None:
+    """None when moving `failed`'s traffic to `target` is safe, else why not (an ARC-style assertion)."""
+    if target == failed:
+        return f"target {target} is the failed region itself"
+    if not healthy.get(target, False):
+        return f"target {target} is unhealthy"
+    after = shifted_weights(weights, failed, target)
+    if not any(share > 0 and healthy.get(region, False) for region, share in after.items()):
+        return "after the shift no healthy region would serve traffic"
+    return None
+
+
+def _rebalanced(
+    weights: Mapping[str, float], changes: Mapping[str, float], remainder_on: str
+) -> dict[str, float]:
+    """`weights` with `changes` applied, rounded, and the rounding remainder put on one region."""
+    total = sum(weights.values())
+    out = {region: round(share, _DIGITS) for region, share in {**weights, **changes}.items()}
+    out[remainder_on] = total - sum(share for region, share in out.items() if region != remainder_on)
+    return out
+
+
+def shifted_weights(
+    weights: Mapping[str, float], failed: str, target: str, share: float = 1.0
+) -> dict[str, float]:
+    """Move `share` (0-1) of `failed`'s weight to `target`; the sum of the weights is kept."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"share must be within 0-1, got {share:g}")
+    moved = weights.get(failed, 0.0) * share
+    return _rebalanced(
+        weights,
+        {failed: weights.get(failed, 0.0) - moved, target: weights.get(target, 0.0) + moved},
+        remainder_on=target,
+    )
+
+
+def failback_weights(
+    current: Mapping[str, float], region: str, backup: str, original_share: float, percent: float
+) -> dict[str, float]:
+    """`region` gets `percent` % of `original_share`, taken from (or given back to) `backup`.
+
+    Absolute, not cumulative: calling it for 10, 50, 100 leaves `region` at 10 %, 50 %, 100 % of
+    its original share. The backup never goes below 0 (the region then gets what there is).
+    """
+    if not 0 <= percent <= 100:
+        raise ValueError(f"percent must be within 0-100, got {percent:g}")
+    have, spare = current.get(region, 0.0), current.get(backup, 0.0)
+    delta = min(original_share * percent / 100 - have, spare)
+    return _rebalanced(current, {region: have + delta, backup: spare - delta}, remainder_on=backup)
+
+
+# ----------------------------------------------------------------------------- triggers
+
+
+class ProbeSample(BaseModel):
+    """One probe of a region at a workflow time."""
+
+    model_config = _VALUE
+
+    region: str
+    at: datetime
+    ok: bool = Field(description="Reachable, with more than 0 healthy instances.")
+    error_rate: float
+    latency_p99_ms: float
+
+
+class RegionTriggerState(BaseModel):
+    """What the triggers remember about one region between probes (survives continue-as-new)."""
+
+    model_config = _VALUE
+
+    consecutive_failures: int = 0
+    first_bad_at: datetime | None = Field(
+        default=None, description="Earliest start among the breaches still active; None when all recovered."
+    )
+    error_breach_since: datetime | None = None
+    latency_breach_since: datetime | None = None
+    failing_since: datetime | None = Field(
+        default=None, description="First failed probe of the current run of failed probes."
+    )
+
+
+class Firing(BaseModel):
+    """A trigger that fired: the region is declared bad."""
+
+    model_config = _VALUE
+
+    region: str
+    trigger: TriggerName
+    mode: TriggerMode
+    first_bad_at: datetime = Field(description="Start of this trigger's breach.")
+    fired_at: datetime
+    detail: str
+
+
+def _sustained(
+    since: datetime | None,
+    value: float,
+    trigger: SustainedTrigger,
+    sample: ProbeSample,
+    name: TriggerName,
+    show: Callable[[float], str],
+) -> tuple[datetime | None, Firing | None]:
+    """New breach start for one metric, and a firing when it has breached for the whole window."""
+    if value <= trigger.threshold:
+        return None, None
+    since = since or sample.at
+    held = (sample.at - since).total_seconds()
+    if held < trigger.sustained_for:
+        return since, None
+    label = "error rate" if name == "error_rate" else "p99 latency"
+    detail = f"{label} {show(value)} > {show(trigger.threshold)} for {held:g}s"
+    return since, Firing(
+        region=sample.region,
+        trigger=name,
+        mode=trigger.mode,
+        first_bad_at=since,
+        fired_at=sample.at,
+        detail=detail,
+    )
+
+
+def evaluate(
+    state: RegionTriggerState, sample: ProbeSample, policy: FailoverPolicy
+) -> tuple[RegionTriggerState, list[Firing]]:
+    """Fold one probe into a region's trigger state; return the new state and what fired.
+
+    - A failed probe counts towards `probe_failures` (fires once, when the count reaches
+      `consecutive`); an ok probe resets the count.
+    - error rate and p99 latency fire on every sample once they have been above their threshold
+      for `sustained_for` (measured from the first breaching sample); a sample at or below the
+      threshold resets the window. A failed probe says nothing about them: it neither breaches
+      nor resets them, and they do not fire on it.
+    """
+    firings: list[Firing] = []
+    failures, failing_since = state.consecutive_failures, state.failing_since
+    error_since, latency_since = state.error_breach_since, state.latency_breach_since
+
+    if sample.ok:
+        failures, failing_since = 0, None
+        error_since, error_firing = _sustained(
+            error_since, sample.error_rate, policy.error_rate, sample, "error_rate", lambda v: f"{v:.2%}"
+        )
+        latency_since, latency_firing = _sustained(
+            latency_since, sample.latency_p99_ms, policy.latency, sample, "latency", lambda v: f"{v:g}ms"
+        )
+        firings += [f for f in (error_firing, latency_firing) if f is not None]
+    else:
+        failures += 1
+        failing_since = failing_since or sample.at
+        trigger = policy.probe_failures
+        if failures == trigger.consecutive:
+            firings.append(
+                Firing(
+                    region=sample.region,
+                    trigger="probe_failures",
+                    mode=trigger.mode,
+                    first_bad_at=failing_since,
+                    fired_at=sample.at,
+                    detail=f"{failures} consecutive failed probes",
+                )
+            )
+
+    starts = [t for t in (failing_since, error_since, latency_since) if t is not None]
+    new_state = RegionTriggerState(
+        consecutive_failures=failures,
+        first_bad_at=min(starts) if starts else None,
+        error_breach_since=error_since,
+        latency_breach_since=latency_since,
+        failing_since=failing_since,
+    )
+    return new_state, firings
+
+
+# ----------------------------------------------------------------------------- timings
+
+
+def measure(
+    first_bad_at: datetime,
+    detected_at: datetime,
+    decided_at: datetime,
+    shifted_at: datetime,
+    finished_at: datetime,
+) -> dict[str, float]:
+    """Seconds of each phase: detect (bad -> trigger), decide, shift, and total (bad -> validated)."""
+
+    def span(start: datetime, end: datetime) -> float:
+        return max(0.0, (end - start).total_seconds())
+
+    return {
+        "detect_s": span(first_bad_at, detected_at),
+        "decide_s": span(detected_at, decided_at),
+        "shift_s": span(decided_at, shifted_at),
+        "total_s": span(first_bad_at, finished_at),
+    }
+
+
+def against_targets(timings: Mapping[str, float], policy: FailoverPolicy) -> dict[str, bool]:
+    """Which timings met their target (keys as in `measure`); total may use the DNS TTL on top."""
+    limits = {
+        "detect_s": policy.detect_target,
+        "decide_s": policy.decide_target,
+        "total_s": policy.total_target + policy.dns_ttl,
+    }
+    return {key: timings[key] <= limit for key, limit in limits.items() if key in timings}

@@ -1,0 +1,212 @@
+"""Health monitor: probes every region, evaluates triggers, starts failovers; bounded by continue-as-new."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.traffic_activities import TrafficActivities
+    from workflows.contracts import RegionRef
+    from workflows.failover import RegionFailoverWorkflow
+    from workflows.failover_contracts import (
+        FailoverRequest,
+        MonitorInput,
+        MonitorStatus,
+        ProbeResult,
+    )
+    from workflows.failover_logic import Firing, ProbeSample, RegionTriggerState, evaluate
+    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY
+
+#: Probes a region must pass in a row before an active failover entry is cleared.
+RECOVERY_PROBES = 3
+
+
+def failover_id(service: str, region: str) -> str:
+    """One failover per service and region at a time (DESIGN rule 5)."""
+    return f"failover:{service}:{region}"
+
+
+@workflow.defn(name="RegionHealthMonitorWorkflow")
+class RegionHealthMonitorWorkflow:
+    """Long-running per service; its history stays bounded by continuing as new with its trigger state."""
+
+    @workflow.init
+    def __init__(self, inp: MonitorInput) -> None:
+        self._inp = inp
+        self._status = MonitorStatus(
+            service=inp.service,
+            runs=inp.runs + 1,
+            probes=inp.probes,
+            states=dict(inp.states),
+            active=dict(inp.active),
+            pending=dict(inp.pending),
+            run_lengths=list(inp.run_lengths)[-20:],
+            firings=list(inp.firings),
+        )
+        self._approved: set[str] = set()
+        self._stop = False
+        self._healthy_streak: dict[str, int] = {}
+
+    @workflow.query
+    def status(self) -> MonitorStatus:
+        """Last probe of every region, trigger state, failovers started and pending."""
+        self._status.history_length = workflow.info().get_current_history_length()
+        return self._status
+
+    @workflow.update
+    def approve_failover(self, region: str) -> str:
+        """Let a manual-mode trigger's failover start."""
+        self._approved.add(region)
+        return f"failover of {region} approved"
+
+    @approve_failover.validator
+    def _check_approve(self, region: str) -> None:
+        if region not in self._status.pending:
+            raise ValueError(f"no failover of {region} is waiting for approval")
+
+    @workflow.update
+    def stop(self) -> str:
+        """End monitoring after the current probe round."""
+        self._stop = True
+        return "stopping"
+
+    @workflow.run
+    async def run(self, inp: MonitorInput) -> MonitorStatus:
+        """Probe, evaluate, act, sleep; continue as new before the history passes its bound."""
+        policy = inp.policies.failover
+        while not self._stop:
+            await self._probe_round()
+            await self._start_failovers()
+            self._show()
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._stop,
+                    timeout=timedelta(seconds=policy.probe_interval),
+                    timeout_summary="probe interval",
+                )
+            length = workflow.info().get_current_history_length()
+            if not self._stop and (
+                length >= policy.history_bound or workflow.info().is_continue_as_new_suggested()
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    inp.model_copy(
+                        update={
+                            "states": self._status.states,
+                            "active": self._status.active,
+                            "pending": self._status.pending,
+                            "runs": self._status.runs,
+                            "probes": self._status.probes,
+                            "run_lengths": [*self._status.run_lengths, length][-20:],
+                            "firings": self._status.firings,
+                        }
+                    )
+                )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._status
+
+    async def _probe_round(self) -> None:
+        inp = self._inp
+        names = [r.name for r in inp.topology.regions]
+        results = await asyncio.gather(*(self._probe(n) for n in names), return_exceptions=True)
+        now = workflow.now()
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                continue  # the probe itself could not run (throttled past retries): no evidence either way
+            sample = ProbeSample(
+                region=name,
+                at=now,
+                ok=result.ok,
+                error_rate=result.error_rate,
+                latency_p99_ms=result.latency_p99_ms,
+            )
+            self._status.last[name] = sample
+            state = self._status.states.get(name, RegionTriggerState())
+            state, firings = evaluate(state, sample, inp.policies.failover)
+            self._status.states[name] = state
+            for firing in firings:
+                self._on_firing(firing)
+            self._track_recovery(name, sample)
+        self._status.probes += 1
+
+    async def _probe(self, name: str) -> ProbeResult:
+        inp = self._inp
+        region = inp.topology.region(name)
+        return await workflow.execute_activity_method(
+            TrafficActivities.probe_region,
+            RegionRef(service=inp.service, region=name, provider=region.provider),
+            task_queue=inp.topology.task_queue_for(name),
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=CLOUD_RETRY,
+            summary=f"{name}: probe",
+        )
+
+    def _on_firing(self, firing: Firing) -> None:
+        status = self._status
+        if firing.region in status.active or firing.region in status.pending:
+            return
+        status.firings = [*status.firings[-19:], firing]
+        status.pending[firing.region] = firing
+        if firing.mode == "auto":
+            self._approved.add(firing.region)
+
+    def _track_recovery(self, name: str, sample: ProbeSample) -> None:
+        """A region that passes several probes in a row may fail over again later."""
+        if sample.ok:
+            self._healthy_streak[name] = self._healthy_streak.get(name, 0) + 1
+            if self._healthy_streak[name] >= RECOVERY_PROBES:
+                self._status.active.pop(name, None)
+                self._status.pending.pop(name, None)
+        else:
+            self._healthy_streak[name] = 0
+
+    async def _start_failovers(self) -> None:
+        inp, status = self._inp, self._status
+        for region, firing in list(status.pending.items()):
+            if region not in self._approved:
+                continue
+            if len(status.active) >= inp.policies.failover.max_concurrent:
+                return  # safety rule: at most N failovers of a service at once
+            wid = failover_id(inp.service, region)
+            request = FailoverRequest(
+                service=inp.service,
+                from_region=region,
+                topology=inp.topology,
+                policies=inp.policies,
+                request_id=f"{workflow.info().workflow_id}-{firing.fired_at:%Y%m%dT%H%M%S}",
+                requested_by="monitor",
+                trigger=firing.trigger,
+                first_bad_at=firing.first_bad_at,
+                detected_at=firing.fired_at,
+            )
+            # One already running for this region (started by hand) is treated as ours.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    RegionFailoverWorkflow.run,
+                    request,
+                    id=wid,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    static_summary=f"failover {inp.service}: {region} ({firing.trigger})",
+                )
+            status.active[region] = wid
+            status.pending.pop(region, None)
+            self._approved.discard(region)
+
+    def _show(self) -> None:
+        s = self._status
+        rows = ["| region | ok | error rate | p99 ms | failover |", "|---|---|---|---|---|"]
+        for name, sample in sorted(s.last.items()):
+            flag = s.active.get(name) or ("pending approval" if name in s.pending else "")
+            rows.append(
+                f"| {name} | {'✅' if sample.ok else '❌'} | {sample.error_rate:.2%} "
+                f"| {sample.latency_p99_ms:.0f} | {flag} |"
+            )
+        workflow.set_current_details(
+            f"**monitor {s.service}** · run {s.runs} · {s.probes} probe rounds\n\n" + "\n".join(rows)
+        )
