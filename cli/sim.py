@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from activities.clouds.sim import SimCloud
+from activities.clouds.storage_port import Snapshot
 from cli.errors import fail
 from config.loader import ConfigError, load_topology
 from config.models import Topology
@@ -25,7 +26,9 @@ sim_app = typer.Typer(
     no_args_is_help=True,
 )
 fault_app = typer.Typer(
-    help="Inject faults: a bad release, a region outage, replica lag, or a flaky cloud API.",
+    help=(
+        "Inject faults: a bad release, a region outage, replica lag, a flaky cloud API, or corrupt restores."
+    ),
     no_args_is_help=True,
 )
 sim_app.add_typer(fault_app, name="fault")
@@ -283,6 +286,24 @@ def fault_api(
     typer.echo(f"cloud API calls now fail {error_rate * 100:g}% of the time ({kind})")
 
 
+@fault_app.command("corrupt")
+def fault_corrupt(
+    region: Annotated[str, typer.Argument(help="Region whose restores come out corrupt, e.g. eu-west-1.")],
+    topology: TopologyOption = None,
+) -> None:
+    """Make volumes restored in REGION fail integrity checks until `globalops sim clear`.
+
+    Snapshots and copies stay intact; a volume restored from one in REGION holds a wrong
+    checksum, so a recovery or drill that checks integrity before serving must stop there.
+
+    Example: globalops sim fault corrupt eu-west-1
+    """
+    cloud, topo = _open(topology)
+    _check_regions(topo, [region])
+    cloud.inject_dr_fault(region)
+    typer.echo(f"volumes restored in region {region} now fail integrity checks (corrupt)")
+
+
 @sim_app.command()
 def recover(
     region: Annotated[str, typer.Argument(help="Region to bring back up, e.g. us-east-1.")],
@@ -333,8 +354,56 @@ def traffic(
 
 
 @sim_app.command()
+def snapshots(
+    service: ServiceOption = "checkout",
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='Print one JSON object: {"service": S, "snapshots": [{id, region, source_region, '
+            "taken_at, watermark, checksum, copy_of}]}.",
+            envvar="GLOBALOPS_JSON",
+        ),
+    ] = False,
+    topology: TopologyOption = None,
+) -> None:
+    """List a service's snapshots per region, newest first: originals and cross-region copies.
+
+    A copy shows the region whose data it holds (source) and the original it was copied
+    from; taken_at is the point in time a recovery from it goes back to. The API fault
+    and outages do not apply to this view.
+
+    Example: globalops sim snapshots --service checkout --json
+    """
+    cloud, topo = _open(topology)
+    _check_service(topo, service)
+    snaps = cloud.snapshots(service)
+    if as_json:
+        keys = ("id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of")
+        rows = [snap.model_dump(mode="json", include=set(keys)) for snap in snaps]
+        typer.echo(json.dumps({"service": service, "snapshots": [{k: row[k] for k in keys} for row in rows]}))
+        return
+    if not snaps:
+        typer.echo(f"no snapshots of {service}")
+        return
+    by_region: dict[str, list[Snapshot]] = {}
+    for snap in snaps:
+        by_region.setdefault(snap.region, []).append(snap)
+    console = Console()
+    for region, stored in by_region.items():
+        # one table per region keeps ids and times whole on an 80-column terminal
+        table = Table(title=f"sim: {service} snapshots in {region}", pad_edge=False)
+        for column in ("snapshot", "source", "taken at (UTC)", "copy of"):
+            table.add_column(column, no_wrap=column != "source")
+        for snap in stored:
+            taken_at = snap.taken_at.strftime("%Y-%m-%d %H:%M:%S")
+            table.add_row(snap.id, snap.source_region, taken_at, snap.copy_of or "")
+        console.print(table)
+
+
+@sim_app.command()
 def clear(topology: TopologyOption = None) -> None:
-    """Remove every injected fault (release, outage, replica lag, API); instances and traffic stay.
+    """Remove every injected fault (release, outage, replica lag, API, corrupt); instances stay.
 
     Example: globalops sim clear
     """
@@ -345,7 +414,7 @@ def clear(topology: TopologyOption = None) -> None:
 
 @sim_app.command()
 def reset(topology: TopologyOption = None) -> None:
-    """Wipe the sim (instances, traffic, faults, idempotency ledger) and re-seed it.
+    """Wipe the sim (instances, traffic, faults, snapshots, DR resources, ledger) and re-seed it.
 
     Afterwards every service runs its initial release in every region again.
 

@@ -12,7 +12,9 @@ __all__ = ["Duration", "format_duration", "parse_duration"]
 
 _UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PATTERN = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(ms|s|m|h|d)?\s*$")
-_HINT = "use a number of seconds or e.g. 30s, 10m, 1h, 2d"
+_PART = re.compile(r"(\d+(?:\.\d*)?)(ms|s|m|h|d)")
+_COMPOUND = re.compile(r"(?:\d+(?:\.\d*)?(?:ms|s|m|h|d)){2,}")
+_HINT = "use a number of seconds or e.g. 30s, 10m, 1h, 2d, 6h15m"
 
 
 def parse_duration(value: Any) -> float:
@@ -37,10 +39,12 @@ def _to_seconds(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     match = _PATTERN.match(value) if isinstance(value, str) else None
-    if match is None:
-        return None
-    number, unit = match.groups()
-    return float(number) * _UNITS[unit or "s"]
+    if match is not None:
+        number, unit = match.groups()
+        return float(number) * _UNITS[unit or "s"]
+    if isinstance(value, str) and _COMPOUND.fullmatch(value.strip()):  # "6h15m", "1h30m", "2d12h"
+        return sum(float(n) * _UNITS[u] for n, u in _PART.findall(value))
+    return None
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.dr import DrPolicy
 from config.durations import Duration
 from config.failover import FailoverPolicy
 from config.strategies import (
@@ -401,6 +402,9 @@ class Policies(BaseModel):
     )
     failover: FailoverPolicy = Field(
         default_factory=FailoverPolicy, description="Failover triggers, targets and failback steps."
+    )
+    dr: DrPolicy = Field(
+        default_factory=DrPolicy, description="Backups, recovery targets (RTO/RPO) and drills."
     )
 
     @field_validator("bake", mode="before")

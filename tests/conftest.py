@@ -5,7 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -62,14 +62,18 @@ def executor() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
 
 
 def make_worker(
-    client: Client, sim: SimCloud, executor: concurrent.futures.Executor, task_queue: str
+    client: Client,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    task_queue: str,
+    extra_workflows: Sequence[type] = (),
 ) -> Worker:
-    """A worker running the real workflows and the real activities against the sim."""
+    """A worker running the real workflows (plus test drivers) and the real activities against the sim."""
     registry = CloudRegistry({"sim": lambda: sim})
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
+        workflows=[*WORKFLOWS, *extra_workflows],
         activities=activity_functions(registry),
         activity_executor=executor,
     )

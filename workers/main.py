@@ -14,10 +14,14 @@ from temporalio.worker import Worker
 from activities.analysis_activities import AnalysisActivities
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry, default_registry
+from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
+from workflows.backup import BackupWorkflow
+from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
+from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
@@ -28,6 +32,9 @@ WORKFLOWS = [
     RegionHealthMonitorWorkflow,
     RegionFailoverWorkflow,
     FailbackWorkflow,
+    BackupWorkflow,
+    DisasterRecoveryWorkflow,
+    DrillWorkflow,
 ]
 
 
@@ -36,6 +43,7 @@ def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
     acts = CloudActivities(clouds)
     analysis = AnalysisActivities(clouds)
     traffic = TrafficActivities(clouds)
+    storage = StorageActivities(clouds)
     return [
         acts.preflight,
         acts.region_state,
@@ -50,6 +58,15 @@ def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
         traffic.get_traffic,
         traffic.set_traffic,
         traffic.replica_lag,
+        storage.snapshot_volume,
+        storage.copy_snapshot,
+        storage.list_snapshots,
+        storage.delete_snapshot,
+        storage.restore_volume,
+        storage.launch_instances,
+        storage.check_volume,
+        storage.list_resources,
+        storage.delete_resource,
     ]
 
 

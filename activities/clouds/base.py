@@ -6,6 +6,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from activities.clouds.storage_port import StoragePort
+
 
 class CloudError(Exception):
     """Base of every provider error; subclasses say whether a retry can help."""
@@ -123,7 +125,7 @@ class TrafficState(BaseModel):
     weights: dict[str, float] = Field(description="region -> share of global traffic, summing to 1")
 
 
-class CloudPort(Protocol):
+class CloudPort(StoragePort, Protocol):
     """Operations a provider adapter implements; every mutating one takes an idempotency key."""
 
     def preflight(self, service: str, region: str, release: str) -> PreflightReport:

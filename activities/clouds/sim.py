@@ -29,6 +29,7 @@ from activities.clouds.base import (
     TrafficState,
     Unavailable,
 )
+from activities.clouds.sim_storage import SimStorage
 from config.paths import state_dir
 
 # What a keyed call returns, and so what its ledger entry holds.
@@ -60,8 +61,8 @@ class TopologyLike(Protocol):
     def regions(self) -> Sequence[_RegionLike]: ...
 
 
-class SimCloud:
-    """The embedded cloud: instances, traffic and faults in `<state_dir>/sim.db`.
+class SimCloud(SimStorage):
+    """The embedded cloud: instances, traffic, faults and snapshots in `<state_dir>/sim.db`.
 
     Every method opens its own connection, so one object is safe to share between the
     worker's activity threads, and several processes (worker, CLI) can use one file.
@@ -241,12 +242,12 @@ class SimCloud:
             self.seed(service.name, regions, service.initial_release)
 
     def reset(self) -> None:
-        """Delete everything: instances, traffic, faults and the ledger."""
+        """Delete everything: instances, traffic, faults, snapshots, DR resources and the ledger."""
         with self._store.write() as conn:
             store.wipe(conn)
 
     def clear_faults(self) -> None:
-        """Remove release, outage, API and replica lag faults (instances, traffic and ledger stay)."""
+        """Remove release, outage, API, replica lag and DR faults (instances, traffic, ledger stay)."""
         with self._store.write() as conn:
             store.clear_faults(conn)
 
@@ -307,7 +308,7 @@ class SimCloud:
             return views.status_rows(conn, service)
 
     def inventory(self) -> dict[str, Any]:
-        """Counts to diff: instances, groups, canary weights, traffic, total, ledger size."""
+        """Counts to diff: instances, groups, canary weights, traffic, total, ledger, snapshots, resources."""
         with self._store.read() as conn:
             return views.inventory(conn)
 

@@ -55,6 +55,33 @@ SCHEMA = (
         result TEXT NOT NULL,
         created_at TEXT NOT NULL,
         op TEXT NOT NULL DEFAULT 'ensure_release')""",
+    """CREATE TABLE IF NOT EXISTS snapshots (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        service TEXT NOT NULL,
+        region TEXT NOT NULL,
+        source_region TEXT NOT NULL,
+        taken_at TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        watermark INTEGER NOT NULL,
+        copy_of TEXT,
+        key TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS snapshots_by_place ON snapshots(service, region)",
+    """CREATE TABLE IF NOT EXISTS dr_resources (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        service TEXT NOT NULL,
+        region TEXT NOT NULL,
+        env TEXT NOT NULL,
+        snapshot_id TEXT,
+        key TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        watermark INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS dr_resources_by_service ON dr_resources(service, env)",
+    """CREATE TABLE IF NOT EXISTS dr_faults (
+        region TEXT PRIMARY KEY,
+        corrupt INTEGER NOT NULL DEFAULT 1)""",
 )
 # Columns added after the first release: (table, column, definition). A sim.db made before
 # gets them by ALTER TABLE; the defaults give old rows their old meaning (every instance was
@@ -73,6 +100,9 @@ TABLES = (
     "api_faults",
     "replica_lag",
     "ledger",
+    "snapshots",
+    "dr_resources",
+    "dr_faults",
 )
 
 
@@ -333,8 +363,9 @@ def put_api_fault(conn: sqlite3.Connection, error_rate: float, throttle: bool) -
 
 
 def clear_faults(conn: sqlite3.Connection) -> None:
-    """Remove release, outage, API and replica lag faults."""
+    """Remove release, outage, API, replica lag and DR faults."""
     conn.execute("DELETE FROM release_faults")
+    conn.execute("DELETE FROM dr_faults")
     conn.execute("DELETE FROM replica_lag")
     conn.execute("DELETE FROM api_faults")
     conn.execute("UPDATE regions SET outage = 0")

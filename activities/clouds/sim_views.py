@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from activities.clouds import sim_groups as groups
+from activities.clouds import sim_storage as storage
 from activities.clouds import sim_store as store
 from activities.clouds import sim_traffic as traffic
 
@@ -40,7 +41,8 @@ def status_rows(conn: sqlite3.Connection, service: str) -> list[dict[str, Any]]:
 def inventory(conn: sqlite3.Connection) -> dict[str, Any]:
     """Summary counts, to diff: instances per service/region/release (both groups) and per
     service/region/group/release, the total, canary weights above 0, global traffic
-    weights per service/region, and the ledger size."""
+    weights per service/region, the ledger size, snapshots per service/region and recovery
+    resources per environment (and their total)."""
     tree: dict[str, dict[str, dict[str, int]]] = {}
     by_group: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
     rows = store.counts(conn)
@@ -48,6 +50,7 @@ def inventory(conn: sqlite3.Connection) -> dict[str, Any]:
         per_release = tree.setdefault(service, {}).setdefault(region, {})
         per_release[release] = per_release.get(release, 0) + n
         by_group.setdefault(service, {}).setdefault(region, {}).setdefault(group, {})[release] = n
+    resources = storage.resource_counts(conn)
     weights: dict[str, dict[str, float]] = {}
     for service, region, weight in store.canary_weights(conn):
         weights.setdefault(service, {})[region] = weight
@@ -58,4 +61,7 @@ def inventory(conn: sqlite3.Connection) -> dict[str, Any]:
         "traffic": traffic.all_weights(conn),
         "total_instances": sum(n for *_, n in rows),
         "ledger": store.ledger_size(conn),
+        "snapshots": storage.snapshot_counts(conn),
+        "resources": resources,
+        "total_resources": sum(resources.values()),
     }

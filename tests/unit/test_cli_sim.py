@@ -301,3 +301,67 @@ def test_recover_clears_only_the_outage() -> None:
 )
 def test_new_commands_refuse_bad_input_in_one_line(args: list[str], needle: str) -> None:
     assert_refused(run(*args), needle)
+
+
+def snapshots_json(*args: str) -> dict[str, Any]:
+    result = run("snapshots", "--json", *args)
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def test_snapshots_lists_originals_and_copies() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from activities.clouds.sim import SimCloud
+
+    assert snapshots_json() == {"service": "checkout", "snapshots": []}
+    result = run("snapshots")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "no snapshots of checkout"
+
+    cloud = SimCloud()
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    old = cloud.snapshot_volume("checkout", "us-east-1", t0, "a")
+    new = cloud.snapshot_volume("checkout", "us-east-1", t0 + timedelta(days=1), "b")
+    copy = cloud.copy_snapshot("checkout", old.id, "us-east-1", "eu-west-1", "c")
+
+    doc = snapshots_json("--service", "checkout")
+    rows = doc["snapshots"]
+    assert [r["id"] for r in rows] == [copy.id, new.id, old.id]  # by region, newest first
+    assert set(rows[0]) == {"id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of"}
+    assert (rows[0]["region"], rows[0]["source_region"], rows[0]["copy_of"]) == (
+        "eu-west-1",
+        "us-east-1",
+        old.id,
+    )
+    assert datetime.fromisoformat(rows[2]["taken_at"]) == t0
+    assert rows[1]["copy_of"] is None
+
+    assert run("fault", "outage", "us-east-1").exit_code == 0
+    result = run("snapshots")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("snap-") == 4  # three ids and one copy_of
+    assert "2030-01-02 00:00:00" in result.stdout
+    assert_refused(run("snapshots", "--service", "nope"), "nope")
+
+
+def test_corrupt_fault_until_clear() -> None:
+    from datetime import UTC, datetime
+
+    from activities.clouds.sim import SimCloud
+
+    result = run("fault", "corrupt", "eu-west-1")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 1
+    assert "eu-west-1" in result.stdout
+
+    cloud = SimCloud()
+    snap = cloud.snapshot_volume("checkout", "eu-west-1", datetime(2030, 1, 1, tzinfo=UTC), "s")
+    bad = cloud.restore_volume("checkout", "eu-west-1", snap.id, "drill-1", "bad")
+    assert cloud.check_volume("checkout", "eu-west-1", bad.id).checksum != snap.checksum
+
+    assert run("clear").exit_code == 0
+    good = cloud.restore_volume("checkout", "eu-west-1", snap.id, "drill-1", "good")
+    assert cloud.check_volume("checkout", "eu-west-1", good.id).checksum == snap.checksum
+    assert_refused(run("fault", "corrupt", "atlantis-1"), "atlantis-1")

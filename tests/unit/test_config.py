@@ -225,7 +225,7 @@ POLICY_CASES = [
     pytest.param(
         _set("pilot_bake", "fast"),
         "pilot_bake",
-        "'fast' is not a duration; use a number of seconds or e.g. 30s, 10m, 1h, 2d",
+        "'fast' is not a duration; use a number of seconds or e.g. 30s, 10m, 1h, 2d, 6h15m",
         id="bad-duration",
     ),
     pytest.param(
@@ -344,7 +344,7 @@ def test_duration_parses(raw: object, seconds: float) -> None:
     assert parse_duration(raw) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("raw", ["fast", "10 minutes", "1h30m", "", "s", True, None, [1], "nan"])
+@pytest.mark.parametrize("raw", ["fast", "10 minutes", "", "s", True, None, [1], "nan"])
 def test_duration_rejects_garbage(raw: object) -> None:
     with pytest.raises(ValidationError, match="is not a duration; use a number of seconds"):
         _DURATION.validate_python(raw)

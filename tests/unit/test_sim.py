@@ -229,6 +229,9 @@ def test_reset_wipes_everything(cloud: SimCloud) -> None:
         "traffic": {},
         "total_instances": 0,
         "ledger": 0,
+        "snapshots": {},
+        "resources": {},
+        "total_resources": 0,
     }
     assert cloud.status("checkout") == []
     cloud.seed("checkout", [("r00", 2)], "1.0.0")

@@ -1,0 +1,139 @@
+"""Pure DR decisions: copy destinations under residency, retention, snapshot choice, RPO, freezes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from activities.clouds.storage_port import Snapshot
+from config.dr import DrillPolicy, FreezeWindow
+from config.durations import parse_duration
+from config.loader import load_topology
+from config.models import Topology
+from workflows.dr_logic import (
+    choose_snapshot,
+    copy_destination,
+    drill_regions,
+    freeze_at,
+    met,
+    rpo_s,
+    target_problem,
+    to_prune,
+)
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def snap(ident: str, source: str, age_days: float, region: str = "eu-central-1") -> Snapshot:
+    return Snapshot(
+        id=ident,
+        service="checkout",
+        region=region,
+        source_region=source,
+        taken_at=T0 - timedelta(days=age_days),
+        checksum="c",
+        watermark=1,
+        key=ident,
+    )
+
+
+@pytest.fixture
+def topology() -> Topology:
+    return load_topology()
+
+
+def without_residency(topology: Topology) -> Topology:
+    services = [s.model_copy(update={"data_residency": False}) for s in topology.services]
+    return topology.model_copy(update={"services": services})
+
+
+def test_copies_go_to_the_backup_region_when_residency_allows(topology: Topology) -> None:
+    dest = copy_destination(topology, "checkout", "eu-west-1")
+    assert dest == ("eu-central-1", "backup region eu-central-1")
+    assert copy_destination(topology, "checkout", "us-east-1")[0] == "us-west-2"
+
+
+def test_a_foreign_backup_region_is_replaced_by_the_nearest_region_of_the_group(topology: Topology) -> None:
+    # me-south-1 (AE) backs up to eu-central-1 (EU): not allowed; AE has no other region
+    dest, why = copy_destination(topology, "checkout", "me-south-1")
+    assert dest is None and "jurisdiction group AE" in why
+    grouped = topology.model_copy(update={"jurisdiction_groups": {"EUROPE": ["EU", "UK"]}})
+    dest, why = copy_destination(grouped, "checkout", "eu-west-2")  # UK, backup eu-west-1 (EU)
+    assert dest == "eu-west-1" and why == "backup region eu-west-1"
+
+
+def test_without_residency_every_backup_region_is_used(topology: Topology) -> None:
+    free = without_residency(topology)
+    for region in free.regions:
+        assert copy_destination(free, "checkout", region.name)[0] == region.backup_region
+
+
+def test_target_problem_names_both_groups_and_the_rule(topology: Topology) -> None:
+    problem = target_problem(topology, "checkout", "eu-west-1", "us-east-1")
+    assert problem == (
+        "us-east-1 is in jurisdiction group US, eu-west-1 in EU:"
+        " checkout's data residency keeps its data in EU"
+    )
+    assert target_problem(topology, "checkout", "eu-west-1", "eu-central-1") is None
+    assert "source region itself" in (target_problem(topology, "checkout", "eu-west-1", "eu-west-1") or "")
+    assert "unknown region 'mars-1'" in (target_problem(topology, "checkout", "mars-1", "eu-west-1") or "")
+
+
+def test_prune_keeps_30_days_and_always_the_newest_per_source() -> None:
+    snaps = [snap("a", "eu-west-1", 31), snap("b", "eu-west-1", 29), snap("c", "eu-west-1", 45)]
+    snaps += [snap("d", "eu-central-1", 60), snap("e", "eu-central-1", 90)]  # all old: keep the newest
+    pruned = [s.id for s in to_prune(snaps, T0, parse_duration("30d"))]
+    assert pruned == ["e", "c", "a"]  # oldest first; b is young, d is its source's newest
+
+
+def test_prune_exactly_at_the_retention_keeps_it() -> None:
+    snaps = [snap("edge", "eu-west-1", 30), snap("new", "eu-west-1", 0)]
+    assert to_prune(snaps, T0, 30 * 86400.0) == []
+
+
+def test_choose_snapshot_latest_or_by_id_of_the_right_source() -> None:
+    snaps = [snap("old", "eu-west-1", 2), snap("new", "eu-west-1", 1), snap("other", "eu-west-2", 0)]
+    latest = choose_snapshot(snaps, "eu-west-1", "latest")
+    assert isinstance(latest, Snapshot) and latest.id == "new"
+    chosen = choose_snapshot(snaps, "eu-west-1", "old")
+    assert isinstance(chosen, Snapshot) and chosen.id == "old"
+    assert "snapshot 'other' of eu-west-1 not found" in str(choose_snapshot(snaps, "eu-west-1", "other"))
+    assert "no snapshot of us-east-1" in str(choose_snapshot(snaps, "us-east-1", "latest"))
+
+
+def test_rpo_is_the_age_of_the_data_at_the_failure_and_never_negative() -> None:
+    s = snap("s", "eu-west-1", 0)
+    assert rpo_s(T0 + timedelta(minutes=20), s) == 1200
+    assert rpo_s(T0 - timedelta(minutes=1), s) == 0
+
+
+def test_met_needs_both_measured_and_within_target() -> None:
+    assert met(10, 10, 10, 10)
+    assert not met(11, 10, 10, 10) and not met(10, 11, 10, 10) and not met(None, 1, 10, 10)
+
+
+def test_freeze_windows_cover_their_start_not_their_end() -> None:
+    window = FreezeWindow(start=T0, end=T0 + timedelta(days=1), reason="sale")
+    assert freeze_at(T0, [window]) == window
+    assert freeze_at(T0 + timedelta(days=1), [window]) is None
+    with pytest.raises(ValueError, match="must be after start"):
+        FreezeWindow(start=T0, end=T0)
+
+
+def test_drill_regions_request_then_policy_then_every_primary(topology: Topology) -> None:
+    assert drill_regions(topology, ["eu-west-1"], ["us-east-1"]) == ["eu-west-1"]
+    assert drill_regions(topology, [], ["us-east-1"]) == ["us-east-1"]
+    primaries = drill_regions(topology, [], [])
+    assert len(primaries) == 8 and all(topology.region(r).tier == "primary" for r in primaries)
+
+
+def test_drill_cron_must_have_five_fields() -> None:
+    assert DrillPolicy().cron == "0 9 * * MON"
+    with pytest.raises(ValueError, match="needs 5 fields"):
+        DrillPolicy(cron="every monday")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("6h15m", 22500.0), ("1m30s", 90.0), ("2d12h", 216000.0)])
+def test_compound_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds

@@ -1,0 +1,31 @@
+"""A test-only workflow that runs BackupWorkflow every 6 hours, so one clock drives 40 days of backups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.backup import BackupWorkflow
+    from workflows.dr_contracts import BackupReport, BackupRequest
+
+
+@workflow.defn(name="BackupDriverWorkflow")
+class BackupDriverWorkflow:
+    """What the backup Schedule does in production, on the time-skipping server (it has no Schedules)."""
+
+    @workflow.run
+    async def run(self, req: BackupRequest, runs: int, every_s: float) -> list[BackupReport]:
+        reports = []
+        for n in range(runs):
+            if n:
+                await workflow.sleep(timedelta(seconds=every_s))
+            reports.append(
+                await workflow.execute_child_workflow(
+                    BackupWorkflow.run,
+                    req.model_copy(update={"request_id": f"run-{n}"}),
+                    id=f"{workflow.info().workflow_id}/{n}",
+                )
+            )
+        return reports

@@ -1,0 +1,117 @@
+"""Pure decisions of backup and recovery: where copies go, what to prune, which snapshot, RTO/RPO."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from activities.clouds.storage_port import Snapshot
+from config.dr import FreezeWindow
+from config.models import Topology
+
+
+def residency_applies(topology: Topology, service: str) -> bool:
+    """True if the service's data must stay in its jurisdiction group."""
+    config = topology.service(service)
+    return bool(config and config.data_residency)
+
+
+def same_group(topology: Topology, a: str, b: str) -> bool:
+    """True if regions `a` and `b` are in the same data-residency group."""
+    return topology.group_of(topology.region(a).jurisdiction) == topology.group_of(
+        topology.region(b).jurisdiction
+    )
+
+
+def target_problem(topology: Topology, service: str, source: str, target: str) -> str | None:
+    """Why `target` may not receive `source`'s data, or None if it may."""
+    names = topology.region_names()
+    for name in (source, target):
+        if name not in names:
+            return f"unknown region {name!r} (known: {', '.join(names)})"
+    if source == target:
+        return f"target region {target} is the source region itself"
+    if residency_applies(topology, service) and not same_group(topology, source, target):
+        src = topology.group_of(topology.region(source).jurisdiction)
+        dst = topology.group_of(topology.region(target).jurisdiction)
+        return (
+            f"{target} is in jurisdiction group {dst}, {source} in {src}: "
+            f"{service}'s data residency keeps its data in {src}"
+        )
+    return None
+
+
+def copy_destination(topology: Topology, service: str, region: str) -> tuple[str | None, str]:
+    """Where `region`'s snapshots are copied, and why: its backup region if residency allows,
+    else the lowest-latency region of its group, else nowhere (the reason says so)."""
+    config = topology.region(region)
+    backup = config.backup_region
+    if backup and target_problem(topology, service, region, backup) is None:
+        return backup, f"backup region {backup}"
+    allowed = [
+        r
+        for r in topology.regions
+        if r.name != region and target_problem(topology, service, region, r.name) is None
+    ]
+    if allowed:
+        best = min(allowed, key=lambda r: (r.latency_ms, r.name))
+        why = f"backup region {backup} is outside its jurisdiction group" if backup else "no backup region"
+        return best.name, f"{why}; nearest allowed region {best.name}"
+    group = topology.group_of(config.jurisdiction)
+    return None, f"no other region in jurisdiction group {group}: the snapshot stays in {region} only"
+
+
+def recovery_target(topology: Topology, service: str, source: str) -> str | None:
+    """The region a drill recovers `source` into: where its snapshots are copied."""
+    return copy_destination(topology, service, source)[0]
+
+
+def to_prune(snapshots: Iterable[Snapshot], now: datetime, retention_s: float) -> list[Snapshot]:
+    """Snapshots older than the retention, never the newest of each source region (oldest first)."""
+    every = list(snapshots)
+    newest: dict[str, Snapshot] = {}
+    for snap in every:
+        best = newest.get(snap.source_region)
+        if best is None or snap.taken_at > best.taken_at:
+            newest[snap.source_region] = snap
+    keep = {s.id for s in newest.values()}
+    old = [s for s in every if s.id not in keep and (now - s.taken_at).total_seconds() > retention_s]
+    return sorted(old, key=lambda s: s.taken_at)
+
+
+def choose_snapshot(snapshots: Iterable[Snapshot], source: str, wanted: str) -> Snapshot | str:
+    """The newest snapshot of `source` (wanted='latest') or the one named; else why there is none."""
+    mine = [s for s in snapshots if s.source_region == source]
+    if wanted == "latest":
+        if not mine:
+            return f"no snapshot of {source} found (run `globalops backup run` first)"
+        return max(mine, key=lambda s: s.taken_at)
+    found = next((s for s in mine if s.id == wanted), None)
+    if found is None:
+        have = ", ".join(s.id for s in mine[:5]) or "none"
+        return f"snapshot {wanted!r} of {source} not found (newest: {have})"
+    return found
+
+
+def rpo_s(failed_at: datetime, snapshot: Snapshot) -> float:
+    """Data lost, in seconds: from the snapshot's point in time to the failure (never negative)."""
+    return max(0.0, (failed_at - snapshot.taken_at).total_seconds())
+
+
+def freeze_at(moment: datetime, windows: Iterable[FreezeWindow]) -> FreezeWindow | None:
+    """The freeze window covering `moment`, if any."""
+    return next((w for w in windows if w.covers(moment)), None)
+
+
+def drill_regions(topology: Topology, requested: list[str], policy_regions: list[str]) -> list[str]:
+    """Regions a drill rehearses: the request's, else the policy's, else every primary region."""
+    if requested:
+        return list(requested)
+    if policy_regions:
+        return list(policy_regions)
+    return [r.name for r in topology.regions if r.tier == "primary"]
+
+
+def met(rto: float | None, rpo: float | None, rto_target: float, rpo_target: float) -> bool:
+    """Both measured and both within target."""
+    return rto is not None and rpo is not None and rto <= rto_target and rpo <= rpo_target

@@ -1,0 +1,296 @@
+"""Disaster recovery: restore a region from its latest cross-region snapshot, verify, serve, measure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cloud_activities import CloudActivities
+    from activities.clouds.base import RegionState, TrafficState
+    from activities.clouds.storage_port import Resource, Snapshot, VolumeCheck
+    from activities.storage_activities import StorageActivities
+    from activities.traffic_activities import TrafficActivities
+    from workflows import search_attributes as sa
+    from workflows.contracts import RegionRef
+    from workflows.dr_contracts import (
+        LaunchInput,
+        RecoveryReport,
+        RecoveryRequest,
+        ResourceRef,
+        RestoreInput,
+        StorageRef,
+        VolumeRef,
+    )
+    from workflows.dr_logic import choose_snapshot, met, rpo_s, target_problem
+    from workflows.failover_contracts import ProbeResult, SetTrafficInput, TrafficRef
+    from workflows.failover_logic import shifted_weights
+    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY
+
+
+class _Refused(Exception):
+    """The request is not safe or not possible: nothing was changed."""
+
+
+class _Failed(Exception):
+    """A step failed after something changed: the saga undoes it."""
+
+
+def recovery_id(service: str, source_region: str) -> str:
+    """One recovery of a region at a time (DESIGN rule 5)."""
+    return f"dr:{service}:{source_region}"
+
+
+@workflow.defn(name="DisasterRecoveryWorkflow")
+class DisasterRecoveryWorkflow:
+    """Recover (production), drill (isolated, always removed) or validate (restore, check, remove)."""
+
+    @workflow.init
+    def __init__(self, req: RecoveryRequest) -> None:
+        self._req = req
+        dr = req.policies.dr
+        self._report = RecoveryReport(
+            workflow_id=workflow.info().workflow_id,
+            mode=req.mode,
+            service=req.service,
+            source_region=req.source_region,
+            target_region=req.target_region,
+            env=req.env,
+            rto_target_s=req.rto_target_s or dr.rto_target,
+            rpo_target_s=req.rpo_target_s or dr.rpo_target,
+        )
+        self._undo: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+
+    @workflow.query
+    def report(self) -> RecoveryReport:
+        """Where the recovery is, and what it measured so far."""
+        return self._report
+
+    @workflow.run
+    async def run(self, req: RecoveryRequest) -> RecoveryReport:
+        """Refuse without change, or restore → verify → launch → serve, undoing on failure."""
+        r = self._report
+        started = workflow.now()
+        failed_at = req.failed_at or started
+        try:
+            problem = target_problem(req.topology, req.service, req.source_region, req.target_region)
+            if problem:
+                raise _Refused(problem)
+            snap = await self._snapshot()
+            r.snapshot_id, r.snapshot_taken_at = snap.id, snap.taken_at
+            r.rpo_s = rpo_s(failed_at, snap)
+            if r.rpo_s > r.rpo_target_s and not req.accept_rpo_breach:
+                raise _Refused(
+                    f"snapshot {snap.id} is {r.rpo_s:.0f}s older than the failure, over the RPO target"
+                    f" {r.rpo_target_s:.0f}s (accept with --accept-rpo-breach)"
+                )
+            volume = await self._restore(snap)
+            await self._verify(volume, snap)
+            if req.mode != "validate":
+                await self._launch(volume)
+                if req.mode == "recover":
+                    await self._serve()
+                r.rto_s = (workflow.now() - started).total_seconds()
+                if req.mode == "drill":
+                    self._step(f"soaking for {req.policies.dr.drill.soak:g}s before removal")
+                    await workflow.sleep(timedelta(seconds=req.policies.dr.drill.soak), summary="drill soak")
+            r.met_targets = met(r.rto_s, r.rpo_s, r.rto_target_s, r.rpo_target_s) or (
+                req.mode == "validate" and r.rpo_s <= r.rpo_target_s
+            )
+            r.status = "succeeded"
+        except _Refused as refusal:
+            r.status, r.reason = "refused", str(refusal)
+        except (_Failed, ActivityError) as err:
+            r.status, r.reason = (
+                "failed",
+                str(err.cause or err) if isinstance(err, ActivityError) else str(err),
+            )
+            await self._compensate()
+        except asyncio.CancelledError:
+            r.status, r.reason = "aborted", "cancelled"
+            await self._compensate()
+            raise
+        finally:
+            if req.mode != "recover" and r.status != "refused":
+                await self._compensate()  # drills and validations never leave anything behind
+            r.phase = "done"
+            workflow.upsert_search_attributes([sa.STATUS.value_set(r.status)])
+            self._show()
+        return r
+
+    # ----- steps ---------------------------------------------------------------------------------
+
+    async def _snapshot(self) -> Snapshot:
+        req = self._req
+        held: list[Snapshot] = await workflow.execute_activity_method(
+            StorageActivities.list_snapshots,
+            self._ref(req.target_region),
+            **self._opts(req.target_region, f"{req.target_region}: find snapshots of {req.source_region}"),
+        )
+        chosen = choose_snapshot(held, req.source_region, req.snapshot)
+        if isinstance(chosen, str):
+            raise _Refused(f"{chosen} in {req.target_region}")
+        self._step(f"snapshot {chosen.id} taken {chosen.taken_at.isoformat()}")
+        return chosen
+
+    async def _restore(self, snap: Snapshot) -> Resource:
+        req = self._req
+        target = req.target_region
+        volume: Resource = await workflow.execute_activity_method(
+            StorageActivities.restore_volume,
+            RestoreInput(
+                **self._ref(target).model_dump(), snapshot_id=snap.id, env=req.env, key=self._key("restore")
+            ),
+            **self._opts(target, f"{target}: restore {snap.id}"),
+        )
+        self._created(volume)
+        self._step(f"{target}: volume {volume.id} restored ({req.env})")
+        return volume
+
+    async def _verify(self, volume: Resource, snap: Snapshot) -> None:
+        req, r = self._req, self._report
+        if not (req.check_integrity or req.check_consistency):
+            return
+        check: VolumeCheck = await workflow.execute_activity_method(
+            StorageActivities.check_volume,
+            VolumeRef(**self._ref(req.target_region).model_dump(), volume_id=volume.id),
+            **self._opts(req.target_region, f"{req.target_region}: verify {volume.id}"),
+        )
+        if req.check_integrity:
+            r.integrity_ok = check.checksum == snap.checksum
+            if not r.integrity_ok:
+                raise _Failed(
+                    f"integrity: {volume.id} checksum {check.checksum[:16]} ≠ snapshot {snap.checksum[:16]}"
+                )
+            self._step("integrity: checksum matches the snapshot")
+        if req.check_consistency:
+            r.consistency_ok = check.watermark == snap.watermark
+            if not r.consistency_ok:
+                raise _Failed(f"consistency: watermark {check.watermark} ≠ snapshot {snap.watermark}")
+            self._step(f"consistency: data watermark {check.watermark}")
+
+    async def _launch(self, volume: Resource) -> None:
+        req = self._req
+        target = req.target_region
+        state: RegionState = await workflow.execute_activity_method(
+            CloudActivities.region_state,
+            RegionRef(**self._ref(target).model_dump()),
+            **self._opts(target, f"{target}: release to launch"),
+        )
+        count = req.policies.dr.instances or req.topology.region(req.source_region).instances
+        made: list[Resource] = await workflow.execute_activity_method(
+            StorageActivities.launch_instances,
+            LaunchInput(
+                **self._ref(target).model_dump(),
+                release=state.release or "unknown",
+                count=count,
+                volume_id=volume.id,
+                env=req.env,
+                key=self._key("launch"),
+            ),
+            **self._opts(target, f"{target}: launch {count} instances"),
+        )
+        for res in made:
+            self._created(res)
+        await self._boot(target)
+        self._step(f"{target}: {len(made)} instances on {state.release} ({req.env})")
+
+    async def _boot(self, target: str) -> None:
+        """Production capacity must pass health probes before it counts as serving."""
+        req = self._req
+        if req.mode != "recover":
+            return
+        for n in range(1, req.policies.dr.drill.boot_probes + 1):
+            if n > 1:
+                await workflow.sleep(
+                    timedelta(seconds=req.policies.health.probe_interval), summary="boot probe"
+                )
+            probe: ProbeResult = await workflow.execute_activity_method(
+                TrafficActivities.probe_region,
+                RegionRef(**self._ref(target).model_dump()),
+                **self._opts(target, f"{target}: boot probe {n}"),
+            )
+            if not probe.ok or probe.error_rate > req.policies.health.max_error_rate:
+                raise _Failed(f"{target}: restored capacity unhealthy ({probe.detail or probe.error_rate})")
+
+    async def _serve(self) -> None:
+        req = self._req
+        ref = TrafficRef(service=req.service, provider=req.topology.region(req.target_region).provider)
+        before: TrafficState = await workflow.execute_activity_method(
+            TrafficActivities.get_traffic, ref, **self._opts(req.target_region, "read traffic weights")
+        )
+        after = shifted_weights(before.weights, req.source_region, req.target_region)
+
+        async def set_weights(weights: dict[str, float], step: str) -> object:
+            return await workflow.execute_activity_method(
+                TrafficActivities.set_traffic,
+                SetTrafficInput(**ref.model_dump(), weights=weights, key=self._key(step)),
+                **self._opts(req.target_region, f"traffic: {step}", undo=step.startswith("undo")),
+            )
+
+        await set_weights(after, "shift")
+        self._undo.append(("traffic back", lambda: set_weights(dict(before.weights), "undo-shift")))
+        self._step(f"serving: {req.source_region}'s traffic now on {req.target_region}")
+
+    async def _compensate(self) -> None:
+        """Undo in reverse (a saga); each undo is idempotent, so running it twice is harmless."""
+        while self._undo:
+            what, undo = self._undo.pop()
+            await undo()
+            self._step(f"removed: {what}")
+
+    # ----- helpers -------------------------------------------------------------------------------
+
+    def _created(self, res: Resource) -> None:
+        """Record a resource and register its removal before the next step (DESIGN rule 4)."""
+        self._report.resources.append(res.id)
+
+        async def delete() -> object:
+            return await workflow.execute_activity_method(
+                StorageActivities.delete_resource,
+                ResourceRef(**self._ref(res.region).model_dump(), resource_id=res.id),
+                **self._opts(res.region, f"{res.region}: delete {res.kind} {res.id}", undo=True),
+            )
+
+        self._undo.append((f"{res.kind} {res.id}", delete))
+
+    def _opts(self, region: str, summary: str, undo: bool = False) -> dict[str, Any]:
+        return {
+            "task_queue": self._req.topology.task_queue_for(region),
+            "start_to_close_timeout": CALL_TIMEOUT,
+            "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
+            "summary": summary,
+        }
+
+    def _ref(self, region: str) -> StorageRef:
+        req = self._req
+        return StorageRef(service=req.service, region=region, provider=req.topology.region(region).provider)
+
+    def _key(self, step: str) -> str:
+        return f"{workflow.info().workflow_id}/{self._req.request_id}/{step}"
+
+    def _step(self, text: str) -> None:
+        self._report.steps.append(text)
+        self._report.phase = text
+        self._show()
+
+    def _show(self) -> None:
+        r = self._report
+        rto = f"{r.rto_s:.0f}s" if r.rto_s is not None else "—"
+        rpo = f"{r.rpo_s:.0f}s" if r.rpo_s is not None else "—"
+        lines = [
+            f"**{r.mode} {r.service}: {r.source_region} → {r.target_region}** ({r.env})"
+            f" · {r.status} · {r.phase}",
+            "",
+            f"RTO {rto} (target {r.rto_target_s:.0f}s) · RPO {rpo} (target {r.rpo_target_s:.0f}s)"
+            f" · {'met' if r.met_targets else 'not met'}",
+        ]
+        if r.reason:
+            lines.append(f"\n> {r.reason}")
+        lines += ["", *[f"- {s}" for s in r.steps]]
+        workflow.set_current_details("\n".join(lines))
