@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.aws import AwsRegionConfig
 from config.dr import DrPolicy
 from config.durations import Duration
 from config.failover import FailoverPolicy
+from config.gcp import GcpRegionConfig
 from config.strategies import (
     AnalysisPolicy,
     BlueGreenPolicy,
@@ -110,6 +112,12 @@ class RegionConfig(BaseModel):
     strategy: Strategy | None = Field(
         default=None,
         description="Deploy strategy for this region (None = the rollout's or the policies' strategy).",
+    )
+    aws: AwsRegionConfig | None = Field(
+        default=None, description="AWS resource names and endpoint (provider: aws)."
+    )
+    gcp: GcpRegionConfig | None = Field(
+        default=None, description="GCP project, zones, resource names and endpoint (provider: gcp)."
     )
 
     @property

@@ -1,0 +1,292 @@
+"""Record one event history per workflow type and path into tests/histories/ (replayed in CI).
+
+Run `python -m tests.reliability.record_histories` only when a workflow change is meant to be
+incompatible (see README, "Changing a workflow safely"); otherwise the replay test must pass
+against the histories recorded before the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.clouds.sim import SimCloud
+from cli.rollout import start_rollout
+from config.loader import load_policies, load_topology
+from config.models import Policies, Topology
+from tests.conftest import make_worker
+from workers.client import register_search_attributes
+from workflows.backup import BackupWorkflow
+from workflows.contracts import RolloutRequest
+from workflows.dr_contracts import BackupRequest, DrillRequest, RecoveryRequest
+from workflows.drill import DrillWorkflow
+from workflows.failback import FailbackWorkflow
+from workflows.failover import RegionFailoverWorkflow
+from workflows.failover_contracts import FailbackRequest, FailoverRequest, MonitorInput
+from workflows.monitor import RegionHealthMonitorWorkflow
+from workflows.recovery import DisasterRecoveryWorkflow
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+QUEUE = "record"
+Scenario = Callable[
+    [WorkflowEnvironment, SimCloud, Topology, Policies], Awaitable[list[WorkflowHandle[Any, Any]]]
+]
+
+
+def fast() -> Policies:
+    """Demo policies (short bakes), with an RPO target the test server's clock jumps cannot breach."""
+    demo = load_policies(Path(__file__).resolve().parents[2] / "config" / "policies.demo.yaml")
+    return demo.model_copy(update={"dr": demo.dr.model_copy(update={"rpo_target": 400 * 365 * 86400.0})})
+
+
+async def rollout_ok(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    req = RolloutRequest(service="checkout", release="2.0.0", request_id="h1", topology=topo, policies=pols)
+    handle = await start_rollout(client, req)
+    await handle.result()
+    return [handle]
+
+
+async def rollout_rolled_back(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    sim.inject_release_fault("3.0.0", error_rate=0.3, regions=["us-east-1"])
+    req = RolloutRequest(service="checkout", release="3.0.0", request_id="h2", topology=topo, policies=pols)
+    handle = await start_rollout(client, req)
+    await handle.result()
+    return [handle]
+
+
+async def canary_ok(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    req = RolloutRequest(
+        service="checkout", release="2.1.0", request_id="h3", topology=topo, policies=pols, strategy="canary"
+    )
+    handle = await start_rollout(client, req)
+    await handle.result()
+    return [handle]
+
+
+async def blue_green_ok(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    req = RolloutRequest(
+        service="checkout",
+        release="2.2.0",
+        request_id="h4",
+        topology=topo,
+        policies=pols,
+        strategy="blue-green",
+    )
+    handle = await start_rollout(client, req)
+    await handle.result()
+    return [handle]
+
+
+async def failover_and_failback(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    sim.inject_outage("eu-west-1")
+    fo = await client.start_workflow(
+        RegionFailoverWorkflow.run,
+        FailoverRequest(
+            service="checkout", from_region="eu-west-1", topology=topo, policies=pols, request_id="h5"
+        ),
+        id="failover:checkout:eu-west-1",
+        task_queue=QUEUE,
+    )
+    report = await fo.result()
+    sim.clear_outage("eu-west-1")
+    fb = await client.start_workflow(
+        FailbackWorkflow.run,
+        FailbackRequest(
+            service="checkout",
+            region="eu-west-1",
+            backup=report.to_region or "",
+            original_share=report.weights_before["eu-west-1"],
+            topology=topo,
+            policies=pols,
+            request_id="h6",
+        ),
+        id="failback:checkout:eu-west-1",
+        task_queue=QUEUE,
+    )
+    await fb.result()
+    return [fo, fb]
+
+
+async def failover_refused(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    for region in ("eu-west-1", "eu-central-1", "europe-west1"):
+        sim.inject_outage(region)
+    fo = await client.start_workflow(
+        RegionFailoverWorkflow.run,
+        FailoverRequest(
+            service="checkout", from_region="eu-west-1", topology=topo, policies=pols, request_id="h7"
+        ),
+        id="failover:checkout:eu-west-1:refused",
+        task_queue=QUEUE,
+    )
+    await fo.result()
+    return [fo]
+
+
+async def monitor_fails_over(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    sim.inject_outage("eu-west-1")
+    bounded = pols.model_copy(update={"failover": pols.failover.model_copy(update={"history_bound": 150})})
+    mon = await client.start_workflow(
+        RegionHealthMonitorWorkflow.run,
+        MonitorInput(service="checkout", topology=topo, policies=bounded),
+        id="monitor:checkout",
+        task_queue=QUEUE,
+    )
+    for _ in range(400):
+        status = await mon.query(RegionHealthMonitorWorkflow.status)
+        if "eu-west-1" in status.active and status.runs >= 2:
+            break
+        await env.sleep(1)
+    await client.get_workflow_handle(status.active["eu-west-1"]).result()
+    await mon.execute_update(RegionHealthMonitorWorkflow.stop)
+    await mon.result()
+    return [mon, client.get_workflow_handle(status.active["eu-west-1"])]
+
+
+async def backup_recover_drill(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    bk = await client.start_workflow(
+        BackupWorkflow.run,
+        BackupRequest(service="checkout", topology=topo, policies=pols, request_id="h8"),
+        id="backup:checkout",
+        task_queue=QUEUE,
+    )
+    await bk.result()
+    drill = await client.start_workflow(
+        DrillWorkflow.run,
+        DrillRequest(
+            service="checkout", topology=topo, policies=pols, regions=["eu-west-1"], request_id="h9"
+        ),
+        id="drill:checkout:pass",
+        task_queue=QUEUE,
+    )
+    await drill.result()
+    sim.inject_dr_fault("eu-central-1")
+    bad = await client.start_workflow(
+        DrillWorkflow.run,
+        DrillRequest(
+            service="checkout", topology=topo, policies=pols, regions=["eu-west-1"], request_id="h10"
+        ),
+        id="drill:checkout:fail",
+        task_queue=QUEUE,
+    )
+    await bad.result()
+    sim.clear_faults()
+    sim.inject_outage("eu-west-1")
+    dr = await client.start_workflow(
+        DisasterRecoveryWorkflow.run,
+        RecoveryRequest(
+            service="checkout",
+            source_region="eu-west-1",
+            target_region="eu-central-1",
+            topology=topo,
+            policies=pols,
+            request_id="h11",
+        ),
+        id="dr:checkout:eu-west-1",
+        task_queue=QUEUE,
+    )
+    await dr.result()
+    children = [client.get_workflow_handle(f"{h.id}/eu-west-1") for h in (drill, bad)]
+    return [bk, drill, bad, dr, *children]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "rollout_ok": rollout_ok,
+    "rollout_rolled_back": rollout_rolled_back,
+    "canary_ok": canary_ok,
+    "blue_green_ok": blue_green_ok,
+    "failover_and_failback": failover_and_failback,
+    "failover_refused": failover_refused,
+    "monitor_fails_over": monitor_fails_over,
+    "backup_recover_drill": backup_recover_drill,
+}
+
+
+async def record(names: list[str]) -> None:
+    """Run each scenario on a fresh sim and write the histories of every workflow it ran."""
+    HISTORIES.mkdir(exist_ok=True)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await register_search_attributes(env.client)
+        topo = load_topology().model_copy(update={"default_task_queue": QUEUE})
+        pols = fast()
+        index_path = HISTORIES / "index.json"
+        index: dict[str, str] = json.loads(index_path.read_text()) if index_path.exists() else {}
+        with concurrent.futures.ThreadPoolExecutor(16) as pool, tempfile.TemporaryDirectory() as tmp:
+            for name in names:
+                sim = SimCloud(Path(tmp) / f"{name}-{uuid.uuid4().hex[:6]}.db")
+                sim.seed_topology(topo)
+                async with make_worker(env.client, sim, pool, QUEUE):
+                    handles = await SCENARIOS[name](env, sim, topo, pols)
+                    handles += await _children(env.client, handles)
+                    for n, handle in enumerate(handles):
+                        history = await handle.fetch_history()
+                        kind = history.events[
+                            0
+                        ].workflow_execution_started_event_attributes.workflow_type.name
+                        path = HISTORIES / f"{name}-{n:02d}-{kind}.json"
+                        path.write_text(history.to_json())
+                        index[path.name] = handle.id
+                        print(f"{path.name}: {len(history.events)} events")
+                await env.sleep(timedelta(seconds=1))
+        index_path.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
+    finally:
+        await env.shutdown()
+
+
+async def _children(
+    client: Client, handles: list[WorkflowHandle[Any, Any]]
+) -> list[WorkflowHandle[Any, Any]]:
+    """Child workflows of rollouts (one per region): their histories are replayed too."""
+    found: list[WorkflowHandle[Any, Any]] = []
+    for handle in handles:
+        if not handle.id.startswith("rollout:"):
+            continue
+        history = await handle.fetch_history()
+        for event in history.events:
+            if event.HasField("child_workflow_execution_started_event_attributes"):
+                child = event.child_workflow_execution_started_event_attributes.workflow_execution
+                found.append(client.get_workflow_handle(child.workflow_id, run_id=child.run_id))
+    return found[:3]  # the pilot and two more are enough to cover the child's code paths
+
+
+if __name__ == "__main__":
+    asyncio.run(record(sys.argv[1:] or list(SCENARIOS)))
