@@ -133,9 +133,9 @@ def monitor_status(service: ServiceOpt, as_json: JsonOpt = False) -> None:
     _out.print(
         f"monitor {service}: run {status.runs}, {status.probes} probe rounds, history {status.history_length}"
     )
-    _out.print(
-        f"active failovers: {status.active or 'none'}; pending approval: {list(status.pending) or 'none'}"
-    )
+    running = {r: w for r, w in status.active.items() if r not in status.done}
+    _out.print(f"running failovers: {running or 'none'}; finished: {status.done or 'none'}")
+    _out.print(f"triggered, waiting (manual approval or a free slot): {list(status.pending) or 'none'}")
 
 
 def health(service: ServiceOpt, as_json: JsonOpt = False) -> None:
@@ -302,6 +302,29 @@ def failover_abort(
     _out.print(asyncio.run(go()))
 
 
+@failover_app.command("approve")
+def failover_approve(
+    service: ServiceOpt,
+    region: Annotated[str, typer.Option("--region", help="The region whose manual trigger fired.")],
+) -> None:
+    """Let the monitor start a failover that a `mode: manual` trigger is holding for approval.
+
+    Example: globalops failover approve --service checkout --region eu-west-1
+    """
+
+    async def go() -> str:
+        client = await client_or_fail()
+        handle = client.get_workflow_handle(monitor_id(service))
+        try:
+            return str(await handle.execute_update("approve_failover", region))
+        except WorkflowUpdateFailedError as exc:
+            fail(f"approve refused: {exc.cause or exc}")
+        except RPCError as exc:
+            fail(f"approve refused: no running monitor of '{service}' ({exc.message})")
+
+    _out.print(asyncio.run(go()))
+
+
 # ----- failback -----------------------------------------------------------------------------------
 
 
@@ -333,6 +356,7 @@ def failback_start(
             region=region,
             backup=last.to_region,
             original_share=last.weights_before.get(region) or 1 / len(topo.regions),
+            backup_instances=last.target_instances_before,
             topology=topo,
             policies=pols,
             request_id=uuid.uuid4().hex[:12],

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.clouds.base import TrafficState
+    from activities.cloud_activities import CloudActivities
+    from activities.clouds.base import RegionState, TrafficState
     from activities.traffic_activities import TrafficActivities
     from workflows import search_attributes as sa
-    from workflows.contracts import RegionRef
+    from workflows.contracts import RegionRef, ScaleGroupInput
     from workflows.failover_contracts import (
         FailbackReport,
         FailbackRequest,
@@ -63,6 +65,8 @@ class FailbackWorkflow:
                     return r
                 r.steps_done.append(percent)
             r.status, r.phase, r.weights_after = "succeeded", "done", current
+            if req.backup_instances and workflow.patched("scale-back-backup"):
+                await self._scale_back(req.backup_instances)
             await self._release_rollout()
             return r
         except ActivityError as err:
@@ -148,6 +152,35 @@ class FailbackWorkflow:
             retry_policy=UNDO_RETRY if step.startswith("undo") else CLOUD_RETRY,
             summary=f"traffic weights: {step}",
         )
+
+    async def _scale_back(self, count: int) -> None:
+        """The backup no longer carries the region's traffic: remove the failover's extra capacity."""
+        req = self._req
+        region = req.topology.region(req.backup)
+        ref = RegionRef(service=req.service, region=req.backup, provider=region.provider)
+        opts: dict[str, Any] = {
+            "task_queue": req.topology.task_queue_for(req.backup),
+            "start_to_close_timeout": CALL_TIMEOUT,
+            "retry_policy": CLOUD_RETRY,
+        }
+        state: RegionState = await workflow.execute_activity_method(
+            CloudActivities.region_state, ref, summary=f"{req.backup}: read capacity", **opts
+        )
+        if state.release is None or state.instances <= count:
+            return
+        await workflow.execute_activity_method(
+            CloudActivities.scale_group,
+            ScaleGroupInput(
+                **ref.model_dump(),
+                group="stable",
+                release=state.release,
+                count=count,
+                key=f"{workflow.info().workflow_id}/{req.request_id}/scale-back",
+            ),
+            summary=f"{req.backup}: scale back to {count} instances",
+            **opts,
+        )
+        self._report.phase = f"done; {req.backup} scaled back {state.instances} → {count}"
 
     async def _release_rollout(self) -> None:
         handle = workflow.get_external_workflow_handle(f"rollout:{self._req.service}")

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.contracts import RegionRef, ScaleGroupInput
     from workflows.failover_contracts import (
+        FailoverDone,
         FailoverReport,
         FailoverRequest,
         ProbeResult,
@@ -139,6 +140,8 @@ class RegionFailoverWorkflow:
         finally:
             workflow.upsert_search_attributes([sa.STATUS.value_set(r.status)])
             self._show()
+            if workflow.patched("notify-monitor"):
+                await self._notify_monitor()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return r
 
@@ -233,6 +236,7 @@ class RegionFailoverWorkflow:
                 summary=f"{target}: scale to {count} instances",
             )
 
+        self._report.target_instances_before = before
         await scale(needed, "prescale")
         self._undo.append((f"{target} back to {before} instances", lambda: scale(before, "undo-prescale")))
         self._step(f"{target}: pre-scaled {before} → {needed} instances")
@@ -305,6 +309,16 @@ class RegionFailoverWorkflow:
 
     async def _release_rollout(self, region: str) -> None:
         await self._signal_rollout("release_region", region)
+
+    async def _notify_monitor(self) -> None:
+        """Free the monitor's concurrency slot (the safety rule counts running failovers only)."""
+        r = self._report
+        handle = workflow.get_external_workflow_handle(f"monitor:{r.service}")  # cli.failover.monitor_id
+        done = FailoverDone(region=r.from_region, workflow_id=r.workflow_id, status=r.status)
+        try:
+            await handle.signal("failover_finished", done)
+        except Exception:  # noqa: BLE001 - no monitor running (a failover started by hand)
+            return
 
     async def _signal_rollout(self, signal: str, region: str) -> None:
         """Tell a running rollout of the service to hold (or release) the region; none running is fine."""

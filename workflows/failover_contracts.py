@@ -73,6 +73,9 @@ class FailoverReport(_Contract):
     rejected_candidates: list[Rejection] = Field(default_factory=list)
     weights_before: dict[str, float] = Field(default_factory=dict)
     weights_after: dict[str, float] = Field(default_factory=dict)
+    target_instances_before: int | None = Field(
+        default=None, description="the target's instances before pre-scaling (failback scales back to it)"
+    )
     steps: list[str] = Field(default_factory=list)
 
 
@@ -87,6 +90,9 @@ class FailbackRequest(_Contract):
     policies: Policies
     request_id: str
     max_wait_s: float = Field(default=86400, gt=0, description="give up waiting for recovery after this")
+    backup_instances: int | None = Field(
+        default=None, ge=1, description="scale the backup back to this once all traffic is home"
+    )
 
 
 class FailbackReport(_Contract):
@@ -103,6 +109,14 @@ class FailbackReport(_Contract):
     weights_after: dict[str, float] = Field(default_factory=dict)
 
 
+class FailoverDone(_Contract):
+    """A failover tells the service's monitor it has ended, so it no longer counts as running."""
+
+    region: str
+    workflow_id: str
+    status: FailoverStatus
+
+
 class MonitorInput(_Contract):
     """The monitor's input, and the state it carries across continue-as-new."""
 
@@ -112,6 +126,7 @@ class MonitorInput(_Contract):
     states: dict[str, RegionTriggerState] = Field(default_factory=dict)
     active: dict[str, str] = Field(default_factory=dict, description="region -> failover workflow id")
     pending: dict[str, Firing] = Field(default_factory=dict, description="manual triggers awaiting approval")
+    done: dict[str, str] = Field(default_factory=dict, description="region -> final status of its failover")
     runs: int = 0
     probes: int = 0
     run_lengths: list[int] = Field(default_factory=list, description="history length of each earlier run")
@@ -129,5 +144,6 @@ class MonitorStatus(_Contract):
     states: dict[str, RegionTriggerState] = Field(default_factory=dict)
     active: dict[str, str] = Field(default_factory=dict)
     pending: dict[str, Firing] = Field(default_factory=dict)
+    done: dict[str, str] = Field(default_factory=dict, description="region -> final status of its failover")
     firings: list[Firing] = Field(default_factory=list)
     run_lengths: list[int] = Field(default_factory=list, description="history length of each earlier run")

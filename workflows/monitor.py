@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import RegionRef
     from workflows.failover import RegionFailoverWorkflow
     from workflows.failover_contracts import (
+        FailoverDone,
         FailoverRequest,
         MonitorInput,
         MonitorStatus,
@@ -46,6 +47,7 @@ class RegionHealthMonitorWorkflow:
             states=dict(inp.states),
             active=dict(inp.active),
             pending=dict(inp.pending),
+            done=dict(inp.done),
             run_lengths=list(inp.run_lengths)[-20:],
             firings=list(inp.firings),
         )
@@ -69,6 +71,12 @@ class RegionHealthMonitorWorkflow:
     def _check_approve(self, region: str) -> None:
         if region not in self._status.pending:
             raise ValueError(f"no failover of {region} is waiting for approval")
+
+    @workflow.signal
+    def failover_finished(self, done: FailoverDone) -> None:
+        """A failover this monitor started has ended: it no longer counts toward max_concurrent."""
+        if self._status.active.get(done.region) == done.workflow_id:
+            self._status.done[done.region] = done.status
 
     @workflow.update
     def stop(self) -> str:
@@ -101,6 +109,7 @@ class RegionHealthMonitorWorkflow:
                             "states": self._status.states,
                             "active": self._status.active,
                             "pending": self._status.pending,
+                            "done": self._status.done,
                             "runs": self._status.runs,
                             "probes": self._status.probes,
                             "run_lengths": [*self._status.run_lengths, length][-20:],
@@ -163,6 +172,7 @@ class RegionHealthMonitorWorkflow:
             if self._healthy_streak[name] >= RECOVERY_PROBES:
                 self._status.active.pop(name, None)
                 self._status.pending.pop(name, None)
+                self._status.done.pop(name, None)
         else:
             self._healthy_streak[name] = 0
 
@@ -171,7 +181,8 @@ class RegionHealthMonitorWorkflow:
         for region, firing in list(status.pending.items()):
             if region not in self._approved:
                 continue
-            if len(status.active) >= inp.policies.failover.max_concurrent:
+            running = [r for r in status.active if r not in status.done]
+            if len(running) >= inp.policies.failover.max_concurrent:
                 return  # safety rule: at most N failovers of a service at once
             wid = failover_id(inp.service, region)
             request = FailoverRequest(
@@ -195,6 +206,7 @@ class RegionHealthMonitorWorkflow:
                     static_summary=f"failover {inp.service}: {region} ({firing.trigger})",
                 )
             status.active[region] = wid
+            status.done.pop(region, None)
             status.pending.pop(region, None)
             self._approved.discard(region)
 

@@ -188,7 +188,7 @@ class RegionRun:
     async def analyse_step(self, step: str, weight: float) -> StepVerdict:
         """`count` analysis runs `interval` apart, judged against the failure / inconclusive limits."""
         policy = self.inp.policies.analysis
-        failures = inconclusive = errors = 0
+        failures = inconclusive = errors = judged = 0
         for n in range(policy.count):
             if n > 0:
                 await self.pause_for(policy.interval, f"analysis interval ({step})")
@@ -219,6 +219,7 @@ class RegionRun:
                     return "fail"
                 continue
             errors = 0
+            judged += 1
             self.out.analysis.append(record)
             self.show(f"{step}: run {n + 1}/{policy.count} {record.verdict}")
             if record.verdict == "fail":
@@ -229,6 +230,8 @@ class RegionRun:
                 inconclusive += 1
                 if inconclusive > policy.inconclusive_limit:
                     return "inconclusive"
+        if judged == 0 and workflow.patched("no-measurement-is-inconclusive"):
+            return "inconclusive"  # not one run could read metrics: nothing says the canary is good
         return "pass"
 
     # ----- operator waits ----------------------------------------------------------------------

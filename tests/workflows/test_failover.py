@@ -163,6 +163,7 @@ async def test_failback_returns_traffic_in_steps(
                     region="eu-west-1",
                     backup=report.to_region,
                     original_share=report.weights_before["eu-west-1"],
+                    backup_instances=report.target_instances_before,
                     topology=topology,
                     policies=policies,
                     request_id="fb1",
@@ -173,6 +174,8 @@ async def test_failback_returns_traffic_in_steps(
         ).result()
     assert back.status == "succeeded", back.reason
     assert back.steps_done == [10, 50, 100]
+    assert report.target_instances_before == topology.region(report.to_region).instances
+    assert sim.region_state("checkout", report.to_region).instances == report.target_instances_before
     weights = sim.traffic("checkout").weights
     assert weights["eu-west-1"] == pytest.approx(1 / 16)
     assert weights[report.to_region] == pytest.approx(1 / 16)
@@ -313,3 +316,32 @@ async def test_monitor_history_stays_bounded_and_sustained_windows_span_continue
     assert (firing.fired_at - firing.first_bad_at).total_seconds() >= 120
     assert status.runs >= 3  # the 120 s window spanned at least two continue-as-new cycles
     assert status.run_lengths and max(status.run_lengths) <= bound + 120  # one probe round past the bound
+
+
+async def test_a_refused_failover_does_not_hold_the_concurrency_slot(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    sim.inject_outage("eu-west-2")  # UK: no other UK region, so its failover is refused
+    async with make_worker(ts_env.client, sim, executor, "globalops"):
+        monitor = await start_monitor(ts_env, topology, with_failover(policies, max_concurrent=1))
+        try:
+            first = await poll(
+                ts_env,
+                lambda: monitor.query(RegionHealthMonitorWorkflow.status),
+                lambda s: s.done.get("eu-west-2") == "refused",
+            )
+            assert first.active["eu-west-2"]  # still tracked: it is not retried while the region is down
+            sim.inject_outage("eu-west-1")
+            status = await poll(
+                ts_env,
+                lambda: monitor.query(RegionHealthMonitorWorkflow.status),
+                lambda s: s.done.get("eu-west-1") is not None,
+            )
+        finally:
+            await stop_monitor(monitor)
+    assert status.done["eu-west-1"] == "succeeded"
+    assert sim.traffic("checkout").weights["eu-west-1"] == 0

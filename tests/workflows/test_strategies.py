@@ -7,15 +7,20 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
 from config.strategies import CanaryStep
 from tests.conftest import make_worker
 from workers.client import register_search_attributes
+from workers.main import WORKFLOWS, activity_functions
 from workflows.contracts import RegionDeployInput, RegionOutcome, RolloutRequest
 from workflows.region_deployment import RegionDeploymentWorkflow
 
@@ -290,3 +295,32 @@ async def test_promote_full_skips_the_remaining_steps_and_is_recorded(
     assert result.status == "succeeded"
     assert {a.weight for a in result.analysis} == {5}  # 50 % and 100 % were never analysed
     assert any("promote --full" in o for o in result.overrides)
+
+
+@activity.defn(name="analyse")
+def analyse_unreachable(inp: object) -> object:
+    """The metrics backend is down: every analysis run errors (non-retryable, so it is quick)."""
+    raise ApplicationError("metrics backend unreachable", type="Unavailable", non_retryable=True)
+
+
+async def test_a_step_whose_every_analysis_run_errors_is_inconclusive_not_a_pass(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    pols = with_analysis(policies, count=3, consecutive_error_limit=4, inconclusive_deadline=3600)
+    acts = [a for a in activity_functions(CloudRegistry({"sim": lambda: sim})) if a.__name__ != "analyse"]
+    worker = Worker(
+        ts_env.client,
+        task_queue="globalops",
+        workflows=WORKFLOWS,
+        activities=[*acts, analyse_unreachable],
+        activity_executor=executor,
+    )
+    async with worker:
+        result = await (await start_deploy(ts_env, deploy_input(topology, pols, "canary", "2.0.0"))).result()
+    assert [a.verdict for a in result.analysis][:3] == ["error", "error", "error"]
+    assert result.status == "aborted" and "nobody answered" in result.detail  # waited, never passed
+    assert sim.region_state("checkout", "us-east-1").releases == {"1.0.0": 4}
