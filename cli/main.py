@@ -11,8 +11,11 @@ from typing import Annotated
 
 import typer
 
+from cli.backup import backup_app
 from cli.deploy import deploy_app
 from cli.dev import dev_app
+from cli.dr import dr_app
+from cli.drill import drill_app
 from cli.errors import fail_line
 from cli.failover import failback_app, failover_app, health, monitor_app
 from cli.rollout import rollout_app
@@ -35,6 +38,9 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(failover_app, name="failover")
 app.add_typer(failback_app, name="failback")
 app.command("health")(health)
+app.add_typer(backup_app, name="backup")
+app.add_typer(dr_app, name="dr")
+app.add_typer(drill_app, name="drill")
 app.add_typer(sim_app, name="sim")
 app.add_typer(dev_app, name="dev")
 

@@ -103,13 +103,20 @@ def freeze_at(moment: datetime, windows: Iterable[FreezeWindow]) -> FreezeWindow
     return next((w for w in windows if w.covers(moment)), None)
 
 
-def drill_regions(topology: Topology, requested: list[str], policy_regions: list[str]) -> list[str]:
-    """Regions a drill rehearses: the request's, else the policy's, else every primary region."""
+def drill_regions(
+    topology: Topology, requested: list[str], policy_regions: list[str], service: str | None = None
+) -> list[str]:
+    """Regions a drill rehearses: the request's, else the policy's, else every primary region that
+    has somewhere to recover into (a region alone in its jurisdiction group has not: by default
+    it is left out rather than failing every drill; named explicitly, it fails and says why)."""
     if requested:
         return list(requested)
     if policy_regions:
         return list(policy_regions)
-    return [r.name for r in topology.regions if r.tier == "primary"]
+    primaries = [r.name for r in topology.regions if r.tier == "primary"]
+    if service is None:
+        return primaries
+    return [name for name in primaries if recovery_target(topology, service, name) is not None]
 
 
 def met(rto: float | None, rpo: float | None, rto_target: float, rpo_target: float) -> bool:

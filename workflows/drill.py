@@ -80,7 +80,7 @@ class DrillWorkflow:
             r.status, r.verdict = "skipped", "skipped"
             r.reason = f"in a freeze window until {freeze.end.isoformat()}: {freeze.reason}"
             return self._finish()
-        names = drill_regions(req.topology, req.regions, req.policies.dr.drill.regions)
+        names = drill_regions(req.topology, req.regions, req.policies.dr.drill.regions, req.service)
         r.regions = [
             DrillRegion(region=n, target_region=recovery_target(req.topology, req.service, n)) for n in names
         ]

@@ -126,6 +126,8 @@ def test_drill_regions_request_then_policy_then_every_primary(topology: Topology
     assert drill_regions(topology, [], ["us-east-1"]) == ["us-east-1"]
     primaries = drill_regions(topology, [], [])
     assert len(primaries) == 8 and all(topology.region(r).tier == "primary" for r in primaries)
+    recoverable = drill_regions(topology, [], [], "checkout")
+    assert recoverable == [r for r in primaries if r != "ap-northeast-1"]  # JP: nowhere to recover into
 
 
 def test_drill_cron_must_have_five_fields() -> None:
