@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from cli.backup import backup_app
+from cli.codec_server import check_codec_environment, codec_server
 from cli.deploy import deploy_app
 from cli.dev import dev_app
 from cli.dr import dr_app
@@ -43,6 +44,9 @@ app.add_typer(dr_app, name="dr")
 app.add_typer(drill_app, name="drill")
 app.add_typer(sim_app, name="sim")
 app.add_typer(dev_app, name="dev")
+app.command("codec-server")(codec_server)
+# A malformed GLOBALOPS_CODEC_KEY(_ID) is bad input for every command: one line, exit 2 (workers/codec.py).
+app.callback()(check_codec_environment)
 
 
 @app.command("worker")

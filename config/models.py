@@ -372,6 +372,10 @@ class ApprovalPolicy(BaseModel):
         default=86400.0,
         description="How long to wait for approve before aborting the rollout.",
     )
+    four_eyes: bool = Field(
+        default=False,
+        description="Refuse an approval by the person who started the rollout (its requested_by).",
+    )
 
 
 def _default_bake() -> dict[WaveName, float]:

@@ -9,20 +9,25 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from workers.codec import data_converter_from_env
 from workflows.search_attributes import REGISTRATION
 
 DEFAULT_ADDRESS = "localhost:7233"
 
 
 async def connect() -> Client:
-    """A client for TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / API key (default localhost:7233)."""
+    """A client for TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS / API key (default localhost:7233).
+
+    Payloads are encrypted when GLOBALOPS_CODEC_KEY_ID / GLOBALOPS_CODEC_KEY are set (workers/codec.py);
+    a malformed key raises workers.codec.CodecConfigError before any connection is tried.
+    """
+    converter = data_converter_from_env()
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=converter)
 
 
 def temporal_address() -> str:

@@ -89,6 +89,11 @@ class RegionalRolloutWorkflow:
             raise ValueError("nothing is waiting for approval")
         if not approver.strip():
             raise ValueError("approver must not be empty")
+        # Four eyes: only the validator decides (validators do not run on replay), so no patch is needed.
+        starter = self._req.requested_by
+        same = approver.strip().casefold() == starter.strip().casefold()
+        if self._req.policies.approvals.four_eyes and same:
+            raise ValueError(f"four-eyes rule: the approver must differ from the starter {starter}")
 
     @workflow.update
     def pause(self) -> str:

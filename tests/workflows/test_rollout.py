@@ -305,3 +305,40 @@ async def test_region_activities_go_to_the_region_task_queue(
             if e.HasField("activity_task_scheduled_event_attributes")
         }
         assert queues == {expected}
+
+
+@pytest.mark.parametrize("four_eyes", [True, False])
+async def test_four_eyes_refuses_the_starter_as_approver_and_records_who_approved(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+    four_eyes: bool,
+) -> None:
+    approvals = policies.approvals.model_copy(update={"between_waves": True, "four_eyes": four_eyes})
+    pols = policies.model_copy(update={"approvals": approvals})
+    req = request(topology, pols, rid=f"eyes-{four_eyes}").model_copy(update={"requested_by": "alice"})
+    async with make_worker(ts_env.client, sim, executor, "globalops"):
+        handle = await start_rollout(ts_env.client, req)
+        await wait_until(ts_env, handle, lambda p: p.waiting_for_approval == "core")
+        if four_eyes:
+            for same_person in ("alice", " Alice "):
+                with pytest.raises(WorkflowUpdateFailedError) as info:
+                    await handle.execute_update(RegionalRolloutWorkflow.approve, same_person)
+                refusal = "four-eyes rule: the approver must differ from the starter alice"
+                assert refusal in str(info.value.cause)
+            still = await handle.query(RegionalRolloutWorkflow.progress)
+            assert still.waiting_for_approval == "core" and still.approvals == []  # nothing changed
+            approver = "bob"
+        else:
+            approver = "alice"  # without the rule, the starter may approve her own rollout
+        assert await handle.execute_update(RegionalRolloutWorkflow.approve, approver) == (
+            f"wave core approved by {approver}"
+        )
+        progress = await wait_until(ts_env, handle, lambda p: p.waiting_for_approval == "edge")
+        assert progress.approvals == [f"core by {approver}"]  # the approver's identity is recorded
+        await handle.execute_update(RegionalRolloutWorkflow.abort, "test over")
+        result = await handle.result()
+    assert result.status == "aborted"
+    assert result.approvals == [f"core by {approver}"]
