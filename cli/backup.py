@@ -78,7 +78,9 @@ def schedule_id(service: str) -> str:
 
 def backup_table(r: BackupReport) -> Table:
     """Per region: snapshot, where its copy went, what was pruned, and why (the note)."""
-    table = Table(title=f"backup {r.service} [{r.status}] taken {utc(r.taken_at)} UTC", title_justify="left")
+    table = Table(
+        title=f"backup {r.service} \\[{r.status}] taken {utc(r.taken_at)} UTC", title_justify="left"
+    )
     for column in ("region", "snapshot", "copy region", "copy id", "pruned", "note"):
         table.add_column(column)
     for row in r.regions:

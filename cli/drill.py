@@ -22,6 +22,8 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleState,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -183,7 +185,7 @@ def run(
         if not as_json:
             _err.print(f"started [bold]{wid}[/] — Web UI: {web_ui_url(wid)}", soft_wrap=True)
         result = await follow(
-            handle.result(), lambda: handle.query(DrillWorkflow.report), _markdown, show=not as_json
+            _outcome(handle), lambda: handle.query(DrillWorkflow.report), _markdown, show=not as_json
         )
         if as_json:
             print(json.dumps(drill_json(result)))
@@ -194,6 +196,14 @@ def run(
         return 0 if result.verdict in ("pass", "skipped") else 1
 
     raise typer.Exit(asyncio.run(go()))
+
+
+async def _outcome(handle: WorkflowHandle[DrillWorkflow, DrillReport]) -> DrillReport:
+    """The drill's report: its result, or (a failed verdict fails the workflow) its last report."""
+    try:
+        return await handle.result()
+    except WorkflowFailureError:
+        return await handle.query(DrillWorkflow.report)
 
 
 @drill_app.command("list")
@@ -272,7 +282,7 @@ def report(
             desc = await handle.describe()
             if desc.status == WorkflowExecutionStatus.COMPLETED:
                 return await handle.result()
-            return await handle.query(DrillWorkflow.report)
+            return await handle.query(DrillWorkflow.report)  # running, or failed with a fail verdict
         except RPCError as exc:
             fail(f"no drill '{ident}': {exc.message} (see `globalops drill list`)")
 

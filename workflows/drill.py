@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.clouds.storage_port import Resource
@@ -102,7 +102,17 @@ class DrillWorkflow:
             r.status, r.reason = "aborted", self._abort
         await self._stop(rehearsals, watch)
         await self._sweep()
-        return self._finish()
+        report = self._finish()
+        if report.verdict == "fail" and workflow.patched("fail-on-failed-verdict"):
+            # A failed drill fails the workflow: the Web UI shows it red and a Schedule with
+            # pause_on_failure pauses. The report stays readable through the `report` query.
+            raise ApplicationError(
+                f"drill failed: {report.reason or 'a region missed its targets'}",
+                report.model_dump(mode="json"),
+                type="DrillFailed",
+                non_retryable=True,
+            )
+        return report
 
     async def _stop(self, rehearsals: asyncio.Future[list[None]], watch: asyncio.Future[None]) -> None:
         """Cancel what still runs and wait until it has ended (each child removes what it made)."""
