@@ -35,6 +35,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+## make bench: B1-B4 on dev servers started for the bench; writes bench/RESULTS.md (not timed tests).
+bench: $(STAMP)
+	$(PY) -m bench.run
+
 down: $(STAMP)
 	$(GLOBALOPS) dev down
 

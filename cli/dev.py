@@ -22,6 +22,7 @@ from temporalio.client import Client
 
 from cli.errors import fail
 from config.paths import state_dir
+from workers import telemetry
 from workflows.search_attributes import REGISTRATION
 
 dev_app = typer.Typer(
@@ -140,12 +141,36 @@ def up(
     wpid = _pid_alive(worker_pid_file)
     if wpid is None:
         cmd = [sys.executable, "-m", "cli.main", "worker", "--task-queue", task_queue]
+        env[telemetry.METRICS_PORT_ENV] = _choose_metrics_port(home)
         wpid = _spawn(cmd, logs / "worker.log", worker_pid_file, env)
         _out.print(f"worker starting (pid {wpid}), logs in {logs / 'worker.log'}")
     else:
         _out.print(f"worker already running (pid {wpid})")
     asyncio.run(_wait_ready(address, task_queue, wpid, "the worker", logs / "worker.log"))
+    _out.print(_metrics_line(home))
     _out.print("[green]ready[/]")
+
+
+def _choose_metrics_port(home: Path) -> str:
+    """The worker's metrics port: GLOBALOPS_METRICS_PORT, else 9464 if free, else any free port.
+
+    Chosen here and recorded, so `dev up` can print it (also when the worker already runs).
+    """
+    port = os.environ.get(telemetry.METRICS_PORT_ENV)
+    if port is None:
+        host = os.environ.get(telemetry.METRICS_HOST_ENV) or telemetry.DEFAULT_METRICS_HOST
+        default = telemetry.DEFAULT_METRICS_PORT
+        port = str(default if telemetry.port_is_free(host, default) else telemetry.free_port(host))
+    (home / "worker.metrics-port").write_text(port)
+    return port
+
+
+def _metrics_line(home: Path) -> str:
+    record = home / "worker.metrics-port"
+    port = record.read_text().strip() if record.exists() else os.environ.get(telemetry.METRICS_PORT_ENV)
+    env = dict(os.environ) if port is None else {**os.environ, telemetry.METRICS_PORT_ENV: port}
+    address = telemetry.metrics_address(env)
+    return f"Metrics: http://{address}/metrics" if address else "Metrics: off (GLOBALOPS_METRICS_PORT=0)"
 
 
 def _stop(pid_file: Path, what: str) -> None:

@@ -9,13 +9,14 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.analysis_activities import AnalysisActivities
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry, default_registry
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
+from workers import telemetry
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
@@ -75,6 +76,7 @@ def build_workers(
     task_queues: Sequence[str],
     clouds: CloudRegistry,
     executor: concurrent.futures.Executor,
+    interceptors: Sequence[Interceptor] = (),
 ) -> list[Worker]:
     """One Worker per task queue, each running the workflows and the activities."""
     activities = activity_functions(clouds)
@@ -86,6 +88,7 @@ def build_workers(
             activities=activities,
             activity_executor=executor,
             max_concurrent_activities=32,
+            interceptors=interceptors,
         )
         for queue in task_queues
     ]
@@ -95,7 +98,9 @@ async def run_worker(client: Client, task_queues: Sequence[str]) -> None:
     """Run until cancelled (Ctrl-C or SIGTERM)."""
     log = structlog.get_logger("globalops.worker")
     queues = list(dict.fromkeys(task_queues)) or [DEFAULT_TASK_QUEUE]
+    # Telemetry: Prometheus metrics runtime (GLOBALOPS_METRICS_PORT), globalops metrics, optional tracing.
+    client, interceptors = await telemetry.instrument(client)
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
-        workers = build_workers(client, queues, default_registry(), executor)
+        workers = build_workers(client, queues, default_registry(), executor, interceptors)
         log.info("worker started", task_queues=queues)
         await asyncio.gather(*(w.run() for w in workers))

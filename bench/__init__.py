@@ -1,0 +1,1 @@
+"""Benchmarks of globalops on a real Temporal dev server: `make bench` writes bench/RESULTS.md."""

@@ -1,0 +1,70 @@
+"""What every benchmark shares: an in-process worker like the real one, history counts, medians."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import math
+import statistics
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.clouds.registry import CloudRegistry
+from activities.clouds.sim import SimCloud
+from bench.floor import FloorChildWorkflow, FloorRolloutWorkflow, noop
+from workers.main import WORKFLOWS, activity_functions
+from workers.telemetry import MetricsInterceptor
+
+
+@contextlib.asynccontextmanager
+async def in_process_worker(client: Client, queue: str, sim: SimCloud) -> AsyncIterator[Worker]:
+    """The production worker's settings (32 activity slots and threads, metrics interceptor) + the floor."""
+    registry = CloudRegistry({"sim": lambda: sim})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        worker = Worker(
+            client,
+            task_queue=queue,
+            workflows=[*WORKFLOWS, FloorRolloutWorkflow, FloorChildWorkflow],
+            activities=[*activity_functions(registry), noop],
+            activity_executor=pool,
+            max_concurrent_activities=32,
+            interceptors=[MetricsInterceptor()],
+        )
+        async with worker:
+            yield worker
+
+
+@dataclass
+class HistoryCount:
+    """How big one workflow's history is and what it is made of."""
+
+    events: int
+    activities: int
+    timers: int
+    children: int
+
+
+async def count_history(client: Client, workflow_id: str, run_id: str | None = None) -> HistoryCount:
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    kinds = [e.event_type for e in history.events]
+    return HistoryCount(
+        events=len(kinds),
+        activities=kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+        timers=kinds.count(EventType.EVENT_TYPE_TIMER_STARTED),
+        children=kinds.count(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED),
+    )
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of one run's values."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return float(ordered[rank - 1])
