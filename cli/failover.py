@@ -48,17 +48,21 @@ WaitOpt = Annotated[bool, typer.Option("--wait", help="Wait for the result; exit
 
 
 def _config(
-    topology: Path | None, policies: Path | None, service: str, *regions: str
+    topology: Path | None, policies: Path | None, service: str, **regions: str | None
 ) -> tuple[Topology, Policies]:
+    """Load and check the config; each region option is named (e.g. from_="...") for its error line."""
     try:
         topo, pols = load_config(topology, policies)
     except ConfigError as exc:
         fail(str(exc))
     if topo.service(service) is None:
         fail(f"--service: '{service}' is not a service of the topology")
-    for region in regions:
-        if region not in topo.region_names():
-            fail(f"region '{region}' is not in the topology (known: {', '.join(topo.region_names())})")
+    for option, region in regions.items():
+        if region is not None and region not in topo.region_names():
+            flag = "--" + option.rstrip("_").replace("_", "-")
+            fail(
+                f"{flag}: region '{region}' is not in the topology (known: {', '.join(topo.region_names())})"
+            )
     return topo, pols
 
 
@@ -227,7 +231,7 @@ def failover_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Fail a region over by hand. Refuses, changing nothing, when no target is safe."""
-    topo, pols = _config(topology, policies, service, from_region, *([to_region] if to_region else []))
+    topo, pols = _config(topology, policies, service, from_=from_region, to=to_region)
     wid = failover_id(service, from_region)
     request = FailoverRequest(
         service=service,
@@ -338,7 +342,7 @@ def failback_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Once REGION has been healthy long enough, return its traffic in steps (10 → 50 → 100 %)."""
-    topo, pols = _config(topology, policies, service, region)
+    topo, pols = _config(topology, policies, service, region=region)
 
     async def go() -> int:
         client = await client_or_fail()

@@ -107,9 +107,14 @@ def _describe(model: type[BaseModel], exc: ValidationError) -> tuple[str, str]:
             return f"{field}.{inner}", problem
     if kind == "extra_forbidden":
         return field, _unknown_field(model, loc)
-    if isinstance(value, _SCALARS) and kind != "missing" and repr(value) not in msg:
+    if isinstance(value, _SCALARS) and kind != "missing" and not _mentions(msg, repr(value)):
         msg = f"{msg}, got {value!r}"
     return field, msg
+
+
+def _mentions(msg: str, text: str) -> bool:
+    """True if `text` appears in `msg` as a whole token ("10" is not in "greater than 100")."""
+    return re.search(rf"(?<![\w.]){re.escape(text)}(?![\w.])", msg) is not None
 
 
 def _render_loc(loc: tuple[Any, ...]) -> str:

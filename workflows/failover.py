@@ -130,7 +130,8 @@ class RegionFailoverWorkflow:
             await self._release_rollout(req.from_region)
         except (_Failed, ActivityError) as err:
             await self._compensate()
-            r.status, r.phase, r.reason = ("aborted" if self._abort else "failed"), "done", str(err)
+            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+            r.status, r.phase, r.reason = ("aborted" if self._abort else "failed"), "done", str(cause)
             await self._release_rollout(req.from_region)
         except asyncio.CancelledError:
             await self._compensate()
