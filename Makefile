@@ -24,6 +24,11 @@ demo: $(STAMP)
 	$(GLOBALOPS) sim status
 	@echo "Web UI: http://localhost:8233 — stop everything with: $(GLOBALOPS) dev down"
 
+## make demo-aws: moto server + provisioned AWS regions, then the demo rollout through the real workflows.
+.PHONY: demo-aws
+demo-aws: $(STAMP)
+	$(PY) scripts/demo_aws.py --strategy $(or $(STRATEGY),rolling)
+
 ## make test: the whole suite (unit, time-skipping workflow tests, end-to-end on real servers).
 test: $(STAMP)
 	$(PY) -m pytest

@@ -42,4 +42,14 @@ def default_registry() -> CloudRegistry:
         cloud.seed_topology(load_topology(os.environ.get("GLOBALOPS_TOPOLOGY") or None))
         return cloud
 
-    return CloudRegistry({"sim": sim})
+    def aws() -> CloudPort:
+        from activities.clouds.aws import AwsCloud  # boto3 is imported only by workers that use AWS
+
+        return AwsCloud(load_topology(os.environ.get("GLOBALOPS_TOPOLOGY") or None))
+
+    def gcp() -> CloudPort:
+        from activities.clouds.gcp import GcpCloud  # google-cloud-compute loads only where GCP is used
+
+        return GcpCloud(load_topology(os.environ.get("GLOBALOPS_TOPOLOGY") or None))
+
+    return CloudRegistry({"sim": sim, "aws": aws, "gcp": gcp})

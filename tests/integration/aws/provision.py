@@ -1,0 +1,230 @@
+"""Create, in moto (or any AWS account), what the AWS adapter expects of a topology's AWS regions.
+
+Per AWS region: a VPC with two subnets, an AMI-less launch template (version 1 = the service's
+initial release), the stable and canary Auto Scaling groups, an ALB with two target groups and a
+weighted listener, and the service's data volume. Globally: the hosted zone and one weighted
+record per region. Plus CloudWatch data points so health and analysis have something to read.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from activities.clouds.aws_clients import TAG_KIND, TAG_RELEASE, TAG_SERVICE, TAG_SIZE
+from activities.clouds.aws_groups import release_description
+from activities.clouds.aws_traffic import route53_weight
+from config.aws import AwsRegionConfig
+from config.loader import load_topology
+from config.models import Topology
+
+AWS_REGIONS = ("us-east-1", "us-west-2")
+SIM_REGIONS = ("us-central1", "ca-central-1")
+SERVICE = "checkout"
+INSTANCES = 2
+
+
+def aws_topology(endpoint_url: str, queue: str = "globalops") -> Topology:
+    """The default topology cut to four regions, two of them on `provider: aws` at `endpoint_url`."""
+    base = load_topology()
+    regions = []
+    for region in base.regions:
+        if region.name in AWS_REGIONS:
+            regions.append(
+                region.model_copy(
+                    update={
+                        "provider": "aws",
+                        "instances": INSTANCES,
+                        "aws": AwsRegionConfig(endpoint_url=endpoint_url),
+                    }
+                ).model_dump()
+            )
+        elif region.name in SIM_REGIONS:
+            regions.append(region.model_dump())
+    data: dict[str, Any] = {
+        "services": [s.model_dump() for s in base.services],
+        "default_task_queue": queue,
+        "regions": regions,
+        "waves": [
+            {"name": "validate"},
+            {
+                "name": "core",
+                "pilot": "us-east-1",
+                "concurrency": 2,
+                "regions": [*AWS_REGIONS, "us-central1"],
+            },
+            {"name": "edge", "regions": ["ca-central-1"]},
+        ],
+    }
+    return Topology.model_validate(data)
+
+
+def _client(service: str, region: str, endpoint_url: str) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+
+
+def provision(topology: Topology, endpoint_url: str, service: str = SERVICE) -> dict[str, Any]:
+    """Create every resource of `service` in the topology's AWS regions; returns what was made."""
+    release = next(s.initial_release for s in topology.services if s.name == service)
+    made: dict[str, Any] = {}
+    for region in (r for r in topology.regions if r.provider == "aws"):
+        made[region.name] = _provision_region(region.name, region.instances, release, endpoint_url, service)
+    r53 = _client("route53", "us-east-1", endpoint_url)
+    zone_name = AwsRegionConfig().hosted_zone
+    zone = r53.create_hosted_zone(Name=zone_name, CallerReference=uuid.uuid4().hex)["HostedZone"]
+    share = 1.0 / len(made)
+    r53.change_resource_record_sets(
+        HostedZoneId=zone["Id"].split("/")[-1],
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": f"{service}.{zone_name}",
+                        "Type": "CNAME",
+                        "SetIdentifier": name,
+                        "Weight": route53_weight(share),
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": info["dns"]}],
+                    },
+                }
+                for name, info in made.items()
+            ]
+        },
+    )
+    put_metrics(topology, endpoint_url, service)
+    return made
+
+
+def _provision_region(
+    region: str, instances: int, release: str, endpoint_url: str, service: str
+) -> dict[str, Any]:
+    ec2 = _client("ec2", region, endpoint_url)
+    elb = _client("elbv2", region, endpoint_url)
+    asg = _client("autoscaling", region, endpoint_url)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{zone}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, zone in enumerate("ab")
+    ]
+    ec2.create_launch_template(
+        LaunchTemplateName=service,
+        VersionDescription=release_description(release),
+        LaunchTemplateData={
+            "InstanceType": "t3.micro",
+            "TagSpecifications": [
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": TAG_SERVICE, "Value": service}, {"Key": TAG_RELEASE, "Value": release}],
+                }
+            ],
+        },
+    )
+    lb = elb.create_load_balancer(Name=service, Subnets=subnets)["LoadBalancers"][0]
+    tgs = {
+        group: elb.create_target_group(
+            Name=f"{service}-{group}", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        for group in ("stable", "canary")
+    }
+    elb.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [
+                        {"TargetGroupArn": tgs["stable"], "Weight": 100},
+                        {"TargetGroupArn": tgs["canary"], "Weight": 0},
+                    ]
+                },
+            }
+        ],
+    )
+    for group, name, size in (("stable", service, instances), ("canary", f"{service}-canary", 0)):
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": service, "Version": "1"},
+            MinSize=0,
+            MaxSize=3 * instances,
+            DesiredCapacity=size,
+            VPCZoneIdentifier=subnets[0],
+            TargetGroupARNs=[tgs[group]],
+            Tags=[
+                {"Key": TAG_SERVICE, "Value": service, "PropagateAtLaunch": True},
+                *(
+                    [{"Key": TAG_SIZE, "Value": str(size), "PropagateAtLaunch": False}]
+                    if group == "stable"
+                    else []
+                ),
+            ],
+        )
+    volume = ec2.create_volume(
+        AvailabilityZone=f"{region}a",
+        Size=10,
+        TagSpecifications=[
+            {
+                "ResourceType": "volume",
+                "Tags": [{"Key": TAG_SERVICE, "Value": service}, {"Key": TAG_KIND, "Value": "data"}],
+            }
+        ],
+    )["VolumeId"]
+    return {"vpc": vpc, "subnets": subnets, "dns": lb["DNSName"], "target_groups": tgs, "volume": volume}
+
+
+def put_metrics(
+    topology: Topology,
+    endpoint_url: str,
+    service: str = SERVICE,
+    minutes: int = 15,
+    error_rate: float = 0.002,
+) -> None:
+    """Healthy-looking data points every 10 s over the last `minutes` for both groups of every AWS region."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    rng = random.Random(7)
+    for region in (r for r in topology.regions if r.provider == "aws"):
+        cw = _client("cloudwatch", region.name, endpoint_url)
+        for group in ("stable", "canary"):
+            dims = [
+                {"Name": "Service", "Value": service},
+                {"Name": "Region", "Value": region.name},
+                {"Name": "Group", "Value": group},
+            ]
+            data = []
+            for step in range(minutes * 6):
+                stamp = now - timedelta(seconds=10 * step)
+                data += [
+                    _point("ErrorRate", dims, stamp, error_rate * rng.uniform(0.8, 1.2)),
+                    _point("LatencyP99", dims, stamp, 80 * rng.uniform(0.93, 1.07)),
+                    _point("RequestCount", dims, stamp, 100.0),
+                ]
+            cw.put_metric_data(Namespace="globalops", MetricData=data)
+        cw.put_metric_data(
+            Namespace="globalops",
+            MetricData=[
+                _point(
+                    "ReplicaLag",
+                    [{"Name": "Service", "Value": service}, {"Name": "Region", "Value": region.name}],
+                    now,
+                    1.0,
+                )
+            ],
+        )
+
+
+def _point(name: str, dims: list[dict[str, str]], stamp: datetime, value: float) -> dict[str, Any]:
+    return {
+        "MetricName": name,
+        "Dimensions": dims,
+        "Timestamp": stamp,
+        "Value": value,
+        "StorageResolution": 1,
+    }

@@ -1,0 +1,125 @@
+"""The real workflows on the time-skipping server, two regions on AWS (moto) and two on the sim."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import boto3
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.clouds.aws import AwsCloud
+from activities.clouds.sim import SimCloud
+from config.models import Topology
+from tests.integration.aws.conftest import aws_worker
+from tests.integration.aws.provision import AWS_REGIONS, SERVICE
+from tests.integration.aws.workflow_helpers import Faults, backup, drill, failover, recover, rollout
+from workers.client import register_search_attributes
+
+pytestmark = pytest.mark.e2e
+
+EAST, WEST = AWS_REGIONS
+
+
+@pytest.fixture(autouse=True)
+async def _attributes(ts_env: WorkflowEnvironment) -> None:
+    await register_search_attributes(ts_env.client)
+
+
+def env_resources(topology: Topology, env: str) -> list[str]:
+    """Live volumes and instances tagged with `env`, counted by moto's own describe calls."""
+    found = []
+    for region in AWS_REGIONS:
+        endpoint = topology.region(region).aws.endpoint_url  # type: ignore[union-attr]
+        ec2: Any = boto3.client("ec2", region_name=region, endpoint_url=endpoint)
+        tag = [{"Name": "tag:globalops:env", "Values": [env]}]
+        found += [v["VolumeId"] for v in ec2.describe_volumes(Filters=tag)["Volumes"]]
+        live = [*tag, {"Name": "instance-state-name", "Values": ["pending", "running", "stopped"]}]
+        for reservation in ec2.describe_instances(Filters=live)["Reservations"]:
+            found += [i["InstanceId"] for i in reservation["Instances"]]
+    return found
+
+
+@pytest.mark.parametrize("strategy", ["rolling", "canary", "blue-green"])
+async def test_rollout_strategies_reach_every_aws_region(
+    ts_env: WorkflowEnvironment,
+    topology: Topology,
+    sim: SimCloud,
+    aws: AwsCloud,
+    executor: concurrent.futures.Executor,
+    strategy: str,
+) -> None:
+    async with aws_worker(ts_env.client, topology.default_task_queue, sim, aws, executor):
+        result = await rollout(ts_env, topology, "2.0.0", strategy)
+    assert result.status == "succeeded", result.reason
+    for region in AWS_REGIONS:
+        state = aws.region_state(SERVICE, region)
+        assert state.releases == {"2.0.0": 2} and state.canary_instances == 0 and state.canary_weight == 0
+        outcome = result.region(region)
+        assert outcome.strategy == strategy and outcome.status == "succeeded"
+        if strategy != "rolling":
+            assert outcome.analysis and all(a.verdict == "pass" for a in outcome.analysis)
+    assert sim.region_state(SERVICE, "us-central1").releases == {"2.0.0": 4}
+
+
+async def test_failover_moves_route53_weights(
+    ts_env: WorkflowEnvironment,
+    topology: Topology,
+    sim: SimCloud,
+    aws: AwsCloud,
+    executor: concurrent.futures.Executor,
+) -> None:
+    async with aws_worker(ts_env.client, topology.default_task_queue, sim, aws, executor):
+        report = await failover(ts_env, topology, EAST, WEST)
+    assert report.status == "succeeded", report.reason
+    assert report.to_region == WEST
+    assert aws.traffic(SERVICE).weights == {EAST: 0.0, WEST: 1.0}
+
+
+async def test_backup_recover_and_drill_leave_nothing_tagged_behind(
+    ts_env: WorkflowEnvironment,
+    topology: Topology,
+    sim: SimCloud,
+    aws: AwsCloud,
+    executor: concurrent.futures.Executor,
+) -> None:
+    async with aws_worker(ts_env.client, topology.default_task_queue, sim, aws, executor):
+        made = await backup(ts_env, topology, [EAST])
+        assert made.status == "succeeded", made.reason
+        assert made.regions[0].copy_region == WEST and made.regions[0].copy_id
+        drilled = await drill(ts_env, topology, [EAST])
+        assert drilled.verdict == "pass", drilled.markdown
+        assert drilled.leftover_resources == 0  # each rehearsal removed its own; the sweep verified it
+        assert env_resources(topology, drilled.env) == []
+        assert aws.region_state(SERVICE, WEST).instances == 2  # the drill never touched production
+        recovered = await recover(ts_env, topology, EAST, WEST, made)
+    assert recovered.status == "succeeded", recovered.reason
+    assert recovered.integrity_ok and recovered.consistency_ok and recovered.rpo_s == 20 * 60
+    assert aws.region_state(SERVICE, WEST).instances == 4  # the recovered instances serve in prod
+    assert aws.traffic(SERVICE).weights == {EAST: 0.0, WEST: 1.0}
+
+
+async def test_rollout_failover_and_drill_survive_30_percent_api_faults(
+    ts_env: WorkflowEnvironment,
+    topology: Topology,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+) -> None:
+    faults = Faults(rate=0.3)
+    flaky = AwsCloud(topology, event_hooks=[("before-send", faults)])
+    async with aws_worker(ts_env.client, topology.default_task_queue, sim, flaky, executor):
+        result = await rollout(ts_env, topology, "2.0.0", "rolling")
+        assert result.status == "succeeded", result.reason
+        report = await failover(ts_env, topology, EAST, WEST)
+        assert report.status == "succeeded", report.reason
+        made = await backup(ts_env, topology, [EAST])
+        assert made.status == "succeeded", made.reason
+        drilled = await drill(ts_env, topology, [EAST])
+    assert drilled.verdict == "pass", drilled.markdown
+    assert env_resources(topology, drilled.env) == []
+    assert faults.injected > 50 and faults.injected / faults.sent == pytest.approx(0.3, abs=0.05)
+    clean = AwsCloud(topology)
+    for region in AWS_REGIONS:
+        assert clean.region_state(SERVICE, region).releases.get("2.0.0", 0) >= 2
+    assert clean.traffic(SERVICE).weights == {EAST: 0.0, WEST: 1.0}

@@ -1,0 +1,30 @@
+"""docs/aws-iam-policy.json grants exactly the AWS actions the adapter's source calls."""
+
+from __future__ import annotations
+
+import json
+
+from tests.integration.aws.iam_actions import ROOT, called_actions
+
+#: Granted without a direct call: tagging inside a create call (TagSpecifications) needs CreateTags.
+IMPLIED = {"ec2:CreateTags"}
+
+
+def granted() -> set[str]:
+    policy = json.loads((ROOT / "docs" / "aws-iam-policy.json").read_text(encoding="utf-8"))
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        listed = statement["Action"]
+        actions |= {listed} if isinstance(listed, str) else set(listed)
+    return actions
+
+
+def test_policy_grants_exactly_the_called_actions() -> None:
+    called = called_actions()
+    assert len(called) > 20  # the collector found the adapter's calls
+    assert not any("*" in action for action in granted())
+    assert granted() - IMPLIED == called, {
+        "granted, never called": sorted(granted() - IMPLIED - called),
+        "called, not granted": sorted(called - granted()),
+    }

@@ -1,0 +1,60 @@
+"""With 30 % of Compute calls failing (429 / 503, before or after the change), operations still succeed."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.clouds.gcp import GcpCloud
+from activities.clouds.sim import SimCloud
+from cli.rollout import start_rollout
+from config.models import Policies, Topology
+from tests.gcp_server import ComputeTestServer
+from tests.integration.gcp.conftest import GCP_REGIONS, gcp_worker
+from tests.integration.gcp.test_gcp_failover_dr import backup, drill, failover
+from workflows.contracts import RolloutRequest
+
+
+@pytest.mark.e2e  # ~45 s: a full rollout, a failover, a backup and a drill under faults
+async def test_rollout_failover_and_drill_survive_30_percent_api_errors(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    gcp: GcpCloud,
+    gcp_server: ComputeTestServer,
+    gtopo: Topology,
+    policies: Policies,
+    executor: concurrent.futures.Executor,
+) -> None:
+    gcp_server.state.inject_faults(0.3, (429, 503))
+    async with gcp_worker(ts_env.client, sim, gcp, executor, "globalops"):
+        rollout = await (
+            await start_rollout(
+                ts_env.client,
+                RolloutRequest(
+                    service="checkout",
+                    release="2.0.0",
+                    request_id=uuid.uuid4().hex[:6],
+                    topology=gtopo,
+                    policies=policies,
+                ),
+            )
+        ).result()
+        assert rollout.status == "succeeded", rollout.reason
+        moved = await failover(ts_env, gtopo, policies)
+        assert moved.status == "succeeded", moved.reason
+        made = await backup(ts_env, gtopo, policies, ["us-central1"])
+        assert made.status == "succeeded", made.reason
+        report = await drill(ts_env, gtopo, policies, ["us-central1"])
+    faults = gcp_server.state.faults_injected
+    gcp_server.state.inject_faults(0.0)
+    assert report.verdict == "pass", report.markdown
+    assert report.leftover_resources == 0 and gcp.list_resources("checkout") == []
+    assert faults > 50  # the faults really happened
+    for region in GCP_REGIONS:
+        assert set(gcp.region_state("checkout", region).releases) == {"2.0.0"}
+    assert gcp_server.state.count("instanceGroupManagers") == 3  # no duplicate groups
+    assert gcp_server.state.count("snapshots") == 2  # one original, one copy
+    assert gcp.traffic("checkout").weights["us-central1"] == 0
