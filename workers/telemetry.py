@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import os
 import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.client import Interceptor as ClientInterceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.exceptions import FailureError, is_cancelled_exception
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import ServiceClient
@@ -35,6 +39,7 @@ METRICS_HOST_ENV = "GLOBALOPS_METRICS_HOST"
 DEFAULT_METRICS_PORT = 9464
 DEFAULT_METRICS_HOST = "127.0.0.1"  # set GLOBALOPS_METRICS_HOST=0.0.0.0 to be scraped from other hosts
 OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+DEFAULT_OTLP_PROTOCOL = "http/protobuf"  # the OTel spec's default; `grpc` is supported too
 
 #: Workflow type -> the operation kind in metric labels (as in the `OperationKind` search attribute).
 KINDS = {
@@ -61,6 +66,8 @@ BUCKETS: dict[str, Sequence[float]] = {
 }
 
 _log = structlog.get_logger("globalops.telemetry")
+#: Tracer providers made by `tracing_interceptors`, for `flush_tracing`.
+_tracer_providers: list[TracerProvider] = []
 
 
 # ----- configuration ------------------------------------------------------------------------------
@@ -131,37 +138,53 @@ def metrics_runtime(address: str | None) -> Runtime | None:
 def tracing_interceptors(env: Mapping[str, str] | None = None) -> list[ClientInterceptor]:
     """OpenTelemetry tracing through temporalio.contrib.opentelemetry when an OTLP endpoint is set.
 
-    Needs opentelemetry-sdk and an OTLP exporter, which are not dependencies of globalops: without
-    them the worker logs how to install them and runs without tracing.
+    Off unless OTEL_EXPORTER_OTLP_ENDPOINT (a base URL, e.g. http://collector:4318) or
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the full traces URL) is set. OTEL_EXPORTER_OTLP_PROTOCOL (or
+    ..._TRACES_PROTOCOL) picks the transport: `http/protobuf`, the default as in the OTel spec (port
+    4318), or `grpc` (port 4317). Spans go through a BatchSpanProcessor on a TracerProvider of their
+    own, which also becomes the global one if none was set yet; `flush_tracing()` exports what is
+    buffered, and the SDK flushes at exit. Headers, timeout, compression and TLS settings come from
+    the usual OTEL_EXPORTER_OTLP_* variables of the process environment; the service name from
+    OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, else `globalops-worker`.
     """
     env = os.environ if env is None else env
-    endpoint = env.get(OTLP_ENDPOINT_ENV)
-    if not endpoint:
+    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    endpoint = env.get(OTLP_ENDPOINT_ENV, "").strip()
+    if not (traces_endpoint or endpoint):
         return []
-    http = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").startswith("http")
-    exporter_module = "opentelemetry.exporter.otlp.proto.{}.trace_exporter".format("http" if http else "grpc")
-    try:
-        # importlib: these packages are optional, so neither mypy nor the import graph should need them.
-        contrib = importlib.import_module("temporalio.contrib.opentelemetry")
-        otel_trace = importlib.import_module("opentelemetry.trace")
-        sdk_trace = importlib.import_module("opentelemetry.sdk.trace")
-        sdk_export = importlib.import_module("opentelemetry.sdk.trace.export")
-        exporter = importlib.import_module(exporter_module)
-    except ImportError as exc:
-        _log.warning(
-            "tracing disabled: OpenTelemetry SDK or OTLP exporter not installed",
-            endpoint=endpoint,
-            missing=str(exc),
-            fix="pip install opentelemetry-sdk opentelemetry-exporter-otlp",
-        )
-        return []
-    # Service name and resource come from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES; endpoint from env.
-    provider = sdk_trace.TracerProvider()
-    provider.add_span_processor(sdk_export.BatchSpanProcessor(exporter.OTLPSpanExporter()))
-    otel_trace.set_tracer_provider(provider)
-    _log.info("tracing to OTLP", endpoint=endpoint)
-    interceptor: ClientInterceptor = contrib.TracingInterceptor()
-    return [interceptor]
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or ""
+    ).strip() or DEFAULT_OTLP_PROTOCOL
+    exporter: SpanExporter
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        url = traces_endpoint or endpoint
+        exporter = GrpcExporter(endpoint=url)
+    else:
+        if protocol != "http/protobuf":
+            _log.warning("unsupported OTLP protocol, using http/protobuf", protocol=protocol)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        # A signal-specific endpoint is used as is; the base endpoint gets the traces path appended.
+        url = traces_endpoint or f"{endpoint.rstrip('/')}/v1/traces"
+        exporter = HttpExporter(endpoint=url)
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: "globalops-worker"}))
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    _tracer_providers.append(provider)
+    if isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider):
+        otel_trace.set_tracer_provider(provider)  # settable once per process: later calls keep the first
+    _log.info("tracing to OTLP", endpoint=url, protocol="grpc" if protocol == "grpc" else "http/protobuf")
+    # The interceptor gets this provider's tracer, so its spans never depend on the global provider.
+    return [TracingInterceptor(provider.get_tracer("globalops.workers"))]
+
+
+def flush_tracing(timeout_millis: int = 10_000) -> bool:
+    """Export the spans buffered by every provider `tracing_interceptors` made; False on a timeout."""
+    return all(provider.force_flush(timeout_millis) for provider in _tracer_providers)
 
 
 async def instrument(client: Client) -> tuple[Client, list[Interceptor]]:
