@@ -45,12 +45,23 @@ def temporal_binary() -> str:
 
 
 def _pid_alive(pid_file: Path) -> int | None:
+    """The recorded pid if that process runs; a killed one not yet reaped (a zombie) does not."""
     try:
         pid = int(pid_file.read_text().strip())
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
-    return pid
+    return None if _is_zombie(pid) else pid
+
+
+def _is_zombie(pid: int) -> bool:
+    """True if /proc says the process has exited (state Z or X) but was not reaped yet."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS): kill(pid, 0) is all we have
+    state = stat.rsplit(")", 1)[-1].split()[0]  # the field after "(comm)", which may hold spaces
+    return state in ("Z", "X")
 
 
 def _spawn(cmd: list[str], log: Path, pid_file: Path, env: dict[str, str]) -> int:

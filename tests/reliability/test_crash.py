@@ -1,0 +1,214 @@
+"""Worker crashes: SIGKILL the worker at 11-12 points of a rollout, a failover and a drill, restart it.
+
+Each operation must still end in the right state, and nothing may exist twice: every region
+keeps exactly its configured instances, one snapshot per (region, key), one recovery resource
+per (region, key, kind), and the sim ledger records each keyed change once (a change repeated
+under a new key would show as an extra ledger row and extra instances).
+
+Run: .venv/bin/python -m pytest tests/reliability/test_crash.py -q -s   (-s prints the kill log)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+
+from tests.reliability.conftest import DevEnv, KillLog, apoll
+
+pytestmark = pytest.mark.e2e
+RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+COMPLETED = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED
+DRILL_REGIONS = ("eu-west-1", "us-east-1")
+KillPoint = tuple[str, Callable[[], bool | Awaitable[bool]]]
+
+
+async def crash_at(
+    env: DevEnv, log: KillLog, operation: str, wid: str, points: list[KillPoint], optional: int = 0
+) -> None:
+    """Wait for each kill point in turn (progress-based), SIGKILL the worker there, restart it.
+
+    The last `optional` points may be missed when the operation finishes first (it is fast).
+    """
+    for index, (name, reached) in enumerate(points):
+
+        async def check(reached: Callable[[], bool | Awaitable[bool]] = reached) -> bool:
+            value = reached()
+            return await value if not isinstance(value, bool) else value
+
+        await apoll(check, f"{operation}: {name}", limit_s=150)
+        landed = await env.crash_worker(log, operation, name, wid)
+        assert landed or index >= len(points) - optional, f"{operation} finished before the kill '{name}'"
+
+
+async def finished(env: DevEnv, wid: str, limit_s: float = 180) -> WorkflowExecutionStatus.ValueType:
+    async def closed() -> WorkflowExecutionStatus.ValueType | None:
+        status = await env.status(wid)
+        return None if status == RUNNING else status
+
+    return await apoll(closed, f"{wid} to finish", limit_s=limit_s)
+
+
+def assert_nothing_twice(env: DevEnv, expected_instances: dict[str, int]) -> None:
+    assert env.duplicates() == {"snapshots": [], "dr_resources": [], "ledger": []}
+    assert env.instance_counts() == expected_instances
+
+
+def ok_json(env: DevEnv, *args: str) -> dict[str, Any]:
+    code, data = env.json(*args)
+    assert code == 0, data
+    return data
+
+
+async def test_rollout_completes_after_six_worker_kills(dev_env: DevEnv, kill_log: KillLog) -> None:
+    env = dev_env
+    assert env.run("sim", "status", "--json").returncode == 0  # the CLI seeds the sim on first use
+    base = env.sim.ledger_size()
+    assert {r for rel in env.releases().values() for r in rel} == {"1.0.0"}
+    started = env.run("rollout", "start", "--service", "checkout", "--release", "2.0.0")
+    assert started.returncode == 0, started.stdout + started.stderr
+
+    def ledger(n: int) -> Callable[[], bool]:
+        return lambda: env.sim.ledger_size() - base >= n
+
+    # Two batches per region (crash_policies): 2 keyed changes per region, 32 in all.
+    # Core wave: pilot us-east-1, then 3 groups of 2; edge wave: 2 groups of 4.
+    await crash_at(
+        env,
+        kill_log,
+        "rollout",
+        "rollout:checkout",
+        [
+            ("validate: preflight of 16 regions", lambda: True),
+            ("pilot us-east-1: first batch replaced", ledger(1)),
+            ("pilot us-east-1 done: pilot bake", ledger(2)),
+            ("core wave: second group of two", ledger(8)),
+            ("edge wave: first group of four", ledger(17)),
+            ("edge wave: last group of four", ledger(26)),
+        ],
+    )
+    assert await finished(env, "rollout:checkout") == COMPLETED
+    status = json.loads(env.run("rollout", "status", "checkout", "--json").stdout)
+    assert status["status"] == "succeeded", status
+    assert {r["region"]: r["status"] for r in status["regions"]} == dict.fromkeys(env.configured, "succeeded")
+    assert env.releases() == {region: {"2.0.0"} for region in env.configured}
+    assert_nothing_twice(env, env.configured)
+    assert env.sim.ledger_size() - base == 2 * len(env.configured)  # each batch applied exactly once
+    assert env.sim.inventory()["canary_weights"] == {}
+    print("\n" + kill_log.summary("rollout"))
+
+
+async def test_failover_completes_after_three_worker_kills(dev_env: DevEnv, kill_log: KillLog) -> None:
+    env = dev_env
+    wid = "failover:checkout:eu-west-1"
+    assert env.run("sim", "fault", "outage", "eu-west-1").returncode == 0
+    started = env.run("failover", "start", "--service", "checkout", "--from", "eu-west-1")
+    assert started.returncode == 0, started.stdout + started.stderr
+
+    def prescaled() -> bool:
+        return any(n > env.configured[r] for r, n in env.instance_counts().items())
+
+    def shifted() -> bool:
+        return bool(env.sim.inventory()["traffic"]["checkout"]["eu-west-1"] == 0)
+
+    await crash_at(
+        env,
+        kill_log,
+        "failover",
+        wid,
+        [
+            ("reading traffic and candidates", lambda: True),
+            ("target pre-scaled, traffic not moved", prescaled),
+            ("traffic shifted: validating the target", shifted),
+        ],
+    )
+    assert await finished(env, wid) == COMPLETED
+    report = ok_json(env, "failover", "status", wid, "--json")
+    assert report["status"] == "succeeded", report
+    target = report["to_region"]
+    assert target in ("eu-central-1", "europe-west1")
+    weights = env.sim.inventory()["traffic"]["checkout"]
+    assert weights["eu-west-1"] == 0
+    assert weights[target] == pytest.approx(2 / 16)
+    assert sum(weights.values()) == pytest.approx(1)
+    scaled = [s for s in report["steps"] if re.search(rf"{target}: pre-scaled \d+ → \d+ instances", s)]
+    assert len(scaled) == 1, report["steps"]  # pre-scaled once, not once per restart
+    after = int(scaled[0].rsplit("→", 1)[1].split()[0])
+    assert_nothing_twice(env, {**env.configured, target: after})
+    print("\n" + kill_log.summary("failover"))
+
+
+async def test_drill_passes_and_leaves_nothing_after_worker_kills(dev_env: DevEnv, kill_log: KillLog) -> None:
+    env = dev_env
+    assert env.run("sim", "reset").returncode == 0  # production healthy again, fresh ledger
+    regions = [a for r in DRILL_REGIONS for a in ("--region", r)]
+    # Production probes every 1 s (not 0.2 s), 3 boot probes and a 3 s soak: timers to be killed
+    # in. A kill while an activity runs would cost that activity's 60 s timeout.
+    policies = yaml.safe_load(Path(env.env["GLOBALOPS_POLICIES"]).read_text(encoding="utf-8"))
+    policies["health"]["probe_interval"] = "1s"
+    policies["dr"]["drill"] |= {"boot_probes": 3, "soak": "3s"}
+    drill_policies = env.home / "drill-policies.yaml"
+    drill_policies.write_text(yaml.safe_dump(policies), encoding="utf-8")
+    backup = ok_json(env, "backup", "run", "--service", "checkout", *regions, "--wait", "--json")
+    assert backup["status"] == "succeeded", backup
+    snapshots = env.sim.inventory()["snapshots"]
+    traffic = env.sim.inventory()["traffic"]
+    started = ok_json(
+        env, "drill", "run", "--service", "checkout", *regions, "--policies", str(drill_policies), "--json"
+    )
+    wid = started["workflow_id"]
+    peak = {"resources": 0}
+
+    def resources(at_least: int) -> Callable[[], bool]:
+        def check() -> bool:
+            n = int(env.sim.inventory()["total_resources"])
+            peak["resources"] = max(peak["resources"], n)
+            return n >= at_least
+
+        return check
+
+    async def soaking() -> bool:
+        # A region launched (volume + instances) and in its soak before removal. Not "both": a
+        # kill that lands mid-activity delays one region by the 60 s activity timeout.
+        peak["resources"] = max(peak["resources"], int(env.sim.inventory()["total_resources"]))
+        client = await env.connect()
+        phases = [
+            (await client.get_workflow_handle(f"{wid}/{region}").query("report"))["phase"]
+            for region in DRILL_REGIONS
+        ]
+        return any(p.startswith("soaking") for p in phases)
+
+    def removing() -> bool:
+        n = int(env.sim.inventory()["total_resources"])
+        return n < peak["resources"]
+
+    await crash_at(
+        env,
+        kill_log,
+        "drill",
+        wid,
+        [
+            ("volume restored: launching, boot probes", resources(1)),
+            ("every region launched: soaking", soaking),
+            ("soak over: removing, sweeping", removing),
+        ],
+        optional=1,
+    )
+    await finished(env, wid)
+    report = await (await env.connect()).get_workflow_handle(wid).query("report")
+    assert report["verdict"] == "pass", report
+    assert report["leftover_resources"] == 0
+    assert {r["region"] for r in report["regions"]} == set(DRILL_REGIONS)
+    inventory = env.sim.inventory()
+    assert inventory["total_resources"] == 0  # zero drill resources left
+    assert inventory["snapshots"] == snapshots  # a drill reads snapshots; it never takes one
+    assert inventory["traffic"] == traffic  # production untouched
+    assert_nothing_twice(env, env.configured)
+    print("\n" + kill_log.summary("drill"))
+    assert len(kill_log.kills) >= 10
