@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         StorageRef,
     )
     from workflows.dr_logic import copy_destination, to_prune
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY
+    from workflows.retries import activity_options
 
 
 def backup_id(service: str) -> str:
@@ -120,13 +120,7 @@ class BackupWorkflow:
         return [s.id for s in doomed]
 
     def _opts(self, region: str, summary: str) -> dict[str, Any]:
-        """Activity options: the region's task queue (DESIGN rule 6), one timeout, one retry policy."""
-        return {
-            "task_queue": self._req.topology.task_queue_for(region),
-            "start_to_close_timeout": CALL_TIMEOUT,
-            "retry_policy": CLOUD_RETRY,
-            "summary": summary,
-        }
+        return activity_options(self._req.topology, region, summary)
 
     def _ref(self, region: str) -> StorageRef:
         req = self._req

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dr_report import drill_markdown
     from workflows.failover_contracts import ProbeResult
     from workflows.recovery import DisasterRecoveryWorkflow
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY
+    from workflows.retries import activity_options
 
 
 def drill_env(workflow_id: str) -> str:
@@ -240,10 +240,4 @@ class DrillWorkflow:
         workflow.set_current_details(drill_markdown(self._report))
 
     def _opts(self, region: str | None, summary: str, undo: bool = False) -> dict[str, Any]:
-        topology = self._req.topology
-        return {
-            "task_queue": topology.task_queue_for(region) if region else topology.default_task_queue,
-            "start_to_close_timeout": CALL_TIMEOUT,
-            "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
-            "summary": summary,
-        }
+        return activity_options(self._req.topology, region, summary, undo)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -22,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         TrafficRef,
     )
     from workflows.failover_logic import failback_weights
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY
+    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY, activity_options
 
 
 @workflow.defn(name="FailbackWorkflow")
@@ -158,13 +157,10 @@ class FailbackWorkflow:
         req = self._req
         region = req.topology.region(req.backup)
         ref = RegionRef(service=req.service, region=req.backup, provider=region.provider)
-        opts: dict[str, Any] = {
-            "task_queue": req.topology.task_queue_for(req.backup),
-            "start_to_close_timeout": CALL_TIMEOUT,
-            "retry_policy": CLOUD_RETRY,
-        }
         state: RegionState = await workflow.execute_activity_method(
-            CloudActivities.region_state, ref, summary=f"{req.backup}: read capacity", **opts
+            CloudActivities.region_state,
+            ref,
+            **activity_options(req.topology, req.backup, f"{req.backup}: read capacity"),
         )
         if state.release is None or state.instances <= count:
             return
@@ -177,8 +173,7 @@ class FailbackWorkflow:
                 count=count,
                 key=f"{workflow.info().workflow_id}/{req.request_id}/scale-back",
             ),
-            summary=f"{req.backup}: scale back to {count} instances",
-            **opts,
+            **activity_options(req.topology, req.backup, f"{req.backup}: scale back to {count} instances"),
         )
         self._report.phase = f"done; {req.backup} scaled back {state.instances} → {count}"
 

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dr_logic import choose_snapshot, met, rpo_s, target_problem
     from workflows.failover_contracts import ProbeResult, SetTrafficInput, TrafficRef
     from workflows.failover_logic import shifted_weights
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY
+    from workflows.retries import activity_options
 
 
 class _Refused(Exception):
@@ -260,12 +260,7 @@ class DisasterRecoveryWorkflow:
         self._undo.append((f"{res.kind} {res.id}", delete))
 
     def _opts(self, region: str, summary: str, undo: bool = False) -> dict[str, Any]:
-        return {
-            "task_queue": self._req.topology.task_queue_for(region),
-            "start_to_close_timeout": CALL_TIMEOUT,
-            "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
-            "summary": summary,
-        }
+        return activity_options(self._req.topology, region, summary, undo)
 
     def _ref(self, region: str) -> StorageRef:
         req = self._req

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from temporalio.common import RetryPolicy
+
+if TYPE_CHECKING:
+    from config.models import Topology
 
 #: Must match activities.errors.NON_RETRYABLE_TYPES (kept literal: workflows import no activity code).
 NON_RETRYABLE_TYPES = [
@@ -45,3 +49,16 @@ ANALYSIS_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
+
+
+def activity_options(
+    topology: Topology, region: str | None, summary: str, undo: bool = False
+) -> dict[str, Any]:
+    """Options of one cloud call: the region's task queue (DESIGN rule 6; none: the default queue),
+    the one call timeout, and the retry policy of a step or of its undo."""
+    return {
+        "task_queue": topology.task_queue_for(region) if region else topology.default_task_queue,
+        "start_to_close_timeout": CALL_TIMEOUT,
+        "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
+        "summary": summary,
+    }
