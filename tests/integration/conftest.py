@@ -26,8 +26,9 @@ def free_port() -> int:
 class User:
     """Runs `globalops` commands in their own processes against one dev environment."""
 
-    def __init__(self, home: Path, port: int) -> None:
+    def __init__(self, home: Path, port: int, ui_port: int | None = None) -> None:
         self.port = port
+        self.ui_port = free_port() if ui_port is None else ui_port  # the Web UI, for `dev up --ui-port`
         self.env = {
             **os.environ,
             "GLOBALOPS_HOME": str(home),
@@ -35,6 +36,11 @@ class User:
             "GLOBALOPS_POLICIES": str(ROOT / "config" / "policies.demo.yaml"),
         }
         self.env.pop("GLOBALOPS_TOPOLOGY", None)
+
+    @property
+    def web_ui(self) -> str:
+        """Base URL of the dev server's Web UI (once `dev up --ui-port self.ui_port` ran)."""
+        return f"http://127.0.0.1:{self.ui_port}"
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -57,7 +63,7 @@ class User:
 def user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
     home = tmp_path_factory.mktemp("globalops-home")
     u = User(home, free_port())
-    up = u.run("dev", "up", "--port", str(u.port), "--ui-port", str(free_port()), timeout=120)
+    up = u.run("dev", "up", "--port", str(u.port), "--ui-port", str(u.ui_port), timeout=120)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield u
