@@ -30,8 +30,19 @@ demo-aws: $(STAMP)
 	$(PY) scripts/demo_aws.py --strategy $(or $(STRATEGY),rolling)
 
 ## make test: the whole suite (unit, time-skipping workflow tests, end-to-end on real servers).
-test: $(STAMP)
+test: $(STAMP) /usr/bin/chromium
 	$(PY) -m pytest
+
+## The Web UI test (tests/integration/test_web_ui.py) drives Debian's Chromium: installed here when missing.
+/usr/bin/chromium:
+	@command -v apt-get >/dev/null || { \
+	  echo "make test: the Web UI test needs /usr/bin/chromium; apt-get is missing: install it yourself" >&2; \
+	  exit 1; }
+	@[ "$$(id -u)" = 0 ] || { \
+	  echo "make test: the Web UI test needs /usr/bin/chromium; run 'sudo apt-get install chromium' first" >&2; \
+	  exit 1; }
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not e2e"
