@@ -100,6 +100,8 @@ class DevEnv(User):
         self.ui_port = free_port()
         self.env["GLOBALOPS_POLICIES"] = str(policies)
         self.env["GLOBALOPS_METRICS_PORT"] = "0"  # no clash on :9464 with other environments
+        # A crashed worker's workflows move to the new worker after 2 s, not the default 10 s.
+        self.env["GLOBALOPS_STICKY_TIMEOUT"] = "2"
         self.sim = SimCloud(home / "sim.db")
         self.configured = {r.name: r.instances for r in load_topology().regions}
         self.client: Client | None = None
@@ -233,7 +235,7 @@ class DevEnv(User):
 
 
 def crash_policies(directory: Path) -> Path:
-    """The demo policies, with two batches per region (not four) and a short call timeout, for a fast suite."""
+    """The demo policies with two batches per region (not four) and a short call timeout: a fast suite."""
     data = yaml.safe_load((ROOT / "config" / "policies.demo.yaml").read_text(encoding="utf-8"))
     data["rolling"]["batch_size"] = 0.5
     data["failover"]["validate_samples"] = 4  # a validation long enough to be killed in

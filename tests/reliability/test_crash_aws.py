@@ -116,7 +116,9 @@ def aws_kills() -> KillLog:
     return KillLog()
 
 
-async def test_rollout_on_aws_completes_after_four_worker_kills(aws_env: AwsDevEnv, aws_kills: KillLog) -> None:
+async def test_rollout_on_aws_completes_after_four_worker_kills(
+    aws_env: AwsDevEnv, aws_kills: KillLog
+) -> None:
     env = aws_env
     put_metrics(env.topology, env.endpoint)  # health reads the last 5 minutes of CloudWatch
     assert env.releases_on_aws() == {r: {"1.0.0": 2} for r in AWS_REGIONS}
@@ -148,7 +150,9 @@ async def test_rollout_on_aws_completes_after_four_worker_kills(aws_env: AwsDevE
     print("\n" + aws_kills.summary("rollout"))
 
 
-async def test_failover_on_aws_completes_after_three_worker_kills(aws_env: AwsDevEnv, aws_kills: KillLog) -> None:
+async def test_failover_on_aws_completes_after_three_worker_kills(
+    aws_env: AwsDevEnv, aws_kills: KillLog
+) -> None:
     env = aws_env
     put_metrics(env.topology, env.endpoint)
     wid = f"failover:{SERVICE}:{EAST}"
