@@ -17,7 +17,7 @@ from cli.deploy import deploy_app
 from cli.dev import dev_app
 from cli.dr import dr_app
 from cli.drill import drill_app
-from cli.errors import fail_line
+from cli.errors import fail, fail_line
 from cli.failover import failback_app, failover_app, health, monitor_app
 from cli.rollout import rollout_app
 from cli.sim import sim_app
@@ -61,8 +61,21 @@ def worker(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    sticky_timeout: Annotated[
+        float,
+        typer.Option(
+            "--sticky-timeout",
+            envvar="GLOBALOPS_STICKY_TIMEOUT",
+            help=(
+                "Seconds a workflow task waits for this worker's cached copy before any worker takes it: "
+                "how long a crashed worker's workflows stall (1-300)."
+            ),
+        ),
+    ] = 10.0,
 ) -> None:
     """Run a worker in the foreground: workflows and activities for the given task queues."""
+    if not 1 <= sticky_timeout <= 300:
+        fail(f"--sticky-timeout: {sticky_timeout:g} is out of range; allowed: 1-300 seconds")
     from workers.client import connect
     from workers.logging_setup import configure_logging
     from workers.main import run_worker
@@ -71,7 +84,7 @@ def worker(
 
     async def main() -> None:
         client = await connect()
-        run = asyncio.create_task(run_worker(client, task_queue or ["globalops"]))
+        run = asyncio.create_task(run_worker(client, task_queue or ["globalops"], sticky_timeout))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, run.cancel)

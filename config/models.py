@@ -418,6 +418,15 @@ class Policies(BaseModel):
     dr: DrPolicy = Field(
         default_factory=DrPolicy, description="Backups, recovery targets (RTO/RPO) and drills."
     )
+    call_timeout: Duration = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Longest one attempt of a cloud call may run before Temporal retries it; also how long "
+            "a call lost with a crashed worker waits to be retried elsewhere."
+        ),
+    )
 
     @field_validator("bake", mode="before")
     @classmethod

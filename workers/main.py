@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -77,6 +78,7 @@ def build_workers(
     clouds: CloudRegistry,
     executor: concurrent.futures.Executor,
     interceptors: Sequence[Interceptor] = (),
+    sticky_timeout: float = 10.0,
 ) -> list[Worker]:
     """One Worker per task queue, each running the workflows and the activities."""
     activities = activity_functions(clouds)
@@ -89,18 +91,19 @@ def build_workers(
             activity_executor=executor,
             max_concurrent_activities=32,
             interceptors=interceptors,
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
         )
         for queue in task_queues
     ]
 
 
-async def run_worker(client: Client, task_queues: Sequence[str]) -> None:
+async def run_worker(client: Client, task_queues: Sequence[str], sticky_timeout: float = 10.0) -> None:
     """Run until cancelled (Ctrl-C or SIGTERM)."""
     log = structlog.get_logger("globalops.worker")
     queues = list(dict.fromkeys(task_queues)) or [DEFAULT_TASK_QUEUE]
     # Telemetry: Prometheus metrics runtime (GLOBALOPS_METRICS_PORT), globalops metrics, optional tracing.
     client, interceptors = await telemetry.instrument(client)
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
-        workers = build_workers(client, queues, default_registry(), executor, interceptors)
+        workers = build_workers(client, queues, default_registry(), executor, interceptors, sticky_timeout)
         log.info("worker started", task_queues=queues)
         await asyncio.gather(*(w.run() for w in workers))

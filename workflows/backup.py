@@ -120,7 +120,7 @@ class BackupWorkflow:
         return [s.id for s in doomed]
 
     def _opts(self, region: str, summary: str) -> dict[str, Any]:
-        return activity_options(self._req.topology, region, summary)
+        return activity_options(self._req.topology, self._req.policies, region, summary)
 
     def _ref(self, region: str) -> StorageRef:
         req = self._req

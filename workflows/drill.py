@@ -240,4 +240,4 @@ class DrillWorkflow:
         workflow.set_current_details(drill_markdown(self._report))
 
     def _opts(self, region: str | None, summary: str, undo: bool = False) -> dict[str, Any]:
-        return activity_options(self._req.topology, region, summary, undo)
+        return activity_options(self._req.topology, self._req.policies, region, summary, undo)

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         TrafficRef,
     )
     from workflows.failover_logic import failback_weights
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY, activity_options
+    from workflows.retries import CLOUD_RETRY, UNDO_RETRY, activity_options, call_timeout
 
 
 @workflow.defn(name="FailbackWorkflow")
@@ -122,7 +122,7 @@ class FailbackWorkflow:
             TrafficActivities.probe_region,
             RegionRef(service=req.service, region=region, provider=req.topology.region(region).provider),
             task_queue=req.topology.task_queue_for(region),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{region}: {what}",
         )
@@ -132,7 +132,7 @@ class FailbackWorkflow:
         return await workflow.execute_activity_method(
             TrafficActivities.get_traffic,
             TrafficRef(service=req.service, provider=req.topology.region(req.region).provider),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary="read global traffic weights",
         )
@@ -147,7 +147,7 @@ class FailbackWorkflow:
                 weights=weights,
                 key=f"{workflow.info().workflow_id}/{req.request_id}/{step}",
             ),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._req.policies),
             retry_policy=UNDO_RETRY if step.startswith("undo") else CLOUD_RETRY,
             summary=f"traffic weights: {step}",
         )
@@ -160,7 +160,7 @@ class FailbackWorkflow:
         state: RegionState = await workflow.execute_activity_method(
             CloudActivities.region_state,
             ref,
-            **activity_options(req.topology, req.backup, f"{req.backup}: read capacity"),
+            **activity_options(req.topology, req.policies, req.backup, f"{req.backup}: read capacity"),
         )
         if state.release is None or state.instances <= count:
             return
@@ -173,7 +173,9 @@ class FailbackWorkflow:
                 count=count,
                 key=f"{workflow.info().workflow_id}/{req.request_id}/scale-back",
             ),
-            **activity_options(req.topology, req.backup, f"{req.backup}: scale back to {count} instances"),
+            **activity_options(
+                req.topology, req.policies, req.backup, f"{req.backup}: scale back to {count} instances"
+            ),
         )
         self._report.phase = f"done; {req.backup} scaled back {state.instances} → {count}"
 

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         safe_to_shift,
         shifted_weights,
     )
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY
+    from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
 
 
 class _Refused(Exception):
@@ -154,7 +154,7 @@ class RegionFailoverWorkflow:
         weights = await workflow.execute_activity_method(
             TrafficActivities.get_traffic,
             TrafficRef(service=req.service, provider=req.topology.region(req.from_region).provider),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary="read global traffic weights",
         )
@@ -173,7 +173,7 @@ class RegionFailoverWorkflow:
             TrafficActivities.probe_region,
             ref,
             task_queue=queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: probe",
         )
@@ -184,7 +184,7 @@ class RegionFailoverWorkflow:
                 CloudActivities.region_state,
                 ref,
                 task_queue=queue,
-                start_to_close_timeout=CALL_TIMEOUT,
+                start_to_close_timeout=call_timeout(self._req.policies),
                 retry_policy=CLOUD_RETRY,
                 summary=f"{name}: capacity",
             )
@@ -193,7 +193,7 @@ class RegionFailoverWorkflow:
                 TrafficActivities.replica_lag,
                 ref,
                 task_queue=queue,
-                start_to_close_timeout=CALL_TIMEOUT,
+                start_to_close_timeout=call_timeout(self._req.policies),
                 retry_policy=CLOUD_RETRY,
                 summary=f"{name}: replica lag",
             )
@@ -216,7 +216,7 @@ class RegionFailoverWorkflow:
             CloudActivities.region_state,
             ref,
             task_queue=req.topology.task_queue_for(target),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{target}: read capacity",
         )
@@ -232,7 +232,7 @@ class RegionFailoverWorkflow:
                     **ref.model_dump(), group="stable", release=release, count=count, key=self._key(step)
                 ),
                 task_queue=req.topology.task_queue_for(target),
-                start_to_close_timeout=CALL_TIMEOUT,
+                start_to_close_timeout=call_timeout(self._req.policies),
                 retry_policy=UNDO_RETRY if step.startswith("undo") else CLOUD_RETRY,
                 summary=f"{target}: scale to {count} instances",
             )
@@ -249,7 +249,7 @@ class RegionFailoverWorkflow:
             TrafficActivities.replica_lag,
             RegionRef(service=req.service, region=target, provider=region.provider),
             task_queue=req.topology.task_queue_for(target),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{target}: replica lag against RPO",
         )
@@ -268,7 +268,7 @@ class RegionFailoverWorkflow:
                 weights=weights,
                 key=self._key(step),
             ),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._req.policies),
             retry_policy=UNDO_RETRY if step.startswith("undo") else CLOUD_RETRY,
             summary=f"traffic weights: {step}",
         )
@@ -289,7 +289,7 @@ class RegionFailoverWorkflow:
                 TrafficActivities.probe_region,
                 RegionRef(service=req.service, region=target, provider=region.provider),
                 task_queue=req.topology.task_queue_for(target),
-                start_to_close_timeout=CALL_TIMEOUT,
+                start_to_close_timeout=call_timeout(self._req.policies),
                 retry_policy=CLOUD_RETRY,
                 summary=f"{target}: validate under load {n}/{policy.validate_samples}",
             )

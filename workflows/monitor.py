@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         ProbeResult,
     )
     from workflows.failover_logic import Firing, ProbeSample, RegionTriggerState, evaluate
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY
+    from workflows.retries import CLOUD_RETRY, call_timeout
 
 #: Probes a region must pass in a row before an active failover entry is cleared.
 RECOVERY_PROBES = 3
@@ -151,7 +151,7 @@ class RegionHealthMonitorWorkflow:
             TrafficActivities.probe_region,
             RegionRef(service=inp.service, region=name, provider=region.provider),
             task_queue=inp.topology.task_queue_for(name),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self._inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: probe",
         )

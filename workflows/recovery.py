@@ -260,7 +260,7 @@ class DisasterRecoveryWorkflow:
         self._undo.append((f"{res.kind} {res.id}", delete))
 
     def _opts(self, region: str, summary: str, undo: bool = False) -> dict[str, Any]:
-        return activity_options(self._req.topology, region, summary, undo)
+        return activity_options(self._req.topology, self._req.policies, region, summary, undo)
 
     def _ref(self, region: str) -> StorageRef:
         req = self._req

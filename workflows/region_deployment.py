@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.contracts import RegionDeployInput, RegionOutcome, RegionRef
     from workflows.region_steps import Aborted, RegionRun
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY
+    from workflows.retries import CLOUD_RETRY, call_timeout
     from workflows.strategies import run_blue_green, run_canary, run_rolling
 
 STRATEGIES = {"rolling": run_rolling, "canary": run_canary, "blue-green": run_blue_green}
@@ -110,7 +110,7 @@ class RegionDeploymentWorkflow:
             CloudActivities.region_state,
             RegionRef(service=inp.service, region=inp.region.name, provider=inp.region.provider),
             task_queue=inp.task_queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{inp.region.name}: read current release",
         )

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ScaleGroupInput,
     )
     from workflows.planning import judge_health
-    from workflows.retries import ANALYSIS_RETRY, CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY
+    from workflows.retries import ANALYSIS_RETRY, CLOUD_RETRY, UNDO_RETRY, call_timeout
 
 StepVerdict = Literal["pass", "fail", "inconclusive"]
 
@@ -90,7 +90,7 @@ class RegionRun:
             CloudActivities.ensure_release,
             EnsureReleaseInput(**self.ref(), release=release, count=count, key=self.key(step)),
             task_queue=self.inp.task_queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self.inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{self.region}: {label} → {release} ({count} instances)",
         )
@@ -100,7 +100,7 @@ class RegionRun:
             CloudActivities.scale_group,
             ScaleGroupInput(**self.ref(), group=group, release=release, count=count, key=self.key(step)),
             task_queue=self.inp.task_queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self.inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{self.region}: {group} group → {count} × {release}",
         )
@@ -110,7 +110,7 @@ class RegionRun:
             CloudActivities.set_canary_weight,
             CanaryWeightInput(**self.ref(), weight=share, key=self.key(step)),
             task_queue=self.inp.task_queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self.inp.policies),
             retry_policy=retry,
             summary=f"{self.region}: {share:.0%} of traffic to {self.inp.release}",
         )
@@ -120,7 +120,7 @@ class RegionRun:
             CloudActivities.promote_canary,
             KeyedRegionInput(**self.ref(), key=self.key(step)),
             task_queue=self.inp.task_queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self.inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{self.region}: {self.inp.release} becomes stable",
         )
@@ -133,7 +133,7 @@ class RegionRun:
                 **self.ref(), release=self.previous, count=self.inp.region.instances, key=self.key("restore")
             ),
             task_queue=self.inp.task_queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(self.inp.policies),
             retry_policy=UNDO_RETRY,
             summary=f"{self.region}: restore {self.previous}, no canary traffic",
         )
@@ -154,7 +154,7 @@ class RegionRun:
                 CloudActivities.health_sample,
                 RegionRef(**self.ref()),
                 task_queue=self.inp.task_queue,
-                start_to_close_timeout=CALL_TIMEOUT,
+                start_to_close_timeout=call_timeout(self.inp.policies),
                 retry_policy=CLOUD_RETRY,
                 summary=f"{self.region}: health {step} sample {n}/{policy.samples}",
             )
@@ -205,7 +205,7 @@ class RegionRun:
                         thresholds=self.inp.policies.health,
                     ),
                     task_queue=self.inp.task_queue,
-                    start_to_close_timeout=CALL_TIMEOUT,
+                    start_to_close_timeout=call_timeout(self.inp.policies),
                     retry_policy=ANALYSIS_RETRY,
                     summary=f"{self.region}: analyse {step} ({n + 1}/{policy.count})",
                 )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio.common import RetryPolicy
 
 if TYPE_CHECKING:
-    from config.models import Topology
+    from config.models import Policies, Topology
 
 #: Must match activities.errors.NON_RETRYABLE_TYPES (kept literal: workflows import no activity code).
 NON_RETRYABLE_TYPES = [
@@ -38,8 +38,6 @@ UNDO_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
 
-#: One cloud call: a single attempt must finish within this.
-CALL_TIMEOUT = timedelta(seconds=60)
 
 #: Analysis: a failed metrics query counts toward `consecutive_error_limit`, so retry only briefly.
 ANALYSIS_RETRY = RetryPolicy(
@@ -51,14 +49,19 @@ ANALYSIS_RETRY = RetryPolicy(
 )
 
 
+def call_timeout(policies: Policies) -> timedelta:
+    """How long one attempt of a cloud call may run: also how soon a call lost with its worker is retried."""
+    return timedelta(seconds=policies.call_timeout)
+
+
 def activity_options(
-    topology: Topology, region: str | None, summary: str, undo: bool = False
+    topology: Topology, policies: Policies, region: str | None, summary: str, undo: bool = False
 ) -> dict[str, Any]:
     """Options of one cloud call: the region's task queue (DESIGN rule 6; none: the default queue),
-    the one call timeout, and the retry policy of a step or of its undo."""
+    the call timeout of the policies, and the retry policy of a step or of its undo."""
     return {
         "task_queue": topology.task_queue_for(region) if region else topology.default_task_queue,
-        "start_to_close_timeout": CALL_TIMEOUT,
+        "start_to_close_timeout": call_timeout(policies),
         "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
         "summary": summary,
     }

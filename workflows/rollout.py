@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         render_details,
     )
     from workflows.region_deployment import RegionDeploymentWorkflow
-    from workflows.retries import CALL_TIMEOUT, CLOUD_RETRY, UNDO_RETRY
+    from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
 
 
 class _Stop(Exception):
@@ -209,7 +209,7 @@ class RegionalRolloutWorkflow:
             CloudActivities.preflight,
             PreflightInput(service=req.service, region=name, provider=region.provider, release=req.release),
             task_queue=queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: preflight {req.release}",
         )
@@ -217,7 +217,7 @@ class RegionalRolloutWorkflow:
             CloudActivities.region_state,
             RegionRef(service=req.service, region=name, provider=region.provider),
             task_queue=queue,
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: read current release",
         )
@@ -392,7 +392,7 @@ class RegionalRolloutWorkflow:
                 key=f"{workflow.info().workflow_id}/{req.request_id}/{name}/compensate",
             ),
             task_queue=req.topology.task_queue_for(name),
-            start_to_close_timeout=CALL_TIMEOUT,
+            start_to_close_timeout=call_timeout(req.policies),
             retry_policy=UNDO_RETRY,
             summary=f"{name}: roll back to {previous}",
         )

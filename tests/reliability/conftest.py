@@ -72,7 +72,7 @@ class Kill:
     operation: str
     point: str
     at: str
-    in_flight: int  # activities pending when the worker died (a running one waits out its 60 s timeout)
+    in_flight: int  # activities pending when the worker died (a running one waits out its call timeout)
     restart_s: float = 0.0
     resume_s: float = 0.0
 
@@ -100,6 +100,8 @@ class DevEnv(User):
         self.ui_port = free_port()
         self.env["GLOBALOPS_POLICIES"] = str(policies)
         self.env["GLOBALOPS_METRICS_PORT"] = "0"  # no clash on :9464 with other environments
+        # A crashed worker's workflows move to the new worker after 2 s, not the default 10 s.
+        self.env["GLOBALOPS_STICKY_TIMEOUT"] = "2"
         self.sim = SimCloud(home / "sim.db")
         self.configured = {r.name: r.instances for r in load_topology().regions}
         self.client: Client | None = None
@@ -169,7 +171,7 @@ class DevEnv(User):
     async def crash_worker(self, log: KillLog, operation: str, point: str, workflow_id: str) -> bool:
         """SIGKILL the worker at a quiet moment if one comes soon, restart it, wait until it resumes.
 
-        A kill while an activity runs costs its start-to-close timeout (60 s) before the retry,
+        A kill while an activity runs costs its start-to-close timeout (`call_timeout`) before the retry,
         so the kill waits up to QUIET_WINDOW_S for no activity in flight. Returns False (no kill)
         when the operation has already finished.
         """
@@ -233,10 +235,12 @@ class DevEnv(User):
 
 
 def crash_policies(directory: Path) -> Path:
-    """The demo policies, with two batches per region (not four) to keep the suite under four minutes."""
+    """The demo policies with two batches per region (not four) and a short call timeout: a fast suite."""
     data = yaml.safe_load((ROOT / "config" / "policies.demo.yaml").read_text(encoding="utf-8"))
     data["rolling"]["batch_size"] = 0.5
     data["failover"]["validate_samples"] = 4  # a validation long enough to be killed in
+    # A call lost with the killed worker is retried after 10 s, not the demo's 30 s (sim calls take ms).
+    data["call_timeout"] = "10s"
     path = directory / "policies.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path

@@ -214,6 +214,8 @@ TABLE: list[Row] = [
         args=(*BACKUP, "--region", "mars-central-1")),
     Row("cli-drill-catchup-soon", "cli", ("--catchup-window", "'soon' is not a duration"),
         args=(*DRILL_SCHEDULE, "--catchup-window", "soon")),
+    Row("cli-worker-sticky-0", "cli", ("--sticky-timeout", "0 is out of range", "1-300 seconds"),
+        args=("worker", "--sticky-timeout", "0")),
     # --- update arguments on live (or finished) workflows --------------------------------------
     Row("upd-approve-when-nothing-waits", "update", ("nothing is waiting for approval",),
         scenario="rollout-held", update="approve", arg="alice"),

@@ -149,7 +149,7 @@ async def test_drill_passes_and_leaves_nothing_after_worker_kills(dev_env: DevEn
     assert env.run("sim", "reset").returncode == 0  # production healthy again, fresh ledger
     regions = [a for r in DRILL_REGIONS for a in ("--region", r)]
     # Production probes every 1 s (not 0.2 s), 3 boot probes and a 3 s soak: timers to be killed
-    # in. A kill while an activity runs would cost that activity's 60 s timeout.
+    # in. A kill while an activity runs would cost that activity's call timeout (10 s here).
     policies = yaml.safe_load(Path(env.env["GLOBALOPS_POLICIES"]).read_text(encoding="utf-8"))
     policies["health"]["probe_interval"] = "1s"
     policies["dr"]["drill"] |= {"boot_probes": 3, "soak": "3s"}
@@ -175,7 +175,7 @@ async def test_drill_passes_and_leaves_nothing_after_worker_kills(dev_env: DevEn
 
     async def soaking() -> bool:
         # A region launched (volume + instances) and in its soak before removal. Not "both": a
-        # kill that lands mid-activity delays one region by the 60 s activity timeout.
+        # kill that lands mid-activity delays one region by the call timeout.
         peak["resources"] = max(peak["resources"], int(env.sim.inventory()["total_resources"]))
         client = await env.connect()
         phases = [
