@@ -28,7 +28,7 @@ def _args() -> argparse.Namespace:
         "--only", action="append", choices=["b1", "b2", "b3", "b4"], help="repeatable; default all"
     )
     p.add_argument("--runs", type=int, default=5, help="runs per figure of B1, B3, B4 (>= 5 for RESULTS.md)")
-    p.add_argument("--b2-runs", type=int, default=1, help="B2 runs (one takes minutes on 2 busy cores)")
+    p.add_argument("--b2-runs", type=int, default=5, help="B2 runs (one takes minutes on 2 cores)")
     p.add_argument("--b2-rollouts", type=int, default=100)
     p.add_argument("--wide-regions", type=int, default=100)
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md")

@@ -44,14 +44,33 @@ def temporal_binary() -> str:
     return found
 
 
+#: What the command line of a process `dev up` started contains (the server, the worker).
+_OUR_COMMANDS = (b"start-dev", b"cli.main")
+
+
 def _pid_alive(pid_file: Path) -> int | None:
-    """The recorded pid if that process runs; a killed one not yet reaped (a zombie) does not."""
+    """The recorded pid if that process runs and is ours; a zombie, or a pid reused since, is not.
+
+    After a crash or a reboot the file can name a pid the system has given to another process:
+    `dev down` must never signal that one. Ours lead their own session (start_new_session) and
+    run the temporal dev server or the globalops worker.
+    """
     try:
         pid = int(pid_file.read_text().strip())
         os.kill(pid, 0)
+        if os.getsid(pid) != pid:
+            return None
     except (OSError, ValueError):
         return None
-    return None if _is_zombie(pid) else pid
+    return None if _is_zombie(pid) or not _runs_our_command(pid) else pid
+
+
+def _runs_our_command(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS): the session check is all we have
+    return any(part in cmdline for part in _OUR_COMMANDS)
 
 
 def _is_zombie(pid: int) -> bool:
@@ -190,10 +209,8 @@ def _stop(pid_file: Path, what: str) -> None:
         pid_file.unlink(missing_ok=True)
         _out.print(f"{what}: not running")
         return
-    try:
+    with contextlib.suppress(OSError):  # the group of the session leader we started, nothing else
         os.killpg(pid, signal.SIGTERM)
-    except OSError:
-        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and _pid_alive(pid_file) is not None:
         _reap(pid)

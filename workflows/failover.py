@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         safe_to_shift,
         shifted_weights,
     )
-    from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
+    from workflows.retries import CLOUD_RETRY, UNDO_BEFORE_STEP, UNDO_RETRY, call_timeout
 
 
 class _Refused(Exception):
@@ -113,8 +113,13 @@ class RegionFailoverWorkflow:
             await self._check_lag(target)
             r.weights_before = dict(weights.weights)
             after = shifted_weights(weights.weights, req.from_region, target)
+            undo = ("traffic back", lambda: self._set_traffic(r.weights_before, "undo-shift"))
+            early = workflow.patched(UNDO_BEFORE_STEP)
+            if early:
+                self._undo.append(undo)
             await self._set_traffic(after, "shift")
-            self._undo.append(("traffic back", lambda: self._set_traffic(r.weights_before, "undo-shift")))
+            if not early:
+                self._undo.append(undo)
             shifted = workflow.now()
             r.weights_after = after
             self._step(
@@ -238,8 +243,14 @@ class RegionFailoverWorkflow:
             )
 
         self._report.target_instances_before = before
+        undo = (f"{target} back to {before} instances", lambda: scale(before, "undo-prescale"))
+        # Registered before the call: a call that scaled and then failed for good is undone too.
+        early = workflow.patched(UNDO_BEFORE_STEP)
+        if early:
+            self._undo.append(undo)
         await scale(needed, "prescale")
-        self._undo.append((f"{target} back to {before} instances", lambda: scale(before, "undo-prescale")))
+        if not early:
+            self._undo.append(undo)
         self._step(f"{target}: pre-scaled {before} → {needed} instances")
 
     async def _check_lag(self, target: str) -> None:

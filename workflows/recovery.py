@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         LaunchInput,
         RecoveryReport,
         RecoveryRequest,
+        ResourceQuery,
         ResourceRef,
         RestoreInput,
         StorageRef,
@@ -30,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dr_logic import choose_snapshot, met, rpo_s, target_problem
     from workflows.failover_contracts import ProbeResult, SetTrafficInput, TrafficRef
     from workflows.failover_logic import shifted_weights
-    from workflows.retries import activity_options
+    from workflows.retries import UNDO_BEFORE_STEP, activity_options
 
 
 class _Refused(Exception):
@@ -141,13 +142,15 @@ class DisasterRecoveryWorkflow:
     async def _restore(self, snap: Snapshot) -> Resource:
         req = self._req
         target = req.target_region
+        key = self._key("restore")
+        early = self._undo_made_by(target, key, "restored volume")
         volume: Resource = await workflow.execute_activity_method(
             StorageActivities.restore_volume,
-            RestoreInput(
-                **self._ref(target).model_dump(), snapshot_id=snap.id, env=req.env, key=self._key("restore")
-            ),
+            RestoreInput(**self._ref(target).model_dump(), snapshot_id=snap.id, env=req.env, key=key),
             **self._opts(target, f"{target}: restore {snap.id}"),
         )
+        if early:
+            self._undo.pop()  # the volume's id is known now: remove it by id
         self._created(volume)
         self._step(f"{target}: volume {volume.id} restored ({req.env})")
         return volume
@@ -183,6 +186,8 @@ class DisasterRecoveryWorkflow:
             **self._opts(target, f"{target}: release to launch"),
         )
         count = req.policies.dr.instances or req.topology.region(req.source_region).instances
+        key = self._key("launch")
+        early = self._undo_made_by(target, key, "launched instances")
         made: list[Resource] = await workflow.execute_activity_method(
             StorageActivities.launch_instances,
             LaunchInput(
@@ -191,10 +196,12 @@ class DisasterRecoveryWorkflow:
                 count=count,
                 volume_id=volume.id,
                 env=req.env,
-                key=self._key("launch"),
+                key=key,
             ),
             **self._opts(target, f"{target}: launch {count} instances"),
         )
+        if early:
+            self._undo.pop()  # the instances' ids are known now: remove them by id
         for res in made:
             self._created(res)
         await self._boot(target)
@@ -233,8 +240,13 @@ class DisasterRecoveryWorkflow:
                 **self._opts(req.target_region, f"traffic: {step}", undo=step.startswith("undo")),
             )
 
+        undo = ("traffic back", lambda: set_weights(dict(before.weights), "undo-shift"))
+        early = workflow.patched(UNDO_BEFORE_STEP)
+        if early:
+            self._undo.append(undo)  # a shift that was made and then failed for good is undone too
         await set_weights(after, "shift")
-        self._undo.append(("traffic back", lambda: set_weights(dict(before.weights), "undo-shift")))
+        if not early:
+            self._undo.append(undo)
         self._step(f"serving: {req.source_region}'s traffic now on {req.target_region}")
 
     async def _compensate(self) -> None:
@@ -258,6 +270,34 @@ class DisasterRecoveryWorkflow:
             )
 
         self._undo.append((f"{res.kind} {res.id}", delete))
+
+    def _undo_made_by(self, region: str, key: str, what: str) -> bool:
+        """Before a creating call: register the removal of whatever the call's key made in `region`.
+
+        A call can create its resource and still fail for good (its answer lost, a read-back
+        denied): its ids are unknown, so the undo finds the env's resources by key. False for
+        histories from before the patch (no such undo: the old order).
+        """
+        if not workflow.patched(UNDO_BEFORE_STEP):
+            return False
+        req = self._req
+        query = ResourceQuery(service=req.service, provider=req.topology.region(region).provider, env=req.env)
+
+        async def remove() -> object:
+            found: list[Resource] = await workflow.execute_activity_method(
+                StorageActivities.list_resources, query, **self._opts(region, f"find {what}", undo=True)
+            )
+            for res in found:
+                if res.key == key and res.region == region:
+                    await workflow.execute_activity_method(
+                        StorageActivities.delete_resource,
+                        ResourceRef(**self._ref(region).model_dump(), resource_id=res.id),
+                        **self._opts(region, f"{region}: delete {res.kind} {res.id}", undo=True),
+                    )
+            return len(found)
+
+        self._undo.append((f"{what} in {region}", remove))
+        return True
 
     def _opts(self, region: str, summary: str, undo: bool = False) -> dict[str, Any]:
         return activity_options(self._req.topology, self._req.policies, region, summary, undo)

@@ -65,3 +65,8 @@ def activity_options(
         "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
         "summary": summary,
     }
+
+
+#: workflow.patched id: a step's undo is registered before the step's call, so a call that changed
+#: the cloud and then failed for good is undone too (histories from before the patch keep the old order).
+UNDO_BEFORE_STEP = "undo-before-step"

@@ -11,17 +11,13 @@ green group, no canary weight, no recovery resource.
 from __future__ import annotations
 
 import concurrent.futures
-import functools
-import threading
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -30,8 +26,9 @@ from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
 from tests.conftest import unique_queue
+from tests.reliability.breaks import Break, broken_activities
 from workers.client import register_search_attributes
-from workers.main import WORKFLOWS, activity_functions
+from workers.main import WORKFLOWS
 from workflows.backup import BackupWorkflow
 from workflows.contracts import RegionDeployInput, RolloutRequest
 from workflows.dr_contracts import BackupRequest, DrillRequest, RecoveryRequest
@@ -53,34 +50,7 @@ async def _attributes(ts_env: WorkflowEnvironment) -> None:
     await register_search_attributes(ts_env.client)
 
 
-# ----- failure injection -------------------------------------------------------------------------
-
-
-@dataclass
-class Break:
-    """Fail activity `name` at its `nth` call (1-based), once, without retry."""
-
-    name: str
-    nth: int
-    calls: int = 0
-    fired: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def broken(*args: Any) -> Any:
-            with self.lock:
-                self.calls += 1
-                hit = self.calls == self.nth
-            if hit:
-                self.fired = True
-                raise ApplicationError(
-                    f"injected failure: {self.name} call {self.nth}", type="CloudError", non_retryable=True
-                )
-            return fn(*args)
-
-        broken.__dict__.pop("__temporal_activity_definition", None)  # copied by wraps: define it anew
-        return activity.defn(name=self.name)(broken)
+# ----- failure injection (Break: tests/reliability/breaks.py) -------------------------------------
 
 
 def worker(
@@ -91,12 +61,7 @@ def worker(
     breaks: Sequence[Break] = (),
 ) -> Worker:
     """The real workflows and activities on the sim, with the named activities broken."""
-    by_name = {b.name: b for b in breaks}
-    acts = []
-    for fn in activity_functions(CloudRegistry({"sim": lambda: sim})):
-        name = activity._Definition.must_from_callable(fn).name
-        acts.append(by_name[name].wrap(fn) if name in by_name else fn)
-    assert len(by_name) == len(breaks), "one break per activity"
+    acts = broken_activities(CloudRegistry({"sim": lambda: sim}), breaks)
     return Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=acts, activity_executor=executor)
 
 

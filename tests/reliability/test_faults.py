@@ -11,16 +11,15 @@ from __future__ import annotations
 import concurrent.futures
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
 from tests.conftest import make_worker, unique_queue
+from tests.retry_tally import count_retries
 from workers.client import register_search_attributes
 from workflows.backup import BackupWorkflow
 from workflows.contracts import RolloutRequest
@@ -44,42 +43,6 @@ def flaky(sim: SimCloud) -> Iterator[SimCloud]:
     sim.inject_api_fault(ERROR_RATE, throttle=True)
     yield sim
     sim.clear_faults()
-
-
-@dataclass
-class Retries:
-    workflows: int = 0
-    activities: int = 0
-    retried_activities: int = 0
-    retries: int = 0
-    final_failures: int = 0
-
-    def line(self, what: str) -> str:
-        return (
-            f"{what}: {self.workflows} workflows, {self.activities} activities, "
-            f"{self.retried_activities} retried, {self.retries} retries, "
-            f"{self.final_failures} failed for good"
-        )
-
-
-async def count_retries(
-    client: Client, workflow_id: str, run_id: str | None = None, into: Retries | None = None
-) -> Retries:
-    """Walk the history of a workflow and of every child it started."""
-    tally = into or Retries()
-    tally.workflows += 1
-    async for event in client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history_events():
-        if event.HasField("activity_task_started_event_attributes"):
-            attempt = event.activity_task_started_event_attributes.attempt
-            tally.activities += 1
-            tally.retried_activities += attempt > 1
-            tally.retries += attempt - 1
-        elif event.HasField("activity_task_failed_event_attributes"):
-            tally.final_failures += 1
-        elif event.HasField("child_workflow_execution_started_event_attributes"):
-            child = event.child_workflow_execution_started_event_attributes.workflow_execution
-            await count_retries(client, child.workflow_id, child.run_id, tally)
-    return tally
 
 
 def on_queue(topology: Topology, queue: str) -> Topology:

@@ -15,6 +15,7 @@ from config.models import Topology
 from tests.integration.aws.conftest import aws_worker
 from tests.integration.aws.provision import AWS_REGIONS, SERVICE
 from tests.integration.aws.workflow_helpers import Faults, backup, drill, failover, recover, rollout
+from tests.retry_tally import count_retries
 from workers.client import register_search_attributes
 
 pytestmark = pytest.mark.e2e
@@ -100,26 +101,42 @@ async def test_backup_recover_and_drill_leave_nothing_tagged_behind(
     assert aws.traffic(SERVICE).weights == {EAST: 0.0, WEST: 1.0}
 
 
-async def test_rollout_failover_and_drill_survive_30_percent_api_faults(
+async def test_rollout_failover_and_drill_complete_under_20_percent_api_faults(
     ts_env: WorkflowEnvironment,
     topology: Topology,
     sim: SimCloud,
     executor: concurrent.futures.Executor,
 ) -> None:
-    faults = Faults(rate=0.3)
+    """20 % of AWS calls throttled (RequestLimitExceeded / Throttling) or 503: every one is retried.
+
+    botocore's standard retry mode (4 attempts, jittered backoff) absorbs most; a call whose
+    attempts all fail fails its activity, and Temporal retries that (CLOUD_RETRY).
+    """
+    faults = Faults(rate=0.2)
     flaky = AwsCloud(topology, event_hooks=[("before-send", faults)])
+    backup_id, drill_id = f"backup:{SERVICE}:faults", f"drill:{SERVICE}:faults"
     async with aws_worker(ts_env.client, topology.default_task_queue, sim, flaky, executor):
         result = await rollout(ts_env, topology, "2.0.0", "rolling")
         assert result.status == "succeeded", result.reason
         report = await failover(ts_env, topology, EAST, WEST)
         assert report.status == "succeeded", report.reason
-        made = await backup(ts_env, topology, [EAST])
+        made = await backup(ts_env, topology, [EAST], backup_id)
         assert made.status == "succeeded", made.reason
-        drilled = await drill(ts_env, topology, [EAST])
+        drilled = await drill(ts_env, topology, [EAST], drill_id)
     assert drilled.verdict == "pass", drilled.markdown
     assert env_resources(topology, drilled.env) == []
-    assert faults.injected > 50 and faults.injected / faults.sent == pytest.approx(0.3, abs=0.05)
+    assert faults.injected > 30 and faults.injected / faults.sent == pytest.approx(0.2, abs=0.05)
     clean = AwsCloud(topology)
     for region in AWS_REGIONS:
         assert clean.region_state(SERVICE, region).releases.get("2.0.0", 0) >= 2
     assert clean.traffic(SERVICE).weights == {EAST: 0.0, WEST: 1.0}
+    print(f"\naws: {faults.injected} of {faults.sent} calls failed, each retried (botocore or Temporal)")
+    for what, wid in [
+        ("rollout", f"rollout:{SERVICE}"),
+        ("failover", f"failover:{SERVICE}:{EAST}"),
+        ("backup", backup_id),
+        ("drill", drill_id),
+    ]:
+        tally = await count_retries(ts_env.client, wid)
+        print(tally.line(f"aws {what}"))
+        assert tally.final_failures == 0, tally  # no activity gave up

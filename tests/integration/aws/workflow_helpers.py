@@ -87,7 +87,9 @@ async def failover(env: WorkflowEnvironment, topology: Topology, source: str, ta
     )
 
 
-async def backup(env: WorkflowEnvironment, topology: Topology, regions: list[str]) -> BackupReport:
+async def backup(
+    env: WorkflowEnvironment, topology: Topology, regions: list[str], wid: str | None = None
+) -> BackupReport:
     req = BackupRequest(
         service=SERVICE,
         topology=topology,
@@ -98,7 +100,7 @@ async def backup(env: WorkflowEnvironment, topology: Topology, regions: list[str
     return await env.client.execute_workflow(
         BackupWorkflow.run,
         req,
-        id=f"backup:{SERVICE}:{uuid.uuid4().hex[:6]}",
+        id=wid or f"backup:{SERVICE}:{uuid.uuid4().hex[:6]}",
         task_queue=topology.default_task_queue,
     )
 
@@ -121,7 +123,9 @@ async def recover(
     )
 
 
-async def drill(env: WorkflowEnvironment, topology: Topology, regions: list[str]) -> DrillReport:
+async def drill(
+    env: WorkflowEnvironment, topology: Topology, regions: list[str], wid: str | None = None
+) -> DrillReport:
     req = DrillRequest(
         service=SERVICE,
         topology=topology,
@@ -132,7 +136,7 @@ async def drill(env: WorkflowEnvironment, topology: Topology, regions: list[str]
     return await env.client.execute_workflow(
         DrillWorkflow.run,
         req,
-        id=f"drill:{SERVICE}:{uuid.uuid4().hex[:6]}",
+        id=wid or f"drill:{SERVICE}:{uuid.uuid4().hex[:6]}",
         task_queue=topology.default_task_queue,
     )
 

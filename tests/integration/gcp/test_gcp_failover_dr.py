@@ -31,7 +31,9 @@ def lenient(policies: Policies) -> Policies:
     )
 
 
-async def failover(env: WorkflowEnvironment, topo: Topology, policies: Policies) -> FailoverReport:
+async def failover(
+    env: WorkflowEnvironment, topo: Topology, policies: Policies, wid: str | None = None
+) -> FailoverReport:
     return await env.client.execute_workflow(
         RegionFailoverWorkflow.run,
         FailoverRequest(
@@ -42,26 +44,26 @@ async def failover(env: WorkflowEnvironment, topo: Topology, policies: Policies)
             policies=policies,
             request_id=uuid.uuid4().hex[:8],
         ),
-        id=f"failover:{SERVICE}:us-central1:{uuid.uuid4().hex[:6]}",
+        id=wid or f"failover:{SERVICE}:us-central1:{uuid.uuid4().hex[:6]}",
         task_queue=topo.default_task_queue,
     )
 
 
 async def backup(
-    env: WorkflowEnvironment, topo: Topology, policies: Policies, regions: list[str]
+    env: WorkflowEnvironment, topo: Topology, policies: Policies, regions: list[str], wid: str | None = None
 ) -> BackupReport:
     return await env.client.execute_workflow(
         BackupWorkflow.run,
         BackupRequest(
             service=SERVICE, topology=topo, policies=policies, request_id=uuid.uuid4().hex, regions=regions
         ),
-        id=f"backup:{SERVICE}:{uuid.uuid4().hex[:6]}",
+        id=wid or f"backup:{SERVICE}:{uuid.uuid4().hex[:6]}",
         task_queue=topo.default_task_queue,
     )
 
 
 async def drill(
-    env: WorkflowEnvironment, topo: Topology, policies: Policies, regions: list[str]
+    env: WorkflowEnvironment, topo: Topology, policies: Policies, regions: list[str], wid: str | None = None
 ) -> DrillReport:
     return await env.client.execute_workflow(
         DrillWorkflow.run,
@@ -72,7 +74,7 @@ async def drill(
             regions=regions,
             request_id=uuid.uuid4().hex,
         ),
-        id=f"drill:{SERVICE}:{uuid.uuid4().hex[:6]}",
+        id=wid or f"drill:{SERVICE}:{uuid.uuid4().hex[:6]}",
         task_queue=topo.default_task_queue,
     )
 

@@ -1,0 +1,80 @@
+"""Failure injection for compensation tests: one real activity, under its real name, fails at its Nth call.
+
+Shared by the sim (tests/reliability/test_compensation.py) and the AWS/moto compensation tests
+(tests/reliability/clouds/): the workflow under test runs unchanged, only the worker's list of
+activity functions has the broken one replaced.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.clouds.registry import CloudRegistry
+from workers.main import activity_functions
+
+
+@dataclass
+class Break:
+    """Fail activity `name` at its `nth` call (1-based), once, without retry.
+
+    Only calls whose input matches `provider` and `region` (when given) are counted, so a break
+    can land in an AWS region whatever the sim regions do concurrently. With `after`, the call
+    does its work first and then fails: the change happened, the workflow never hears of it.
+    While not `armed` (a preparing workflow runs), nothing is counted.
+    """
+
+    name: str
+    nth: int
+    provider: str | None = None
+    region: str | None = None
+    after: bool = False
+    armed: bool = True
+    calls: int = 0
+    fired: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def matches(self, inp: Any) -> bool:
+        """True if the call's input is one this break counts."""
+        if not self.armed:
+            return False
+        if self.provider is not None and getattr(inp, "provider", None) != self.provider:
+            return False
+        return self.region is None or getattr(inp, "region", None) == self.region
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def broken(*args: Any) -> Any:
+            with self.lock:
+                counted = self.matches(args[0] if args else None)
+                self.calls += counted
+                hit = counted and self.calls == self.nth
+            if not hit:
+                return fn(*args)
+            if self.after:
+                fn(*args)
+            self.fired = True
+            when = " after its work" if self.after else ""
+            raise ApplicationError(
+                f"injected failure: {self.name} call {self.nth}{when}", type="CloudError", non_retryable=True
+            )
+
+        broken.__dict__.pop("__temporal_activity_definition", None)  # copied by wraps: define it anew
+        return activity.defn(name=self.name)(broken)
+
+
+def broken_activities(clouds: CloudRegistry, breaks: Sequence[Break] = ()) -> list[Callable[..., Any]]:
+    """Every activity of the worker on `clouds`, with the named activities broken (one break each)."""
+    by_name = {b.name: b for b in breaks}
+    assert len(by_name) == len(breaks), "one break per activity"
+    acts = []
+    for fn in activity_functions(clouds):
+        name = activity._Definition.must_from_callable(fn).name
+        acts.append(by_name[name].wrap(fn) if name in by_name else fn)
+    return acts
