@@ -241,6 +241,7 @@ def crash_policies(directory: Path) -> Path:
     data["failover"]["validate_samples"] = 4  # a validation long enough to be killed in
     # A call lost with the killed worker is retried after 10 s, not the demo's 30 s (sim calls take ms).
     data["call_timeout"] = "10s"
+    data["dr"]["drill"]["soak"] = "5s"  # a drill's launched resources live long enough to be killed beside
     path = directory / "policies.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path

@@ -148,11 +148,11 @@ async def test_drill_passes_and_leaves_nothing_after_worker_kills(dev_env: DevEn
     env = dev_env
     assert env.run("sim", "reset").returncode == 0  # production healthy again, fresh ledger
     regions = [a for r in DRILL_REGIONS for a in ("--region", r)]
-    # Production probes every 1 s (not 0.2 s), 3 boot probes and a 3 s soak: timers to be killed
+    # Production probes every 1 s (not 0.2 s), 3 boot probes and an 8 s soak: timers to be killed
     # in. A kill while an activity runs would cost that activity's call timeout (10 s here).
     policies = yaml.safe_load(Path(env.env["GLOBALOPS_POLICIES"]).read_text(encoding="utf-8"))
     policies["health"]["probe_interval"] = "1s"
-    policies["dr"]["drill"] |= {"boot_probes": 3, "soak": "3s"}
+    policies["dr"]["drill"] |= {"boot_probes": 3, "soak": "8s"}
     drill_policies = env.home / "drill-policies.yaml"
     drill_policies.write_text(yaml.safe_dump(policies), encoding="utf-8")
     backup = ok_json(env, "backup", "run", "--service", "checkout", *regions, "--wait", "--json")
