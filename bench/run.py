@@ -135,7 +135,7 @@ def _b2(r: object, args: argparse.Namespace) -> Section:
         notes.insert(
             0,
             f"**Only {len(r.runs)} run(s)**, not 5: one run of {r.rollouts} rollouts takes minutes on this "
-            f"busy 2-core machine and `make bench` must stay near 10 minutes. Five runs: "
+            f"busy 2-core machine. Five runs (the default): "
             f"`{CMD} --only b2 --b2-runs 5`.",
         )
     return Section(
