@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         TrafficRef,
     )
     from workflows.failover_logic import failback_weights
-    from workflows.retries import CLOUD_RETRY, UNDO_RETRY, activity_options, call_timeout
+    from workflows.retries import CLOUD_RETRY, UNDO_BEFORE_STEP, UNDO_RETRY, activity_options, call_timeout
 
 
 @workflow.defn(name="FailbackWorkflow")
@@ -44,6 +44,7 @@ class FailbackWorkflow:
     async def run(self, req: FailbackRequest) -> FailbackReport:
         """Wait for recovery; step traffic back; on a failed gate put it all on the backup again."""
         r = self._report
+        before: dict[str, float] | None = None  # the weights to restore while traffic is moving
         try:
             if not await self._await_recovery():
                 r.status, r.reason = "failed", f"{req.region} did not stay healthy within {req.max_wait_s:g}s"
@@ -63,6 +64,7 @@ class FailbackWorkflow:
                     r.weights_after = before
                     return r
                 r.steps_done.append(percent)
+            before = None  # every step is done: from here on nothing is undone
             r.status, r.phase, r.weights_after = "succeeded", "done", current
             if req.backup_instances and workflow.patched("scale-back-backup"):
                 await self._scale_back(req.backup_instances)
@@ -70,10 +72,23 @@ class FailbackWorkflow:
             return r
         except ActivityError as err:
             r.status, r.reason = "failed", str(err.cause or err)
+            if before is not None and workflow.patched(UNDO_BEFORE_STEP):
+                await self._restore(before)  # a step failed midway: all traffic on the backup again
             return r
         finally:
             workflow.upsert_search_attributes([sa.STATUS.value_set(r.status)])
             self._show()
+
+    async def _restore(self, before: dict[str, float]) -> None:
+        """Put the weights of before the failback back: a target state, safe whatever the failed step did."""
+        r = self._report
+        try:
+            await self._set(before, "undo-error")
+        except ActivityError as err:
+            r.reason = f"{r.reason}; putting traffic back on {self._req.backup} failed: {err.cause or err}"
+            return
+        r.reason = f"{r.reason}; traffic left on {self._req.backup}"
+        r.weights_after = before
 
     async def _await_recovery(self) -> bool:
         """Probe until the region has been healthy for `healthy_for` in a row (or give up)."""

@@ -33,8 +33,9 @@ from workflows.backup import BackupWorkflow
 from workflows.contracts import RegionDeployInput, RolloutRequest
 from workflows.dr_contracts import BackupRequest, DrillRequest, RecoveryRequest
 from workflows.drill import DrillWorkflow
+from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import FailoverRequest
+from workflows.failover_contracts import FailbackRequest, FailoverRequest
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 
@@ -248,6 +249,63 @@ async def test_failover_failure_at_every_step_restores_traffic_and_capacity(
     assert report.reason  # (it reads "Activity task failed": the cause is not kept, see RELIABILITY.md)
     if case != "prescale":  # the target was pre-scaled before the failure, and scaled back after
         assert report.target_instances_before is not None
+    assert comparable(sim) == before
+    assert_no_orphans(sim, topo)
+
+
+# ----- failback: a step fails (before or after its work): all traffic back on the backup -----------
+
+FAILBACK_CASES = {
+    # failback's set_traffic call -> (nth, fails after its work)
+    "first-step": (1, False),
+    "second-step": (2, False),
+    "second-step-after-its-work": (2, True),
+    "last-step-after-its-work": (3, True),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILBACK_CASES))
+async def test_failback_failure_at_every_step_puts_traffic_back_on_the_backup(
+    case: str,
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    queue = unique_queue()
+    topo = on_queue(topology, queue)
+    nth, after = FAILBACK_CASES[case]
+    brk = Break("set_traffic", nth, after=after, armed=False)  # the failover before it runs unbroken
+    sim.inject_outage("eu-west-1")
+    failover = FailoverRequest(
+        service=SERVICE, from_region="eu-west-1", topology=topo, policies=policies, request_id=case
+    )
+    async with worker(ts_env.client, sim, executor, queue, [brk]):
+        moved = await ts_env.client.execute_workflow(
+            RegionFailoverWorkflow.run, failover, id=f"failover:{SERVICE}:fb-{case}", task_queue=queue
+        )
+        assert moved.status == "succeeded", moved.reason
+        sim.clear_outage("eu-west-1")
+        before = comparable(sim)  # after the failover: eu-west-1's share on the backup
+        brk.armed = True
+        back = await ts_env.client.execute_workflow(
+            FailbackWorkflow.run,
+            FailbackRequest(
+                service=SERVICE,
+                region="eu-west-1",
+                backup=moved.to_region or "",
+                original_share=moved.weights_before["eu-west-1"],
+                topology=topo,
+                policies=policies,
+                request_id=case,
+            ),
+            id=f"failback:{SERVICE}:comp-{case}",
+            task_queue=queue,
+        )
+    assert brk.fired
+    assert back.status == "failed", (back.status, back.reason)
+    assert f"traffic left on {moved.to_region}" in (back.reason or ""), back.reason
     assert comparable(sim) == before
     assert_no_orphans(sim, topo)
 
