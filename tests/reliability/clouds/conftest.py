@@ -1,3 +1,28 @@
-"""The AWS (moto) fixtures, overriding the sim-only `topology` and `sim` of tests/conftest.py here."""
+"""The AWS (moto) fixtures, overriding the sim-only `topology` and `sim` of tests/conftest.py here.
 
+The broken workflows of these cases run on a time-skipping server of their own: a case whose
+worker stops while one of its children still waits on an activity would otherwise stall the
+shared server's time skipping for every later test.
+"""
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import BIN
 from tests.integration.aws.conftest import aws, executor, moto_endpoint, sim, topology  # noqa: F401
+
+
+@pytest_asyncio.fixture(scope="module")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server for this module only."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
