@@ -9,11 +9,12 @@ to look for duplicates. Waits poll with a bounded deadline; nothing sleeps for a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from config.loader import load_topology
 from tests.integration.conftest import ROOT, User, free_port
 
 T = TypeVar("T")
+E = TypeVar("E", bound="DevEnv")
 POLL_S = 0.03
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
@@ -251,7 +253,13 @@ def crash_policies(directory: Path) -> Path:
 async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevEnv]:
     """A fresh `dev up` environment for one test module; `dev down` after, even on failure."""
     home = tmp_path_factory.mktemp("globalops-home")
-    env = DevEnv(home, crash_policies(tmp_path_factory.mktemp("policies")))
+    with running(DevEnv(home, crash_policies(tmp_path_factory.mktemp("policies")))) as env:
+        yield env
+
+
+@contextlib.contextmanager
+def running(env: E) -> Iterator[E]:
+    """`dev up` the environment, and `dev down` after, even on failure: no process left behind."""
     try:
         out = env.up()
         assert "ready" in out, out
@@ -259,7 +267,7 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Dev
     finally:
         down = env.run("dev", "down", timeout=60)
         assert down.returncode == 0, down.stderr
-        assert not (home / "temporal.pid").exists() and not (home / "worker.pid").exists()
+        assert not (env.home / "temporal.pid").exists() and not (env.home / "worker.pid").exists()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ Run: .venv/bin/python -m pytest tests/reliability/test_crash_aws.py -q -s   (-s 
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,9 @@ import yaml
 
 from activities.clouds.aws import AwsCloud
 from config.models import Topology
-from tests.integration.aws.conftest import moto_endpoint  # noqa: F401 - the session moto server fixture
+from tests.integration.aws.conftest import moto_endpoint, reset_moto  # noqa: F401 - the moto server fixture
 from tests.integration.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision, put_metrics
-from tests.reliability.conftest import DevEnv, KillLog, crash_policies
+from tests.reliability.conftest import DevEnv, KillLog, crash_policies, running
 from tests.reliability.test_crash import COMPLETED, crash_at, finished, ok_json
 
 pytestmark = pytest.mark.e2e
@@ -95,20 +94,13 @@ async def aws_env(
     tmp_path_factory: pytest.TempPathFactory,
     moto_endpoint: str,  # noqa: F811 - the fixture imported above
 ) -> AsyncIterator[AwsDevEnv]:
-    reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
-    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - the local moto server
-        pass
+    reset_moto(moto_endpoint)
     topology = aws_topology(moto_endpoint, queue="globalops")
     provision(topology, moto_endpoint)
     home = tmp_path_factory.mktemp("globalops-aws-home")
-    env = AwsDevEnv(home, crash_policies(tmp_path_factory.mktemp("policies")), topology, moto_endpoint)
-    try:
-        out = env.up()
-        assert "ready" in out, out
+    policies = crash_policies(tmp_path_factory.mktemp("policies"))
+    with running(AwsDevEnv(home, policies, topology, moto_endpoint)) as env:
         yield env
-    finally:
-        down = env.run("dev", "down", timeout=60)
-        assert down.returncode == 0, down.stderr
 
 
 @pytest.fixture(scope="module")

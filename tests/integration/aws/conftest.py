@@ -63,13 +63,17 @@ def moto_endpoint() -> Iterator[str]:
             server.stop()
 
 
+def reset_moto(endpoint: str) -> None:
+    """Forget every resource of the moto server (its own reset API)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local URL
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the same URL
+        pass
+
+
 @pytest.fixture
 def topology(moto_endpoint: str) -> Topology:
     """The four-region test topology (two AWS regions), on a task queue of its own, provisioned fresh."""
-    reset = f"{moto_endpoint}/moto-api/reset"
-    request = urllib.request.Request(reset, method="POST")  # noqa: S310 - a local http URL we built
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the same URL
-        pass
+    reset_moto(moto_endpoint)
     topo = aws_topology(moto_endpoint, queue=f"aws-{uuid.uuid4().hex[:8]}")
     provision(topo, moto_endpoint)
     return topo
