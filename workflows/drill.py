@@ -32,6 +32,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.retries import activity_options
 
 
+#: workflow.patched id: the production watch stops itself between probes instead of being cancelled, so no
+#: probe is cancelled mid-flight and none outlives the drill. A probe is a read: there is nothing to undo,
+#: and the drill waits at most for the round in flight. (A cancel that races the probe's completion is
+#: refused by the time-skipping test server on every workflow-task retry, "ACTIVITY_UNKNOWN",
+#: sdk-java#2391; an activity left pending when its workflow closes stops that server's time skipping.)
+WATCH_STOPS_ITSELF = "drill-watch-stops-itself"
+
+
 def drill_env(workflow_id: str) -> str:
     """The isolated environment tag of one drill: short, stable across retries and replays."""
     return "drill-" + hashlib.sha256(workflow_id.encode()).hexdigest()[:12]
@@ -53,6 +61,8 @@ class DrillWorkflow:
             rpo_target_s=dr.rpo_target,
         )
         self._abort: str | None = None
+        self._stopping = False  # the drill is ending: the watch returns after its current probe round
+        self._watch_stops_itself = False
 
     @workflow.query
     def report(self) -> DrillReport:
@@ -75,6 +85,7 @@ class DrillWorkflow:
         """Skip in a freeze; else recover each region in isolation, sweep, verify, report."""
         r = self._report
         r.started_at = workflow.now()
+        self._watch_stops_itself = workflow.patched(WATCH_STOPS_ITSELF)
         freeze = freeze_at(r.started_at, req.policies.dr.drill.freeze_windows)
         if freeze is not None:
             r.status, r.verdict = "skipped", "skipped"
@@ -115,9 +126,13 @@ class DrillWorkflow:
         return report
 
     async def _stop(self, rehearsals: asyncio.Future[list[None]], watch: asyncio.Future[None]) -> None:
-        """Cancel what still runs and wait until it has ended (each child removes what it made)."""
-        for task in (rehearsals, watch):
-            task.cancel()
+        """Cancel the rehearsals, stop the watch, and wait until both have ended (each child removes
+        what it made)."""
+        rehearsals.cancel()
+        if self._watch_stops_itself:
+            self._stopping = True
+        else:
+            watch.cancel()
         await asyncio.gather(rehearsals, watch, return_exceptions=True)
 
     async def _await(self, rehearsals: asyncio.Future[list[None]]) -> None:
@@ -168,6 +183,8 @@ class DrillWorkflow:
         )
         while True:
             probes: list[ProbeResult] = await asyncio.gather(*(self._probe(n) for n in watched))
+            if self._stopping:
+                return
             bad = [p for p in probes if not p.ok or p.error_rate > policy.abort_error_rate]
             if bad:
                 worst = bad[0]
@@ -178,7 +195,7 @@ class DrillWorkflow:
                 return
             try:
                 await workflow.wait_condition(
-                    lambda: self._abort is not None,
+                    lambda: self._abort is not None or self._stopping,
                     timeout=timedelta(seconds=req.policies.health.probe_interval),
                     timeout_summary="production probe interval",
                 )

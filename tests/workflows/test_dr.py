@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from config.dr import FreezeWindow
 from config.models import Policies, Topology
 from tests.conftest import make_worker, unique_queue
 from tests.workflows.backup_driver import BackupDriverWorkflow
 from workers.client import register_search_attributes
+from workers.main import WORKFLOWS, activity_functions
 from workflows.backup import BackupWorkflow
+from workflows.contracts import RegionRef
 from workflows.dr_contracts import (
     BackupReport,
     BackupRequest,
@@ -28,6 +37,7 @@ from workflows.dr_contracts import (
     RecoveryRequest,
 )
 from workflows.drill import DrillWorkflow
+from workflows.failover_contracts import ProbeResult
 from workflows.recovery import DisasterRecoveryWorkflow
 
 SERVICE = "checkout"
@@ -294,6 +304,83 @@ async def test_a_drill_that_fails_midway_leaves_nothing_behind(
     assert rows["eu-west-1"].status == "failed" and "integrity" in (rows["eu-west-1"].reason or "")
     assert rows["us-east-1"].status == "succeeded"
     assert report.leftover_resources == 0 and sim.resources(SERVICE) == []
+
+
+def held_probes(sim: SimCloud, release: threading.Event, held: list[str]) -> list[Callable[..., Any]]:
+    """The real activities, with `probe_region` (under its real name) held until `release` is set."""
+    acts = activity_functions(CloudRegistry({"sim": lambda: sim}))
+    probe = next(fn for fn in acts if getattr(fn, "__name__", "") == "probe_region")
+
+    @activity.defn(name="probe_region")
+    def probe_region(inp: RegionRef) -> ProbeResult:
+        held.append(inp.region)
+        release.wait(timeout=60)
+        result: ProbeResult = probe(inp)
+        return result
+
+    return [probe_region if fn is probe else fn for fn in acts]
+
+
+async def test_a_drill_ending_during_a_production_probe_waits_for_it_and_cancels_nothing(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    """The watch stops itself between probes: no cancel request can race a probe's completion (the
+    test server refused such a workflow task on every retry, and the drill hung), and no probe is
+    left pending when the drill closes (that would stop the shared server's time skipping)."""
+    topo = on_queue(topology, unique_queue())
+    queue = topo.default_task_queue
+    release, held = threading.Event(), list[str]()
+    async with make_worker(ts_env.client, sim, executor, queue):
+        await backup(ts_env, topo, policies, regions=["eu-west-1"])
+    sim.inject_dr_fault("eu-central-1")  # the rehearsal fails at its integrity check, with no timer
+    async with Worker(
+        ts_env.client,
+        task_queue=queue,
+        workflows=WORKFLOWS,
+        activities=held_probes(sim, release, held),
+        activity_executor=executor,
+    ):
+        wid = f"drill:{SERVICE}:{uuid.uuid4().hex[:6]}"
+        request = drill_request(topo, lenient(policies), ["eu-west-1"])
+        handle = await ts_env.client.start_workflow(DrillWorkflow.run, request, id=wid, task_queue=queue)
+        try:
+            rehearsed = await closed(ts_env.client.get_workflow_handle(f"{wid}/eu-west-1"))
+            while_held = (await handle.describe()).status
+        finally:
+            release.set()  # the held probes return, whatever was asserted
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        report = await handle.query(DrillWorkflow.report)
+        events = [e.WhichOneof("attributes") for e in (await handle.fetch_history()).events]
+    assert rehearsed == WorkflowExecutionStatus.COMPLETED
+    assert sorted(held) == ["eu-central-1", "eu-west-1"]  # the first probe round was in flight
+    assert while_held == WorkflowExecutionStatus.RUNNING  # and the drill waited for it
+    assert report.verdict == "fail" and report.regions[0].status == "failed"
+    assert report.leftover_resources == 0 and sim.resources(SERVICE) == []
+    assert "activity_task_cancel_requested_event_attributes" not in events
+    scheduled = events.count("activity_task_scheduled_event_attributes")
+    ended = events.count("activity_task_completed_event_attributes") + events.count(
+        "activity_task_failed_event_attributes"
+    )
+    assert scheduled == ended >= 4  # two probes and the sweep's two lists, none left pending
+
+
+async def closed(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus | None:
+    """The status of a workflow once it has closed, or None after 20 real seconds (no timer involved)."""
+    for _ in range(400):
+        try:
+            status = (await handle.describe()).status
+        except RPCError as err:  # not started yet
+            assert err.status == RPCStatusCode.NOT_FOUND, err
+            status = None
+        if status not in (None, WorkflowExecutionStatus.RUNNING):
+            return status
+        await asyncio.sleep(0.05)
+    return None
 
 
 async def test_a_cancelled_drill_leaves_nothing_behind(
