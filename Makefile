@@ -29,9 +29,11 @@ demo: $(STAMP)
 demo-aws: $(STAMP)
 	$(PY) scripts/demo_aws.py --strategy $(or $(STRATEGY),rolling)
 
-## make test: the whole suite (unit, time-skipping workflow tests, end-to-end on real servers).
+## make test: the whole suite (unit, time-skipping workflow tests, end-to-end on real servers), in
+## TEST_JOBS processes (default 2: most of the suite waits on real servers; TEST_JOBS=0 runs it in one).
+TEST_JOBS ?= 2
 test: $(STAMP) /usr/bin/chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS)
 
 ## The Web UI test (tests/integration/test_web_ui.py) drives Debian's Chromium: installed here when missing.
 /usr/bin/chromium:
@@ -45,7 +47,7 @@ test: $(STAMP) /usr/bin/chromium
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -n $(TEST_JOBS) -m "not e2e"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

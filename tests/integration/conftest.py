@@ -34,6 +34,8 @@ class User:
             "GLOBALOPS_HOME": str(home),
             "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
             "GLOBALOPS_POLICIES": str(ROOT / "config" / "policies.demo.yaml"),
+            # A port of its own: environments of parallel test processes must not race for :9464.
+            "GLOBALOPS_METRICS_PORT": str(free_port()),
         }
         self.env.pop("GLOBALOPS_TOPOLOGY", None)
 

@@ -1,4 +1,4 @@
-"""Worker crashes on AWS (moto server): SIGKILL the worker at 10 points of a rollout, a failover and a drill.
+"""Worker crashes on AWS (moto server): SIGKILL the worker at 10-12 points of a rollout, failover and drill.
 
 The `dev up` worker runs the AWS adapter against a moto server over HTTP (a four-region topology:
 us-east-1 and us-west-2 on AWS, two regions on the sim), so a kill can land between, or inside,
@@ -108,7 +108,7 @@ def aws_kills() -> KillLog:
     return KillLog()
 
 
-async def test_rollout_on_aws_completes_after_four_worker_kills(
+async def test_rollout_on_aws_completes_after_six_worker_kills(
     aws_env: AwsDevEnv, aws_kills: KillLog
 ) -> None:
     env = aws_env
@@ -118,9 +118,11 @@ async def test_rollout_on_aws_completes_after_four_worker_kills(
     assert started.returncode == 0, started.stdout + started.stderr
 
     def on_new(region: str, at_least: int) -> Callable[[], bool]:
-        return lambda: env.aws.region_state(SERVICE, region).releases.get("2.0.0", 0) >= at_least
+        cloud = env.aws if region in AWS_REGIONS else env.sim
+        return lambda: cloud.region_state(SERVICE, region).releases.get("2.0.0", 0) >= at_least
 
-    # Two AWS instances per region, two batches (crash_policies): one instance per batch.
+    # Two batches per region (crash_policies): one instance per batch on AWS. Six points, none optional:
+    # with the failover's and the drill's two sure points each, at least ten kills in all.
     await crash_at(
         env,
         aws_kills,
@@ -131,6 +133,8 @@ async def test_rollout_on_aws_completes_after_four_worker_kills(
             (f"pilot {EAST}: first batch replaced", on_new(EAST, 1)),
             (f"pilot {EAST} done: pilot bake", on_new(EAST, 2)),
             (f"core: {WEST} replacing", on_new(WEST, 1)),
+            (f"core: {WEST} replaced, verifying", on_new(WEST, 2)),
+            ("edge: ca-central-1 (sim) first batch replaced", on_new("ca-central-1", 1)),
         ],
     )
     assert await finished(env, f"rollout:{SERVICE}") == COMPLETED
