@@ -62,7 +62,6 @@ class DrillWorkflow:
         )
         self._abort: str | None = None
         self._stopping = False  # the drill is ending: the watch returns after its current probe round
-        self._watch_stops_itself = False
 
     @workflow.query
     def report(self) -> DrillReport:
@@ -85,7 +84,6 @@ class DrillWorkflow:
         """Skip in a freeze; else recover each region in isolation, sweep, verify, report."""
         r = self._report
         r.started_at = workflow.now()
-        self._watch_stops_itself = workflow.patched(WATCH_STOPS_ITSELF)
         freeze = freeze_at(r.started_at, req.policies.dr.drill.freeze_windows)
         if freeze is not None:
             r.status, r.verdict = "skipped", "skipped"
@@ -129,7 +127,7 @@ class DrillWorkflow:
         """Cancel the rehearsals, stop the watch, and wait until both have ended (each child removes
         what it made)."""
         rehearsals.cancel()
-        if self._watch_stops_itself:
+        if workflow.patched(WATCH_STOPS_ITSELF):
             self._stopping = True
         else:
             watch.cancel()

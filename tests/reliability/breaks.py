@@ -2,14 +2,15 @@
 
 Shared by the sim (tests/reliability/test_compensation.py) and the AWS/moto compensation tests
 (tests/reliability/clouds/): the workflow under test runs unchanged, only the worker's list of
-activity functions has the broken one replaced.
+activity functions has the broken one replaced (`replaced_activities`, which other tests use to
+wrap an activity in other ways).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +70,23 @@ class Break:
         return activity.defn(name=self.name)(broken)
 
 
-def broken_activities(clouds: CloudRegistry, breaks: Sequence[Break] = ()) -> list[Callable[..., Any]]:
-    """Every activity of the worker on `clouds`, with the named activities broken (one break each)."""
-    by_name = {b.name: b for b in breaks}
-    assert len(by_name) == len(breaks), "one break per activity"
+Activity = Callable[..., Any]
+
+
+def replaced_activities(
+    clouds: CloudRegistry, wrappers: Mapping[str, Callable[[Activity], Activity]]
+) -> list[Activity]:
+    """Every activity of the worker on `clouds`; one named in `wrappers` is replaced by `wrapper(fn)`,
+    which must define it under the same name."""
     acts = []
     for fn in activity_functions(clouds):
         name = activity._Definition.must_from_callable(fn).name
-        acts.append(by_name[name].wrap(fn) if name in by_name else fn)
+        acts.append(wrappers[name](fn) if name in wrappers else fn)
     return acts
+
+
+def broken_activities(clouds: CloudRegistry, breaks: Sequence[Break] = ()) -> list[Activity]:
+    """Every activity of the worker on `clouds`, with the named activities broken (one break each)."""
+    by_name = {b.name: b for b in breaks}
+    assert len(by_name) == len(breaks), "one break per activity"
+    return replaced_activities(clouds, {name: b.wrap for name, b in by_name.items()})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import threading
 import uuid
@@ -23,9 +22,11 @@ from activities.clouds.sim import SimCloud
 from config.dr import FreezeWindow
 from config.models import Policies, Topology
 from tests.conftest import make_worker, unique_queue
+from tests.reliability.breaks import replaced_activities
+from tests.reliability.conftest import apoll
 from tests.workflows.backup_driver import BackupDriverWorkflow
 from workers.client import register_search_attributes
-from workers.main import WORKFLOWS, activity_functions
+from workers.main import WORKFLOWS
 from workflows.backup import BackupWorkflow
 from workflows.contracts import RegionRef
 from workflows.dr_contracts import (
@@ -308,17 +309,18 @@ async def test_a_drill_that_fails_midway_leaves_nothing_behind(
 
 def held_probes(sim: SimCloud, release: threading.Event, held: list[str]) -> list[Callable[..., Any]]:
     """The real activities, with `probe_region` (under its real name) held until `release` is set."""
-    acts = activity_functions(CloudRegistry({"sim": lambda: sim}))
-    probe = next(fn for fn in acts if getattr(fn, "__name__", "") == "probe_region")
 
-    @activity.defn(name="probe_region")
-    def probe_region(inp: RegionRef) -> ProbeResult:
-        held.append(inp.region)
-        release.wait(timeout=60)
-        result: ProbeResult = probe(inp)
-        return result
+    def hold(probe: Callable[..., Any]) -> Callable[..., Any]:
+        @activity.defn(name="probe_region")
+        def probe_region(inp: RegionRef) -> ProbeResult:
+            held.append(inp.region)
+            release.wait(timeout=60)
+            result: ProbeResult = probe(inp)
+            return result
 
-    return [probe_region if fn is probe else fn for fn in acts]
+        return probe_region
+
+    return replaced_activities(CloudRegistry({"sim": lambda: sim}), {"probe_region": hold})
 
 
 async def test_a_drill_ending_during_a_production_probe_waits_for_it_and_cancels_nothing(
@@ -369,18 +371,18 @@ async def test_a_drill_ending_during_a_production_probe_waits_for_it_and_cancels
     assert scheduled == ended >= 4  # two probes and the sweep's two lists, none left pending
 
 
-async def closed(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus | None:
-    """The status of a workflow once it has closed, or None after 20 real seconds (no timer involved)."""
-    for _ in range(400):
+async def closed(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus:
+    """The status of a workflow once it has closed (20 real seconds at most: no timer involved)."""
+
+    async def status() -> WorkflowExecutionStatus | None:
         try:
-            status = (await handle.describe()).status
+            now = (await handle.describe()).status
         except RPCError as err:  # not started yet
             assert err.status == RPCStatusCode.NOT_FOUND, err
-            status = None
-        if status not in (None, WorkflowExecutionStatus.RUNNING):
-            return status
-        await asyncio.sleep(0.05)
-    return None
+            return None
+        return None if now == WorkflowExecutionStatus.RUNNING else now
+
+    return await apoll(status, f"{handle.id} to close", limit_s=20)
 
 
 async def test_a_cancelled_drill_leaves_nothing_behind(
