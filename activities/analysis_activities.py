@@ -9,9 +9,15 @@ from temporalio import activity
 
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
+from activities.judge import (
+    MetricSpec,
+    judge,
+)
 from activities.metrics import metrics_provider
-from workflows.contracts import AnalyseInput, AnalysisRecord
-from workflows.judge import MetricSpec, judge
+from contracts.rollout import (
+    AnalyseInput,
+    AnalysisRecord,
+)
 
 _SERIES = {"error_rate": "error_rate", "latency_p99": "latency_p99_ms"}
 

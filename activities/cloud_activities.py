@@ -5,10 +5,15 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
-from activities.clouds.base import DeployResult, HealthSample, PreflightReport, RegionState
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
-from workflows.contracts import (
+from contracts.cloud import (
+    DeployResult,
+    HealthSample,
+    PreflightReport,
+    RegionState,
+)
+from contracts.rollout import (
     CanaryWeightInput,
     EnsureReleaseInput,
     KeyedRegionInput,

@@ -8,21 +8,10 @@ from typing import ParamSpec, TypeVar
 
 from temporalio.exceptions import ApplicationError
 
-from activities.clouds.base import CloudError
+from contracts.errors import CloudError
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Error types a retry cannot fix; the retry policies list the same names.
-NON_RETRYABLE_TYPES = (
-    "InvalidRequest",
-    "NotFound",
-    "AccessDenied",
-    "QuotaExceeded",
-    "RegionUnavailable",
-    "CloudError",
-)
-
 
 def to_application_error(exc: CloudError) -> ApplicationError:
     """Map a provider error to an ApplicationError whose type names the class of failure."""

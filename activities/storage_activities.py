@@ -6,9 +6,8 @@ import structlog
 from temporalio import activity
 
 from activities.clouds.registry import CloudRegistry
-from activities.clouds.storage_port import Resource, Snapshot, VolumeCheck
 from activities.errors import classified
-from workflows.dr_contracts import (
+from contracts.dr import (
     CopyInput,
     LaunchInput,
     ResourceQuery,
@@ -18,6 +17,11 @@ from workflows.dr_contracts import (
     SnapshotRef,
     StorageRef,
     VolumeRef,
+)
+from contracts.storage import (
+    Resource,
+    Snapshot,
+    VolumeCheck,
 )
 
 _log = structlog.get_logger("globalops.activity")

@@ -5,11 +5,16 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
-from activities.clouds.base import CloudError, TrafficState
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
-from workflows.contracts import RegionRef
-from workflows.failover_contracts import ProbeResult, SetTrafficInput, TrafficRef
+from contracts.cloud import TrafficState
+from contracts.errors import CloudError
+from contracts.failover import (
+    ProbeResult,
+    SetTrafficInput,
+    TrafficRef,
+)
+from contracts.rollout import RegionRef
 
 
 class TrafficActivities:

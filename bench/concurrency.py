@@ -33,7 +33,7 @@ from bench.configs import (
 )
 from bench.server import free_port
 from cli.rollout import start_rollout
-from workflows.contracts import RolloutRequest
+from contracts.rollout import RolloutRequest
 
 QUEUE = "bench-b2"
 

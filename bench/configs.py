@@ -21,21 +21,21 @@ def zero_wait_policies() -> Policies:
     data["pilot_bake"] = 0
     data["region_bake"] = 0
     data["health"]["samples"] = 1
-    return Policies.model_validate(data)
+    return Policies.model_validate(data, extra="forbid")
 
 
 def failover_policies(probe_interval_s: float = 1.0) -> Policies:
     """The demo policies with the monitor probing every `probe_interval_s` (B4)."""
     data = load_policies(DEMO_POLICIES).model_dump(mode="json")
     data["failover"]["probe_interval"] = probe_interval_s
-    return Policies.model_validate(data)
+    return Policies.model_validate(data, extra="forbid")
 
 
 def dr_policies() -> Policies:
     """The demo policies with the shortest drill soak (B3 counts events, it does not wait)."""
     data = load_policies(DEMO_POLICIES).model_dump(mode="json")
     data["dr"]["drill"]["soak"] = 0
-    return Policies.model_validate(data)
+    return Policies.model_validate(data, extra="forbid")
 
 
 def default_topology(queue: str) -> Topology:
@@ -81,7 +81,7 @@ def wide_topology(queue: str, regions: int = 100, core: int = 20) -> Topology:
             {"name": "edge", "concurrency": 10, "regions": names[core:]},
         ],
     }
-    return Topology.model_validate(data)
+    return Topology.model_validate(data, extra="forbid")
 
 
 def write_topology(topology: Topology, path: Path) -> Path:

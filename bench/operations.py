@@ -15,13 +15,20 @@ from temporalio.client import Client, WorkflowHandle
 from activities.clouds.sim import SimCloud
 from bench.common import count_history, median
 from bench.configs import default_topology, dr_policies, failover_policies, one_service
+from contracts.dr import (
+    BackupRequest,
+    DrillRequest,
+)
+from contracts.failover import (
+    MonitorInput,
+    MonitorStatus,
+)
+from contracts.ids import failover_id, monitor_id
 from workflows.backup import BackupWorkflow
-from workflows.dr_contracts import BackupRequest, DrillRequest
-from workflows.dr_logic import drill_regions
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import MonitorInput, MonitorStatus
-from workflows.monitor import RegionHealthMonitorWorkflow, failover_id
+from workflows.logic.dr import drill_regions
+from workflows.monitor import RegionHealthMonitorWorkflow
 
 OUTAGE_REGION = "eu-west-1"
 POLL_S = 0.02
@@ -58,7 +65,7 @@ async def b4(client: Client, sim: SimCloud, queue: str, runs: int, probe_interva
         handle = await client.start_workflow(
             RegionHealthMonitorWorkflow.run,
             MonitorInput(service=service, topology=topology, policies=policies),
-            id=f"monitor:{service}",
+            id=monitor_id(service),
             task_queue=queue,
         )
 

@@ -15,8 +15,8 @@ from bench.floor import FloorRolloutWorkflow
 from bench.floor_contracts import FloorShape
 from cli.rollout import start_rollout
 from config.models import Topology
-from workflows.contracts import RolloutRequest
-from workflows.planning import plan_waves
+from contracts.rollout import RolloutRequest
+from workflows.logic.planning import plan_waves
 
 HISTORY_LIMIT = 51_200
 BUDGET = HISTORY_LIMIT * 5 // 100  # 2,560 events

@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from workflows.search_attributes import REGISTRATION
+from contracts.search_attributes import REGISTRATION
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
 

@@ -23,7 +23,6 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.clouds.base import CloudError
 from cli.errors import fail
 from cli.render import web_ui_url
 from cli.rollout import JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
@@ -43,8 +42,13 @@ from cli.schedules import (
     utc,
 )
 from config.durations import format_duration
-from workflows.backup import BackupWorkflow, backup_id
-from workflows.dr_contracts import BackupReport, BackupRequest
+from contracts.dr import (
+    BackupReport,
+    BackupRequest,
+)
+from contracts.errors import CloudError
+from contracts.ids import backup_id, backup_schedule_id
+from workflows.backup import BackupWorkflow
 
 backup_app = typer.Typer(
     help=(
@@ -69,11 +73,6 @@ RegionsOpt = Annotated[
     list[str] | None,
     typer.Option("--region", "-r", help="Only this region; repeat for more (default: every region)."),
 ]
-
-
-def schedule_id(service: str) -> str:
-    """One backup schedule per service."""
-    return f"backup:{service}"
 
 
 def backup_table(r: BackupReport) -> Table:
@@ -229,7 +228,7 @@ def schedule_create(
         "--catchup-window", catchup_window, pols.dr.backup.catchup_window, minimum=MIN_CATCHUP_S
     )
     names = list(dict.fromkeys(regions or []))
-    sid = schedule_id(service)
+    sid = backup_schedule_id(service)
     request = BackupRequest(service=service, topology=topo, policies=pols, regions=names, request_id="")
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
@@ -256,4 +255,4 @@ def schedule_create(
     )
 
 
-register_schedule_commands(schedule_app, "backup", schedule_id)
+register_schedule_commands(schedule_app, "backup", backup_schedule_id)

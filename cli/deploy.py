@@ -21,8 +21,12 @@ from cli.render import region_json, web_ui_url
 from cli.rollout import RELEASE_PATTERN, JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
 from config.loader import ConfigError, load_config
 from config.strategies import Strategy
-from workflows import search_attributes as sa
-from workflows.contracts import RegionDeployInput, RegionOutcome
+from contracts import search_attributes as sa
+from contracts.ids import deploy_id
+from contracts.rollout import (
+    RegionDeployInput,
+    RegionOutcome,
+)
 from workflows.region_deployment import RegionDeploymentWorkflow
 
 deploy_app = typer.Typer(
@@ -34,11 +38,6 @@ _err = Console(stderr=True)
 
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service, as named in the topology.")]
 RegionOpt = Annotated[str, typer.Option("--region", help="The region to deploy.")]
-
-
-def deploy_id(service: str, region: str) -> str:
-    """One deploy per service and region at a time (DESIGN rule 5)."""
-    return f"deploy:{service}:{region}"
 
 
 def _start(

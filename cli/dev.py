@@ -22,8 +22,8 @@ from temporalio.client import Client
 
 from cli.errors import fail
 from config.paths import state_dir
+from contracts.search_attributes import REGISTRATION
 from workers import telemetry
-from workflows.search_attributes import REGISTRATION
 
 dev_app = typer.Typer(
     help="Run the embedded default: a Temporal dev server (Web UI on :8233) and a worker, in the background.",

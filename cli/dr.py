@@ -31,9 +31,19 @@ from cli.schedules import (
 )
 from config.durations import format_duration
 from config.models import Topology
-from workflows.dr_contracts import RecoveryReport, RecoveryRequest, Snapshot
-from workflows.dr_logic import choose_snapshot, copy_destination, rpo_s, target_problem
-from workflows.recovery import DisasterRecoveryWorkflow, recovery_id
+from contracts.dr import (
+    RecoveryReport,
+    RecoveryRequest,
+)
+from contracts.ids import recovery_id, validation_id
+from contracts.storage import Snapshot
+from workflows.logic.dr import (
+    choose_snapshot,
+    copy_destination,
+    rpo_s,
+    target_problem,
+)
+from workflows.recovery import DisasterRecoveryWorkflow
 
 dr_app = typer.Typer(
     help=(
@@ -52,11 +62,6 @@ SnapshotOpt = Annotated[
     str,
     typer.Option("--snapshot", help="'latest' (default) or a snapshot id stored in the target region."),
 ]
-
-
-def validate_id(service: str, region: str) -> str:
-    """One validation per service and target region at a time."""
-    return f"dr-validate:{service}:{region}"
 
 
 def recover_json(r: RecoveryReport) -> dict[str, Any]:
@@ -297,7 +302,7 @@ def validate(
         check_consistency=both or check_consistency,
         request_id=uuid.uuid4().hex,
     )
-    wid = validate_id(service, region)
+    wid = validation_id(service, region)
     code = asyncio.run(_run(request, wid, f"a validation of {service} in {region}", wait, as_json))
     raise typer.Exit(code)
 

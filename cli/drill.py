@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,10 +49,17 @@ from cli.schedules import (
 from config.durations import format_duration
 from config.models import Policies, Topology
 from config.paths import state_dir
-from workflows import search_attributes as sa
-from workflows.dr_contracts import DrillReport, DrillRequest
-from workflows.dr_logic import copy_destination, drill_regions
+from contracts import search_attributes as sa
+from contracts.dr import (
+    DrillReport,
+    DrillRequest,
+)
+from contracts.ids import drill_id, drill_schedule_id
 from workflows.drill import DrillWorkflow
+from workflows.logic.dr import (
+    copy_destination,
+    drill_regions,
+)
 
 drill_app = typer.Typer(
     help=(
@@ -85,16 +91,6 @@ RegionsOpt = Annotated[
     ),
 ]
 IdArg = Annotated[str, typer.Argument(help="Drill workflow id, e.g. drill:checkout:20250602T090000.")]
-
-
-def schedule_id(service: str) -> str:
-    """One drill schedule per service; its runs are drill:SERVICE-<scheduled time>."""
-    return f"drill:{service}"
-
-
-def drill_id(service: str, now: datetime | None = None) -> str:
-    """A drill started by hand: drill:SERVICE:<UTC yyyymmddTHHMMSS>."""
-    return f"drill:{service}:{(now or datetime.now(UTC)):%Y%m%dT%H%M%S}"
 
 
 def drill_json(r: DrillReport) -> dict[str, Any]:
@@ -374,7 +370,7 @@ def schedule_create(
     window = duration("--catchup-window", catchup_window, policy.catchup_window, minimum=MIN_CATCHUP_S)
     pause = policy.pause_on_failure if pause_on_failure is None else pause_on_failure
     request, names = _request(topo, pols, service, regions, "")
-    sid = schedule_id(service)
+    sid = drill_schedule_id(service)
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             DrillWorkflow.run,
@@ -404,4 +400,4 @@ def schedule_create(
     )
 
 
-register_schedule_commands(schedule_app, "drill", schedule_id)
+register_schedule_commands(schedule_app, "drill", drill_schedule_id)

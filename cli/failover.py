@@ -21,17 +21,18 @@ from cli.render import web_ui_url
 from cli.rollout import JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
 from config.loader import ConfigError, load_config
 from config.models import Policies, Topology
-from workflows import search_attributes as sa
-from workflows.failback import FailbackWorkflow
-from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import (
+from contracts import search_attributes as sa
+from contracts.failover import (
     FailbackRequest,
     FailoverReport,
     FailoverRequest,
     MonitorInput,
     MonitorStatus,
 )
-from workflows.monitor import RegionHealthMonitorWorkflow, failover_id
+from contracts.ids import failback_id, failover_id, monitor_id
+from workflows.failback import FailbackWorkflow
+from workflows.failover import RegionFailoverWorkflow
+from workflows.monitor import RegionHealthMonitorWorkflow
 
 monitor_app = typer.Typer(
     help="Watch every region's health and fail over automatically.", no_args_is_help=True
@@ -67,11 +68,6 @@ def _config(
 
 
 # ----- monitor ------------------------------------------------------------------------------------
-
-
-def monitor_id(service: str) -> str:
-    """One monitor per service."""
-    return f"monitor:{service}"
 
 
 @monitor_app.command("start")
@@ -354,7 +350,7 @@ def failback_start(
             fail(f"no completed failover of {region} for '{service}' to fail back from")
         if last.status != "succeeded" or last.to_region is None:
             fail(f"the last failover of {region} did not move traffic (status {last.status})")
-        wid = f"failback:{service}:{region}"
+        wid = failback_id(service, region)
         request = FailbackRequest(
             service=service,
             region=region,

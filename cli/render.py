@@ -8,8 +8,11 @@ from urllib.parse import quote
 
 from rich.table import Table
 
+from contracts.rollout import (
+    RegionOutcome,
+    RolloutProgress,
+)
 from workers.client import namespace
-from workflows.contracts import RegionOutcome, RolloutProgress
 
 _STYLE = {
     "succeeded": "green",

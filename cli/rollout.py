@@ -25,9 +25,13 @@ from cli.errors import fail
 from cli.render import progress_table, rollout_json, web_ui_url
 from config.loader import ConfigError, load_config
 from config.strategies import Strategy
+from contracts import search_attributes as sa
+from contracts.ids import rollout_id, rollout_id_of
+from contracts.rollout import (
+    RolloutProgress,
+    RolloutRequest,
+)
 from workers.client import connect, temporal_address
-from workflows import search_attributes as sa
-from workflows.contracts import RolloutProgress, RolloutRequest
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
@@ -56,15 +60,6 @@ IdArg = Annotated[str, typer.Argument(help="Workflow id (rollout:SERVICE) or jus
 
 
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
-
-
-def workflow_id_for(service: str) -> str:
-    """One rollout per service at a time (DESIGN rule 5)."""
-    return f"rollout:{service}"
-
-
-def _normalise_id(ident: str) -> str:
-    return ident if ident.startswith("rollout:") else workflow_id_for(ident)
 
 
 async def client_or_fail() -> Client:
@@ -134,7 +129,7 @@ async def start_rollout(
     return await client.start_workflow(
         RegionalRolloutWorkflow.run,
         request,
-        id=workflow_id_for(request.service),
+        id=rollout_id(request.service),
         task_queue=request.topology.default_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -152,7 +147,7 @@ async def start_rollout(
 
 async def _start(request: RolloutRequest, wait: bool, as_json: bool) -> int:
     client = await client_or_fail()
-    wid = workflow_id_for(request.service)
+    wid = rollout_id(request.service)
     try:
         handle = await start_rollout(client, request)
     except WorkflowAlreadyStartedError:
@@ -221,7 +216,7 @@ def _report(result: RolloutProgress, as_json: bool) -> None:
 @rollout_app.command("status")
 def status(ident: IdArg, as_json: JsonOpt = False) -> None:
     """Show a rollout's state: every region's wave, state and release."""
-    progress = asyncio.run(_status(_normalise_id(ident)))
+    progress = asyncio.run(_status(rollout_id_of(ident)))
     if as_json:
         print(json.dumps(rollout_json(progress)))
     else:
@@ -250,7 +245,7 @@ async def _status(wid: str) -> RolloutProgress:
 def _steer(ident: str, update: str, arg: str | None) -> None:
     async def go() -> str:
         client = await client_or_fail()
-        handle = client.get_workflow_handle(_normalise_id(ident))
+        handle = client.get_workflow_handle(rollout_id_of(ident))
         try:
             if arg is None:
                 return str(await handle.execute_update(update))
@@ -309,7 +304,7 @@ def promote(
     ] = False,
 ) -> None:
     """Promote canary / blue-green regions past a pause or an inconclusive analysis."""
-    wid = _normalise_id(ident)
+    wid = rollout_id_of(ident)
 
     async def go() -> list[str]:
         client = await client_or_fail()

@@ -34,15 +34,15 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.clouds.base import CloudError
 from activities.clouds.registry import default_registry
-from activities.clouds.storage_port import Snapshot
 from cli.errors import fail
 from cli.rollout import JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
 from config.durations import format_duration, parse_duration
 from config.loader import ConfigError, load_config
 from config.models import Policies, Topology
-from workflows import search_attributes as sa
+from contracts import search_attributes as sa
+from contracts.errors import CloudError
+from contracts.storage import Snapshot
 
 _out = Console()
 _err = Console(stderr=True)

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from activities.clouds.sim import SimCloud
-from activities.clouds.storage_port import Snapshot
 from cli.errors import fail
 from config.loader import ConfigError, load_topology
 from config.models import Topology
+from contracts.storage import Snapshot
 
 sim_app = typer.Typer(
     help=(

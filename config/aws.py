@@ -6,7 +6,9 @@ service of a region. Credentials never appear here: the adapter uses boto3's def
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from config.base import CONFIG
 
 __all__ = ["AwsRegionConfig"]
 
@@ -14,7 +16,7 @@ __all__ = ["AwsRegionConfig"]
 class AwsRegionConfig(BaseModel):
     """Where the AWS adapter finds a service's resources in a region; credentials: boto3's chain."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = CONFIG
 
     endpoint_url: str | None = Field(
         default=None,

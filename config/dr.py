@@ -10,20 +10,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
+from config.base import CONFIG
 from config.durations import Duration
 
 __all__ = ["BackupPolicy", "DrPolicy", "DrillPolicy", "FreezeWindow"]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
 _CRON_FIELDS = 5
 
 
 class BackupPolicy(BaseModel):
     """Snapshots of every region's volumes, copied to the region's backup region, pruned by age."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     interval: Duration = Field(
         default=6 * 3600.0, gt=0, description="Time between scheduled backups (the schedule's interval)."
@@ -43,7 +43,7 @@ class BackupPolicy(BaseModel):
 class FreezeWindow(BaseModel):
     """A period in which no drill runs (a release freeze, a peak sales day)."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     start: AwareDatetime = Field(description="Start of the freeze, with a time zone (ISO 8601).")
     end: AwareDatetime = Field(description="End of the freeze, after start.")
@@ -63,7 +63,7 @@ class FreezeWindow(BaseModel):
 class DrillPolicy(BaseModel):
     """Weekly rehearsal of a recovery, isolated from production, always cleaned up."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     cron: str = Field(
         default="0 9 * * MON", description="When scheduled drills run (5-field cron, UTC): Monday 09:00."
@@ -111,7 +111,7 @@ class DrillPolicy(BaseModel):
 class DrPolicy(BaseModel):
     """Recovery targets and the backups and drills that make them credible."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     rto_target: Duration = Field(
         default=900.0, gt=0, description="Recovery time objective: start of recovery to serving."

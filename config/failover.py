@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from config.base import CONFIG
 from config.durations import Duration
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
 TriggerMode = Literal["auto", "manual"]
 """auto = the monitor starts the failover itself; manual = it waits for `failover approve`."""
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
 
 _MODE = "auto = fail over at once; manual = wait for `failover approve`."
 
@@ -35,7 +35,7 @@ Percent = Annotated[float, Field(gt=0, le=100)]
 class ProbeFailureTrigger(BaseModel):
     """Fire after this many failed probes in a row (unreachable, or no healthy instance)."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     consecutive: int = Field(
         default=3,
@@ -49,7 +49,7 @@ class ProbeFailureTrigger(BaseModel):
 class SustainedTrigger(BaseModel):
     """Fire when a metric stays above a threshold for a whole window."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     threshold: float = Field(gt=0, description="The metric breaches when a sample is above this value.")
     sustained_for: Duration = Field(
@@ -65,7 +65,7 @@ def _default_failback_steps() -> list[float]:
 class FailbackPolicy(BaseModel):
     """How traffic returns to a recovered region: only after sustained health, in gated steps."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     healthy_for: Duration = Field(
         default=300.0, description="The region must be healthy this long in a row before traffic returns."
@@ -105,7 +105,7 @@ def _default_error_rate() -> SustainedTrigger:
 class FailoverPolicy(BaseModel):
     """When the monitor declares a region bad, how fast a failover must be, and how failback proceeds."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     probe_interval: Duration = Field(
         default=10.0, gt=0, description="Seconds between the monitor's probes of every region (> 0)."

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from config.base import CONFIG
 
 __all__ = ["GcpRegionConfig"]
 
@@ -16,7 +18,7 @@ class GcpRegionConfig(BaseModel):
     region block serves every service of the topology.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = CONFIG
 
     project: str = Field(min_length=1, description="GCP project id.")
     zones: list[str] = Field(

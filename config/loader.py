@@ -71,7 +71,7 @@ def _load(model: type[ModelT], path: str | Path) -> ModelT:
         raise ConfigError(file, "(top level)", f"expected a mapping of field: value, got {got}")
 
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, extra="forbid")
     except ValidationError as exc:
         field, problem = _describe(model, exc)
         raise ConfigError(file, field, problem) from exc

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from config.aws import AwsRegionConfig
+from config.base import CONFIG
 from config.dr import DrPolicy
 from config.durations import Duration
 from config.failover import FailoverPolicy
@@ -44,7 +45,6 @@ RollbackPolicy = Literal["rollback_all", "rollback_wave", "halt"]
 WAVE_ORDER: tuple[WaveName, ...] = ("validate", "core", "edge")
 """Waves always run in this order; a topology may omit validate (and edge) but not core."""
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
 
 Jurisdiction = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 """Two-letter legal jurisdiction, e.g. US, EU, UK."""
@@ -55,7 +55,7 @@ _GROUP_NAME = r"^[A-Z][A-Z0-9_-]{0,31}$"
 class ServiceConfig(BaseModel):
     """One service rolled out across the topology."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     name: str = Field(
         pattern=r"^[a-z][a-z0-9-]{0,62}$",
@@ -75,7 +75,7 @@ class ServiceConfig(BaseModel):
 class RegionConfig(BaseModel):
     """One cloud region the services run in."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     name: str = Field(pattern=r"^[a-z0-9-]+$", description="Cloud region name, e.g. us-east-1.")
     cloud: Literal["aws", "gcp"] = Field(description="Which cloud the region name belongs to.")
@@ -129,7 +129,7 @@ class RegionConfig(BaseModel):
 class WaveConfig(BaseModel):
     """A group of regions deployed together, after the previous wave has baked."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     name: WaveName = Field(description="Wave name; waves run in the order validate, core, edge.")
     regions: list[str] = Field(
@@ -146,7 +146,7 @@ class WaveConfig(BaseModel):
 class Topology(BaseModel):
     """Services, regions and the waves that order a rollout across them."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     services: list[ServiceConfig] = Field(min_length=1, description="Services to roll out.")
     default_task_queue: str = Field(
@@ -309,7 +309,7 @@ def _no_duplicates(path: str, names: list[str], kind: str) -> None:
 class HealthPolicy(BaseModel):
     """Thresholds a region must meet for a health gate to pass."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     max_p99_latency_ms: float = Field(
         default=200,
@@ -349,7 +349,7 @@ class HealthPolicy(BaseModel):
 class RollingPolicy(BaseModel):
     """How instances inside one region are replaced."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     batch_size: float = Field(
         default=0.25,
@@ -362,7 +362,7 @@ class RollingPolicy(BaseModel):
 class ApprovalPolicy(BaseModel):
     """Human approvals during a rollout."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     between_waves: bool = Field(
         default=False,
@@ -385,7 +385,7 @@ def _default_bake() -> dict[WaveName, float]:
 class Policies(BaseModel):
     """How cautiously a rollout proceeds: health gates, bake times, batches, rollback."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     health: HealthPolicy = Field(default_factory=HealthPolicy, description="Health gate thresholds.")
     bake: dict[WaveName, Duration] = Field(

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from config.base import CONFIG
 from config.durations import Duration
 
 Strategy = Literal["rolling", "canary", "blue-green"]
 MetricsProviderName = Literal["sim", "cloudwatch", "prometheus"]
 MetricName = Literal["error_rate", "latency_p99"]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
 class PauseStep(BaseModel):
     """A pause in a canary: for a duration, or (no duration) until an operator promotes."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     duration: Duration | None = Field(
         default=None, description="How long to pause; omit to wait for `rollout promote`."
@@ -28,7 +28,7 @@ class PauseStep(BaseModel):
 class CanaryStep(BaseModel):
     """One canary step: either shift traffic (`set_weight`) or `pause`."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     set_weight: float | None = Field(
         default=None, gt=0, le=100, description="Percent of the region's traffic sent to the canary."
@@ -49,7 +49,7 @@ def _default_steps() -> list[CanaryStep]:
 class CanaryPolicy(BaseModel):
     """Canary steps (Argo Rollouts style): weights rise, each step bakes and is analysed."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     steps: list[CanaryStep] = Field(
         default_factory=_default_steps, min_length=1, description="Steps in order (default 5, 25, 50, 100)."
@@ -78,7 +78,7 @@ class CanaryPolicy(BaseModel):
 class JudgeMetric(BaseModel):
     """One metric the statistical judge compares between canary and baseline."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     name: MetricName = Field(description="error_rate or latency_p99.")
     weight: float = Field(default=1.0, gt=0, description="Weight in the score.")
@@ -95,7 +95,7 @@ def _default_judge_metrics() -> list[JudgeMetric]:
 class JudgePolicy(BaseModel):
     """Kayenta-style judge: Mann-Whitney U per metric, score = weighted share of passing metrics."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     confidence: float = Field(default=0.98, gt=0.5, lt=1, description="Confidence of the U test.")
     pass_score: float = Field(default=95, ge=0, le=100, description="Score at or above which a run passes.")
@@ -114,7 +114,7 @@ class JudgePolicy(BaseModel):
 class AnalysisPolicy(BaseModel):
     """How canary and blue-green analyses run: where metrics come from, how often, what limits."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     provider: MetricsProviderName = Field(default="sim", description="sim, cloudwatch or prometheus.")
     prometheus_url: str | None = Field(
@@ -148,7 +148,7 @@ class AnalysisPolicy(BaseModel):
 class BlueGreenPolicy(BaseModel):
     """Blue-green (Argo Rollouts names): green beside blue, analyse, switch, analyse, remove blue."""
 
-    model_config = _STRICT
+    model_config = CONFIG
 
     auto_promotion: bool = Field(default=True, description="Switch without waiting for `promote`.")
     auto_promotion_seconds: Duration | None = Field(

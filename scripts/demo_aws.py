@@ -47,10 +47,10 @@ async def main(strategy: str, release: str) -> int:
     from activities.clouds.sim import SimCloud
     from cli.rollout import start_rollout
     from config.loader import load_policies
+    from contracts.rollout import RolloutRequest
     from tests.integration.aws.conftest import aws_worker
     from tests.integration.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision
     from workers.client import register_search_attributes
-    from workflows.contracts import RolloutRequest
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs one line per request otherwise
     port = _free_port()

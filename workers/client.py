@@ -12,8 +12,8 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts.search_attributes import REGISTRATION
 from workers.codec import data_converter_from_env
-from workflows.search_attributes import REGISTRATION
 
 DEFAULT_ADDRESS = "localhost:7233"
 

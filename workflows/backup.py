@@ -9,10 +9,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.clouds.storage_port import Snapshot
     from activities.storage_activities import StorageActivities
-    from workflows import search_attributes as sa
-    from workflows.dr_contracts import (
+    from contracts import search_attributes as sa
+    from contracts.dr import (
         BackupReport,
         BackupRequest,
         CopyInput,
@@ -21,13 +20,13 @@ with workflow.unsafe.imports_passed_through():
         SnapshotRef,
         StorageRef,
     )
-    from workflows.dr_logic import copy_destination, to_prune
-    from workflows.retries import activity_options
+    from contracts.storage import Snapshot
 
-
-def backup_id(service: str) -> str:
-    """One backup of a service at a time (DESIGN rule 5); schedules append the scheduled time."""
-    return f"backup:{service}"
+from workflows.logic.dr import (
+    copy_destination,
+    to_prune,
+)
+from workflows.retries import activity_options
 
 
 @workflow.defn(name="BackupWorkflow")

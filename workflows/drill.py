@@ -11,12 +11,11 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.clouds.storage_port import Resource
     from activities.storage_activities import StorageActivities
     from activities.traffic_activities import TrafficActivities
-    from workflows import search_attributes as sa
-    from workflows.contracts import RegionRef
-    from workflows.dr_contracts import (
+    from contracts import ids
+    from contracts import search_attributes as sa
+    from contracts.dr import (
         DrillRegion,
         DrillReport,
         DrillRequest,
@@ -25,19 +24,19 @@ with workflow.unsafe.imports_passed_through():
         ResourceQuery,
         ResourceRef,
     )
-    from workflows.dr_logic import drill_regions, freeze_at, recovery_target
-    from workflows.dr_report import drill_markdown
-    from workflows.failover_contracts import ProbeResult
-    from workflows.recovery import DisasterRecoveryWorkflow
-    from workflows.retries import activity_options
+    from contracts.failover import ProbeResult
+    from contracts.rollout import RegionRef
+    from contracts.storage import Resource
 
-
-#: workflow.patched id: the production watch stops itself between probes instead of being cancelled, so no
-#: probe is cancelled mid-flight and none outlives the drill. A probe is a read: there is nothing to undo,
-#: and the drill waits at most for the round in flight. (A cancel that races the probe's completion is
-#: refused by the time-skipping test server on every workflow-task retry, "ACTIVITY_UNKNOWN",
-#: sdk-java#2391; an activity left pending when its workflow closes stops that server's time skipping.)
-WATCH_STOPS_ITSELF = "drill-watch-stops-itself"
+from workflows import patches
+from workflows.logic.dr import (
+    drill_regions,
+    freeze_at,
+    recovery_target,
+)
+from workflows.logic.drill_report import drill_markdown
+from workflows.recovery import DisasterRecoveryWorkflow
+from workflows.retries import activity_options
 
 
 def drill_env(workflow_id: str) -> str:
@@ -112,7 +111,7 @@ class DrillWorkflow:
         await self._stop(rehearsals, watch)
         await self._sweep()
         report = self._finish()
-        if report.verdict == "fail" and workflow.patched("fail-on-failed-verdict"):
+        if report.verdict == "fail" and workflow.patched(patches.FAIL_ON_FAILED_VERDICT.id):
             # A failed drill fails the workflow: the Web UI shows it red and a Schedule with
             # pause_on_failure pauses. The report stays readable through the `report` query.
             raise ApplicationError(
@@ -127,7 +126,7 @@ class DrillWorkflow:
         """Cancel the rehearsals, stop the watch, and wait until both have ended (each child removes
         what it made)."""
         rehearsals.cancel()
-        if workflow.patched(WATCH_STOPS_ITSELF):
+        if workflow.patched(patches.DRILL_WATCH_STOPS_ITSELF.id):
             self._stopping = True
         else:
             watch.cancel()
@@ -142,7 +141,7 @@ class DrillWorkflow:
             row.status, row.reason = "failed", "no region allowed to receive its data (data residency)"
             self._show()
             return
-        wid = f"{workflow.info().workflow_id}/{row.region}"
+        wid = ids.drill_region_id(workflow.info().workflow_id, row.region)
         try:
             result: RecoveryReport = await workflow.execute_child_workflow(
                 DisasterRecoveryWorkflow.run,

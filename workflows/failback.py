@@ -9,19 +9,28 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
-    from activities.clouds.base import RegionState, TrafficState
     from activities.traffic_activities import TrafficActivities
-    from workflows import search_attributes as sa
-    from workflows.contracts import RegionRef, ScaleGroupInput
-    from workflows.failover_contracts import (
+    from contracts import ids
+    from contracts import search_attributes as sa
+    from contracts.cloud import (
+        RegionState,
+        TrafficState,
+    )
+    from contracts.failover import (
         FailbackReport,
         FailbackRequest,
         ProbeResult,
         SetTrafficInput,
         TrafficRef,
     )
-    from workflows.failover_logic import failback_weights
-    from workflows.retries import CLOUD_RETRY, UNDO_BEFORE_STEP, UNDO_RETRY, activity_options, call_timeout
+    from contracts.rollout import (
+        RegionRef,
+        ScaleGroupInput,
+    )
+
+from workflows import patches
+from workflows.logic.failover import failback_weights
+from workflows.retries import CLOUD_RETRY, UNDO_RETRY, activity_options, call_timeout
 
 
 @workflow.defn(name="FailbackWorkflow")
@@ -66,13 +75,13 @@ class FailbackWorkflow:
                 r.steps_done.append(percent)
             before = None  # every step is done: from here on nothing is undone
             r.status, r.phase, r.weights_after = "succeeded", "done", current
-            if req.backup_instances and workflow.patched("scale-back-backup"):
+            if req.backup_instances and workflow.patched(patches.SCALE_BACK_BACKUP.id):
                 await self._scale_back(req.backup_instances)
             await self._release_rollout()
             return r
         except ActivityError as err:
             r.status, r.reason = "failed", str(err.cause or err)
-            if before is not None and workflow.patched(UNDO_BEFORE_STEP):
+            if before is not None and workflow.patched(patches.UNDO_BEFORE_STEP.id):
                 await self._restore(before)  # a step failed midway: all traffic on the backup again
             return r
         finally:
@@ -195,7 +204,7 @@ class FailbackWorkflow:
         self._report.phase = f"done; {req.backup} scaled back {state.instances} → {count}"
 
     async def _release_rollout(self) -> None:
-        handle = workflow.get_external_workflow_handle(f"rollout:{self._req.service}")
+        handle = workflow.get_external_workflow_handle(ids.rollout_id(self._req.service))
         try:
             await handle.signal("release_region", self._req.region)
         except Exception:  # noqa: BLE001 - no rollout running: nothing to resume

@@ -11,11 +11,15 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
-    from activities.clouds.base import RegionState, TrafficState
     from activities.traffic_activities import TrafficActivities
-    from workflows import search_attributes as sa
-    from workflows.contracts import RegionRef, ScaleGroupInput
-    from workflows.failover_contracts import (
+    from contracts import ids
+    from contracts import search_attributes as sa
+    from contracts.cloud import (
+        RegionState,
+        TrafficState,
+    )
+    from contracts.failover import (
+        Candidate,
         FailoverDone,
         FailoverReport,
         FailoverRequest,
@@ -23,15 +27,20 @@ with workflow.unsafe.imports_passed_through():
         SetTrafficInput,
         TrafficRef,
     )
-    from workflows.failover_logic import (
-        Candidate,
-        against_targets,
-        choose_target,
-        measure,
-        safe_to_shift,
-        shifted_weights,
+    from contracts.rollout import (
+        RegionRef,
+        ScaleGroupInput,
     )
-    from workflows.retries import CLOUD_RETRY, UNDO_BEFORE_STEP, UNDO_RETRY, call_timeout
+
+from workflows import patches
+from workflows.logic.failover import (
+    against_targets,
+    choose_target,
+    measure,
+    safe_to_shift,
+    shifted_weights,
+)
+from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
 
 
 class _Refused(Exception):
@@ -40,11 +49,6 @@ class _Refused(Exception):
 
 class _Failed(Exception):
     """A step failed after something changed: the saga undoes it."""
-
-
-def rollout_id(service: str) -> str:
-    """The rollout a failover must pause (DESIGN rule 5 ids)."""
-    return f"rollout:{service}"
 
 
 @workflow.defn(name="RegionFailoverWorkflow")
@@ -114,7 +118,7 @@ class RegionFailoverWorkflow:
             r.weights_before = dict(weights.weights)
             after = shifted_weights(weights.weights, req.from_region, target)
             undo = ("traffic back", lambda: self._set_traffic(r.weights_before, "undo-shift"))
-            early = workflow.patched(UNDO_BEFORE_STEP)
+            early = workflow.patched(patches.UNDO_BEFORE_STEP.id)
             if early:
                 self._undo.append(undo)
             await self._set_traffic(after, "shift")
@@ -146,7 +150,7 @@ class RegionFailoverWorkflow:
         finally:
             workflow.upsert_search_attributes([sa.STATUS.value_set(r.status)])
             self._show()
-            if workflow.patched("notify-monitor"):
+            if workflow.patched(patches.NOTIFY_MONITOR.id):
                 await self._notify_monitor()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return r
@@ -245,7 +249,7 @@ class RegionFailoverWorkflow:
         self._report.target_instances_before = before
         undo = (f"{target} back to {before} instances", lambda: scale(before, "undo-prescale"))
         # Registered before the call: a call that scaled and then failed for good is undone too.
-        early = workflow.patched(UNDO_BEFORE_STEP)
+        early = workflow.patched(patches.UNDO_BEFORE_STEP.id)
         if early:
             self._undo.append(undo)
         await scale(needed, "prescale")
@@ -325,7 +329,7 @@ class RegionFailoverWorkflow:
     async def _notify_monitor(self) -> None:
         """Free the monitor's concurrency slot (the safety rule counts running failovers only)."""
         r = self._report
-        handle = workflow.get_external_workflow_handle(f"monitor:{r.service}")  # cli.failover.monitor_id
+        handle = workflow.get_external_workflow_handle(ids.monitor_id(r.service))
         done = FailoverDone(region=r.from_region, workflow_id=r.workflow_id, status=r.status)
         try:
             await handle.signal("failover_finished", done)
@@ -334,7 +338,7 @@ class RegionFailoverWorkflow:
 
     async def _signal_rollout(self, signal: str, region: str) -> None:
         """Tell a running rollout of the service to hold (or release) the region; none running is fine."""
-        handle = workflow.get_external_workflow_handle(rollout_id(self._req.service))
+        handle = workflow.get_external_workflow_handle(ids.rollout_id(self._req.service))
         try:
             await handle.signal(signal, region)
         except Exception:  # noqa: BLE001 - no rollout running: nothing to pause

@@ -12,25 +12,25 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.traffic_activities import TrafficActivities
-    from workflows.contracts import RegionRef
-    from workflows.failover import RegionFailoverWorkflow
-    from workflows.failover_contracts import (
+    from contracts import ids
+    from contracts.failover import (
         FailoverDone,
         FailoverRequest,
+        Firing,
         MonitorInput,
         MonitorStatus,
         ProbeResult,
+        ProbeSample,
+        RegionTriggerState,
     )
-    from workflows.failover_logic import Firing, ProbeSample, RegionTriggerState, evaluate
-    from workflows.retries import CLOUD_RETRY, call_timeout
+    from contracts.rollout import RegionRef
+
+from workflows.failover import RegionFailoverWorkflow
+from workflows.logic.failover import evaluate
+from workflows.retries import CLOUD_RETRY, call_timeout
 
 #: Probes a region must pass in a row before an active failover entry is cleared.
 RECOVERY_PROBES = 3
-
-
-def failover_id(service: str, region: str) -> str:
-    """One failover per service and region at a time (DESIGN rule 5)."""
-    return f"failover:{service}:{region}"
 
 
 @workflow.defn(name="RegionHealthMonitorWorkflow")
@@ -184,7 +184,7 @@ class RegionHealthMonitorWorkflow:
             running = [r for r in status.active if r not in status.done]
             if len(running) >= inp.policies.failover.max_concurrent:
                 return  # safety rule: at most N failovers of a service at once
-            wid = failover_id(inp.service, region)
+            wid = ids.failover_id(inp.service, region)
             request = FailoverRequest(
                 service=inp.service,
                 from_region=region,

@@ -12,13 +12,14 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
-    from activities.clouds.base import RegionState, TrafficState
-    from activities.clouds.storage_port import Resource, Snapshot, VolumeCheck
     from activities.storage_activities import StorageActivities
     from activities.traffic_activities import TrafficActivities
-    from workflows import search_attributes as sa
-    from workflows.contracts import RegionRef
-    from workflows.dr_contracts import (
+    from contracts import search_attributes as sa
+    from contracts.cloud import (
+        RegionState,
+        TrafficState,
+    )
+    from contracts.dr import (
         LaunchInput,
         RecoveryReport,
         RecoveryRequest,
@@ -28,10 +29,27 @@ with workflow.unsafe.imports_passed_through():
         StorageRef,
         VolumeRef,
     )
-    from workflows.dr_logic import choose_snapshot, met, rpo_s, target_problem
-    from workflows.failover_contracts import ProbeResult, SetTrafficInput, TrafficRef
-    from workflows.failover_logic import shifted_weights
-    from workflows.retries import UNDO_BEFORE_STEP, activity_options
+    from contracts.failover import (
+        ProbeResult,
+        SetTrafficInput,
+        TrafficRef,
+    )
+    from contracts.rollout import RegionRef
+    from contracts.storage import (
+        Resource,
+        Snapshot,
+        VolumeCheck,
+    )
+
+from workflows import patches
+from workflows.logic.dr import (
+    choose_snapshot,
+    met,
+    rpo_s,
+    target_problem,
+)
+from workflows.logic.failover import shifted_weights
+from workflows.retries import activity_options
 
 
 class _Refused(Exception):
@@ -40,11 +58,6 @@ class _Refused(Exception):
 
 class _Failed(Exception):
     """A step failed after something changed: the saga undoes it."""
-
-
-def recovery_id(service: str, source_region: str) -> str:
-    """One recovery of a region at a time (DESIGN rule 5)."""
-    return f"dr:{service}:{source_region}"
 
 
 @workflow.defn(name="DisasterRecoveryWorkflow")
@@ -241,7 +254,7 @@ class DisasterRecoveryWorkflow:
             )
 
         undo = ("traffic back", lambda: set_weights(dict(before.weights), "undo-shift"))
-        early = workflow.patched(UNDO_BEFORE_STEP)
+        early = workflow.patched(patches.UNDO_BEFORE_STEP.id)
         if early:
             self._undo.append(undo)  # a shift that was made and then failed for good is undone too
         await set_weights(after, "shift")
@@ -278,7 +291,7 @@ class DisasterRecoveryWorkflow:
         denied): its ids are unknown, so the undo finds the env's resources by key. False for
         histories from before the patch (no such undo: the old order).
         """
-        if not workflow.patched(UNDO_BEFORE_STEP):
+        if not workflow.patched(patches.UNDO_BEFORE_STEP.id):
             return False
         req = self._req
         query = ResourceQuery(service=req.service, provider=req.topology.region(region).provider, env=req.env)

@@ -9,12 +9,17 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
-    from activities.clouds.base import RegionState
-    from workflows import search_attributes as sa
-    from workflows.contracts import RegionDeployInput, RegionOutcome, RegionRef
-    from workflows.region_steps import Aborted, RegionRun
-    from workflows.retries import CLOUD_RETRY, call_timeout
-    from workflows.strategies import run_blue_green, run_canary, run_rolling
+    from contracts import search_attributes as sa
+    from contracts.cloud import RegionState
+    from contracts.rollout import (
+        RegionDeployInput,
+        RegionOutcome,
+        RegionRef,
+    )
+
+from workflows.region_steps import Aborted, RegionRun
+from workflows.retries import CLOUD_RETRY, call_timeout
+from workflows.strategies import run_blue_green, run_canary, run_rolling
 
 STRATEGIES = {"rolling": run_rolling, "canary": run_canary, "blue-green": run_blue_green}
 

@@ -12,8 +12,11 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.analysis_activities import AnalysisActivities
     from activities.cloud_activities import CloudActivities
-    from activities.clouds.base import HealthSample, RegionState
-    from workflows.contracts import (
+    from contracts.cloud import (
+        HealthSample,
+        RegionState,
+    )
+    from contracts.rollout import (
         AnalyseInput,
         AnalysisRecord,
         CanaryWeightInput,
@@ -26,8 +29,10 @@ with workflow.unsafe.imports_passed_through():
         RestoreInput,
         ScaleGroupInput,
     )
-    from workflows.planning import judge_health
-    from workflows.retries import ANALYSIS_RETRY, CLOUD_RETRY, UNDO_RETRY, call_timeout
+
+from workflows import patches
+from workflows.logic.planning import judge_health
+from workflows.retries import ANALYSIS_RETRY, CLOUD_RETRY, UNDO_RETRY, call_timeout
 
 StepVerdict = Literal["pass", "fail", "inconclusive"]
 
@@ -230,7 +235,7 @@ class RegionRun:
                 inconclusive += 1
                 if inconclusive > policy.inconclusive_limit:
                     return "inconclusive"
-        if judged == 0 and workflow.patched("no-measurement-is-inconclusive"):
+        if judged == 0 and workflow.patched(patches.NO_MEASUREMENT_IS_INCONCLUSIVE.id):
             return "inconclusive"  # not one run could read metrics: nothing says the canary is good
         return "pass"
 

@@ -5,20 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from contracts import errors as contracts_errors
 
 if TYPE_CHECKING:
     from config.models import Policies, Topology
 
-#: Must match activities.errors.NON_RETRYABLE_TYPES (kept literal: workflows import no activity code).
-NON_RETRYABLE_TYPES = [
-    "InvalidRequest",
-    "NotFound",
-    "AccessDenied",
-    "QuotaExceeded",
-    "RegionUnavailable",
-    "CloudError",
-]
+#: The one list (contracts/errors.py), as the list RetryPolicy wants.
+NON_RETRYABLE_TYPES = list(contracts_errors.NON_RETRYABLE_TYPES)
 
 #: Cloud calls: throttling and 5xx back off exponentially up to 30 s, 10 attempts in all.
 CLOUD_RETRY = RetryPolicy(
@@ -65,8 +62,3 @@ def activity_options(
         "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
         "summary": summary,
     }
-
-
-#: workflow.patched id: a step's undo is registered before the step's call, so a call that changed
-#: the cloud and then failed for good is undone too (histories from before the patch keep the old order).
-UNDO_BEFORE_STEP = "undo-before-step"

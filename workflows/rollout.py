@@ -10,9 +10,13 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
-    from activities.clouds.base import PreflightReport, RegionState
-    from workflows import search_attributes as sa
-    from workflows.contracts import (
+    from contracts import ids
+    from contracts import search_attributes as sa
+    from contracts.cloud import (
+        PreflightReport,
+        RegionState,
+    )
+    from contracts.rollout import (
         PreflightInput,
         RegionDeployInput,
         RegionOutcome,
@@ -21,16 +25,17 @@ with workflow.unsafe.imports_passed_through():
         RolloutProgress,
         RolloutRequest,
         RolloutStatus,
-    )
-    from workflows.planning import (
         WavePlan,
-        most_common_release,
-        plan_waves,
-        regions_to_compensate,
-        render_details,
     )
-    from workflows.region_deployment import RegionDeploymentWorkflow
-    from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
+
+from workflows.logic.planning import (
+    most_common_release,
+    plan_waves,
+    regions_to_compensate,
+    render_details,
+)
+from workflows.region_deployment import RegionDeploymentWorkflow
+from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
 
 
 class _Stop(Exception):
@@ -263,7 +268,7 @@ class RegionalRolloutWorkflow:
                 workflow.execute_child_workflow(
                     RegionDeploymentWorkflow.run,
                     child_input,
-                    id=f"{wid}/{name}",
+                    id=ids.region_deployment_id(wid, name),
                     static_summary=f"{req.service} {req.release} → {name} ({plan.name} wave)",
                 )
             )

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import math
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from workflows.planning import batch_targets
-    from workflows.region_steps import RegionRun
+from workflows.logic.planning import batch_targets
+from workflows.region_steps import RegionRun
 
 
 async def run_rolling(run: RegionRun) -> bool:

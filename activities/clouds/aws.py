@@ -25,28 +25,30 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from activities.botocore_errors import mapped
 from activities.clouds.aws_clients import TAG_PROMOTE, AwsClients, EventHook, tags_of, token
-from activities.clouds.aws_errors import mapped
 from activities.clouds.aws_groups import GroupNames, Groups, majority
 from activities.clouds.aws_storage import AwsStorage
 from activities.clouds.aws_traffic import Dns, Listener, ListenerRef
-from activities.clouds.base import (
-    CloudError,
-    DeployResult,
-    Group,
-    HealthSample,
-    InvalidRequest,
-    MetricSeries,
-    NotFound,
-    PreflightReport,
-    RegionState,
-    TrafficState,
-    Unavailable,
-)
 from activities.metrics.base import check_window
 from activities.metrics.cloudwatch import CloudWatchMetrics
 from config.aws import AwsRegionConfig
 from config.models import Topology
+from contracts.cloud import (
+    DeployResult,
+    Group,
+    HealthSample,
+    MetricSeries,
+    PreflightReport,
+    RegionState,
+    TrafficState,
+)
+from contracts.errors import (
+    CloudError,
+    InvalidRequest,
+    NotFound,
+    Unavailable,
+)
 
 GROUPS: tuple[Group, ...] = ("stable", "canary")
 #: Window of the health sample's metrics, and of the replica-lag reading.

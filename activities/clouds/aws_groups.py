@@ -18,7 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from activities.clouds.aws_clients import TAG_RELEASE, TAG_SERVICE, TAG_SIZE, tags_of, token
-from activities.clouds.base import Group, InvalidRequest, NotFound
+from contracts.cloud import Group
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+)
 
 #: Lifecycle states of instances that are leaving a group (not counted).
 _LEAVING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "Detaching", "Detached")

@@ -16,6 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from activities.botocore_errors import (
+    error_code,
+    mapped,
+)
 from activities.clouds.aws_clients import (
     TAG_CHECKSUM,
     TAG_COPY_OF,
@@ -35,10 +39,17 @@ from activities.clouds.aws_clients import (
     tags_of,
     token,
 )
-from activities.clouds.aws_errors import error_code, mapped
 from activities.clouds.aws_groups import Groups
-from activities.clouds.base import InvalidRequest, NotFound
-from activities.clouds.storage_port import PROD, Resource, Snapshot, VolumeCheck
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+)
+from contracts.storage import (
+    PROD,
+    Resource,
+    Snapshot,
+    VolumeCheck,
+)
 
 #: Instance states that still count as a resource (terminated ones linger in describe calls).
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]

@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from activities.clouds.base import InvalidRequest, NotFound
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+)
 
 #: ALB forward weights are integers; the canary's share is kept in percent of this total.
 LISTENER_SCALE = 100

@@ -16,23 +16,25 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from activities.clouds.base import (
-    DeployResult,
-    Group,
-    HealthSample,
-    InvalidRequest,
-    MetricSeries,
-    PreflightReport,
-    RegionState,
-    TrafficState,
-    Unavailable,
-)
 from activities.clouds.gcp_api import Clients, Place, require_config
 from activities.clouds.gcp_groups import Groups, Member, majority
 from activities.clouds.gcp_storage import GcpStorage
 from activities.clouds.gcp_traffic import GcpTraffic
-from activities.clouds.storage_port import PROD
 from config.models import Topology
+from contracts.cloud import (
+    DeployResult,
+    Group,
+    HealthSample,
+    MetricSeries,
+    PreflightReport,
+    RegionState,
+    TrafficState,
+)
+from contracts.errors import (
+    InvalidRequest,
+    Unavailable,
+)
+from contracts.storage import PROD
 
 METRIC_POINTS = 60
 GROUPS: tuple[Group, ...] = ("stable", "canary")
@@ -310,7 +312,7 @@ class GcpCloud(GcpStorage):
                 from google.cloud import compute_v1
 
                 from activities.clouds.gcp_api import request_id
-                from activities.clouds.gcp_errors import AlreadyExists
+                from activities.google_errors import AlreadyExists
 
                 disk = compute_v1.Disk(name=p.data_disk, size_gb=10)
                 with contextlib.suppress(AlreadyExists):

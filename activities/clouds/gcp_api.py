@@ -15,9 +15,16 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1
 
-from activities.clouds.base import InvalidRequest, Unavailable
-from activities.clouds.gcp_errors import by_status, call_retry, translated
+from activities.google_errors import (
+    by_status,
+    call_retry,
+    translated,
+)
 from config.gcp import GcpRegionConfig
+from contracts.errors import (
+    InvalidRequest,
+    Unavailable,
+)
 
 #: Namespace of every requestId: uuid5(NAMESPACE, "<idempotency key>/<step>").
 NAMESPACE = uuid.UUID("5b0c4a61-6f0e-4d1c-9b7a-2a7e0e8f9c3d")

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from google.cloud import compute_v1
 
 from activities.clouds import gcp_labels as labels
-from activities.clouds.base import NotFound
 from activities.clouds.gcp_api import Place, request_id
-from activities.clouds.gcp_errors import AlreadyExists
+from activities.google_errors import AlreadyExists
+from contracts.errors import NotFound
 
 _REQUESTS: dict[str, type] = {
     "delete_unary": compute_v1.DeleteRegionInstanceGroupManagerRequest,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import re
 
-from activities.clouds.base import InvalidRequest
 from activities.clouds.gcp_api import digest
+from contracts.errors import InvalidRequest
 
 PREFIX = "gops-"
 SERVICE, ENV, KEY, KIND = "gops-service", "gops-env", "gops-key", "gops-kind"

@@ -19,11 +19,19 @@ from typing import TYPE_CHECKING
 from google.cloud import compute_v1
 
 from activities.clouds import gcp_labels as L
-from activities.clouds.base import InvalidRequest, NotFound
 from activities.clouds.gcp_api import Place, request_id
-from activities.clouds.gcp_errors import AlreadyExists
 from activities.clouds.gcp_groups import Groups
-from activities.clouds.storage_port import PROD, Resource, Snapshot, VolumeCheck
+from activities.google_errors import AlreadyExists
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+)
+from contracts.storage import (
+    PROD,
+    Resource,
+    Snapshot,
+    VolumeCheck,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

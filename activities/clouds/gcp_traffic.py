@@ -23,8 +23,12 @@ from typing import Any
 
 from google.cloud import compute_v1
 
-from activities.clouds.base import InvalidRequest, NotFound, TrafficState
 from activities.clouds.gcp_api import Place, request_id
+from contracts.cloud import TrafficState
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+)
 
 SUM_TOLERANCE = 1e-6
 _TAG = "globalops:"
@@ -206,7 +210,7 @@ class GcpTraffic:
 
     def ensure_backend_service(self, places: list[Place], key: str) -> None:
         """Create the backend service with each region's stable backend, equal shares (bootstrap)."""
-        from activities.clouds.gcp_errors import AlreadyExists
+        from activities.google_errors import AlreadyExists
 
         shares = 1.0 / len(places)
         backends = []

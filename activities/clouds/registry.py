@@ -6,7 +6,8 @@ import os
 import threading
 from collections.abc import Callable
 
-from activities.clouds.base import CloudPort, InvalidRequest
+from activities.clouds.port import CloudPort
+from contracts.errors import InvalidRequest
 
 
 class CloudRegistry:

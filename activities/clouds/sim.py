@@ -15,22 +15,24 @@ from activities.clouds import sim_groups as groups
 from activities.clouds import sim_store as store
 from activities.clouds import sim_traffic as traffic
 from activities.clouds import sim_views as views
-from activities.clouds.base import (
+from activities.clouds.sim_storage import SimStorage
+from config.paths import state_dir
+from contracts.cloud import (
     DeployResult,
     Group,
     HealthSample,
-    InvalidRequest,
     MetricSeries,
-    NotFound,
     PreflightReport,
     RegionState,
+    TrafficState,
+)
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
     RegionUnavailable,
     Throttled,
-    TrafficState,
     Unavailable,
 )
-from activities.clouds.sim_storage import SimStorage
-from config.paths import state_dir
 
 # What a keyed call returns, and so what its ledger entry holds.
 Result = TypeVar("Result", bound=BaseModel)

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from typing import get_args
 
 from activities.clouds import sim_store as store
-from activities.clouds.base import (
+from contracts.cloud import (
     Group,
     HealthSample,
-    InvalidRequest,
     MetricSeries,
     RegionState,
 )
+from contracts.errors import InvalidRequest
 
 BASELINE_ERROR_RATE = 0.002
 BASELINE_LATENCY_MS = 80.0

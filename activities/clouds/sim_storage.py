@@ -12,8 +12,18 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel
 
 from activities.clouds import sim_store as store
-from activities.clouds.base import InvalidRequest, NotFound, RegionUnavailable
-from activities.clouds.storage_port import PROD, Resource, ResourceKind, Snapshot, VolumeCheck
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+    RegionUnavailable,
+)
+from contracts.storage import (
+    PROD,
+    Resource,
+    ResourceKind,
+    Snapshot,
+    VolumeCheck,
+)
 
 # What a keyed call returns, and so what its ledger entry holds.
 Result = TypeVar("Result", bound=BaseModel)

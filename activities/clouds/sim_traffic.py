@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 import sqlite3
 
-from activities.clouds.base import InvalidRequest, NotFound, TrafficState
+from contracts.cloud import TrafficState
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+)
 
 SUM_TOLERANCE = 1e-6
 DEFAULT_REPLICA_LAG_S = 1.0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from activities.clouds.base import CloudPort, InvalidRequest
 from activities.metrics.base import MetricsProvider, samples
-from activities.metrics.sim import SimMetrics
+from activities.metrics.sim import SeriesSource, SimMetrics
+from contracts.errors import InvalidRequest
 
 #: Names `metrics_provider` accepts.
 PROVIDERS = ("sim", "cloudwatch", "prometheus")
@@ -14,7 +14,7 @@ __all__ = ["PROVIDERS", "MetricsProvider", "SimMetrics", "metrics_provider", "sa
 
 def metrics_provider(
     name: str,
-    cloud: CloudPort,
+    cloud: SeriesSource,
     *,
     prometheus_url: str | None = None,
     cloudwatch_namespace: str = "globalops",

@@ -1,6 +1,6 @@
 """The metrics port: where canary analysis reads a group's error rate and latency from.
 
-Providers raise the CloudError subclasses of activities.clouds.base so the activities classify
+Providers raise the CloudError subclasses of contracts.errors so the activities classify
 them like any other provider error: Throttled (429, throttling codes) and Unavailable (5xx,
 timeouts, refused connections) are retried; InvalidRequest (other 4xx, bad queries) and
 AccessDenied (401/403, missing credentials) are not.
@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from activities.clouds.base import Group, InvalidRequest, MetricSeries
+from contracts.cloud import (
+    Group,
+    MetricSeries,
+)
+from contracts.errors import InvalidRequest
 
 #: Names of the samples a MetricSeries yields for the judge (workflows.judge.MetricSpec.name).
 ERROR_RATE = "error_rate"

@@ -20,29 +20,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
-
-from activities.clouds.base import (
-    AccessDenied,
-    CloudError,
-    Group,
-    InvalidRequest,
-    MetricSeries,
-    Throttled,
-    Unavailable,
-)
+from activities.botocore_errors import translated
 from activities.metrics.base import check_window
+from contracts.cloud import (
+    Group,
+    MetricSeries,
+)
 
 #: CloudWatch metric name -> (GetMetricData query id, statistic).
 METRICS: dict[str, tuple[str, str]] = {
@@ -55,41 +38,6 @@ METRICS: dict[str, tuple[str, str]] = {
 PERIOD_S = 10
 LONG_PERIOD_S = 60
 HIGH_RESOLUTION_RETENTION_S = 3 * 3600
-
-_THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "SlowDown",
-    }
-)
-_ACCESS_CODES = frozenset(
-    {
-        "UnauthorizedOperation",
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "SignatureDoesNotMatch",
-        "MissingAuthenticationToken",
-        "IncompleteSignature",
-    }
-)
-_INVALID_CODES = frozenset(
-    {
-        "ValidationError",
-        "ValidationException",
-        "MissingParameter",
-        "InvalidNextToken",
-        "MissingParameterValue",
-    }
-)
-
 
 def _default_factory(endpoint_url: str | None) -> Callable[[str], Any]:
     """Clients from boto3's default credential chain; few SDK retries (Temporal retries activities)."""
@@ -110,38 +58,6 @@ def _default_factory(endpoint_url: str | None) -> Callable[[str], Any]:
     return factory
 
 
-def classify_client_error(exc: ClientError) -> CloudError:
-    """The CloudError for a botocore ClientError, from its error code and HTTP status."""
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code") or "")
-    message = str(error.get("Message") or "") or str(exc)
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    text = f"CloudWatch {code or status}: {message}"
-    if code in _THROTTLING_CODES or status == 429:
-        return Throttled(text)
-    if code.startswith("AccessDenied") or code in _ACCESS_CODES or status in (401, 403):
-        return AccessDenied(text)
-    if code.startswith("InvalidParameter") or code in _INVALID_CODES:
-        return InvalidRequest(text)
-    if status >= 500 or code in ("InternalFailure", "InternalServiceError", "ServiceUnavailable"):
-        return Unavailable(text)
-    if 400 <= status < 500:
-        return InvalidRequest(text)
-    return CloudError(text)
-
-
-def classify_botocore_error(exc: BotoCoreError) -> CloudError:
-    """The CloudError for an error botocore raised before or without a service response."""
-    # EndpointConnectionError, ConnectTimeoutError (ConnectionError); ReadTimeoutError, ConnectionClosed...
-    if isinstance(exc, BotoConnectionError | HTTPClientError):
-        return Unavailable(f"CloudWatch unreachable: {exc}")
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return AccessDenied(f"CloudWatch credentials: {exc}")
-    if isinstance(exc, ParamValidationError | NoRegionError):
-        return InvalidRequest(f"CloudWatch request: {exc}")
-    return CloudError(f"CloudWatch: {exc}")
-
-
 class CloudWatchMetrics:
     """A MetricsProvider reading GetMetricData from the CloudWatch of the group's region."""
 
@@ -160,10 +76,8 @@ class CloudWatchMetrics:
     def _client(self, region: str) -> Any:
         with self._lock:
             if region not in self._clients:
-                try:
+                with translated():
                     self._clients[region] = self._factory(region)
-                except BotoCoreError as exc:
-                    raise classify_botocore_error(exc) from exc
             return self._clients[region]
 
     def series(
@@ -213,12 +127,8 @@ class CloudWatchMetrics:
             "ScanBy": "TimestampAscending",
         }
         while True:
-            try:
+            with translated():
                 page = client.get_metric_data(**request)
-            except ClientError as exc:
-                raise classify_client_error(exc) from exc
-            except BotoCoreError as exc:
-                raise classify_botocore_error(exc) from exc
             for result in page.get("MetricDataResults", []):
                 if result.get("Id") not in points:
                     continue

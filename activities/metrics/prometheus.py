@@ -29,16 +29,18 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from activities.clouds.base import (
+from activities.metrics.base import check_window
+from contracts.cloud import (
+    Group,
+    MetricSeries,
+)
+from contracts.errors import (
     AccessDenied,
     CloudError,
-    Group,
     InvalidRequest,
-    MetricSeries,
     Throttled,
     Unavailable,
 )
-from activities.metrics.base import check_window
 
 _SELECTOR = 'service="{service}",region="{region}",group="{group}"'
 

@@ -26,15 +26,23 @@ from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
+from contracts.dr import (
+    BackupRequest,
+    DrillRequest,
+    RecoveryRequest,
+)
+from contracts.failover import (
+    FailbackRequest,
+    FailoverRequest,
+    MonitorInput,
+)
+from contracts.rollout import RolloutRequest
 from tests.conftest import make_worker
 from workers.client import register_search_attributes
 from workflows.backup import BackupWorkflow
-from workflows.contracts import RolloutRequest
-from workflows.dr_contracts import BackupRequest, DrillRequest, RecoveryRequest
 from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import FailbackRequest, FailoverRequest, MonitorInput
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 

@@ -35,14 +35,20 @@ from config.dr import FreezeWindow
 from config.models import Policies, Topology
 from config.paths import default_policies_path, default_topology_path
 from config.strategies import CanaryStep
+from contracts.dr import DrillRequest
+from contracts.failover import (
+    FailoverRequest,
+    MonitorInput,
+)
+from contracts.rollout import (
+    RegionDeployInput,
+    RolloutRequest,
+)
 from tests.conftest import make_worker, unique_queue
 from tests.integration.conftest import free_port
 from workers.client import register_search_attributes
-from workflows.contracts import RegionDeployInput, RolloutRequest
-from workflows.dr_contracts import DrillRequest
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import FailoverRequest, MonitorInput
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow

@@ -25,17 +25,27 @@ from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
+from contracts.dr import (
+    BackupRequest,
+    DrillRequest,
+    RecoveryRequest,
+)
+from contracts.failover import (
+    FailbackRequest,
+    FailoverRequest,
+)
+from contracts.rollout import (
+    RegionDeployInput,
+    RolloutRequest,
+)
 from tests.conftest import unique_queue
 from tests.reliability.breaks import Break, broken_activities
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS
 from workflows.backup import BackupWorkflow
-from workflows.contracts import RegionDeployInput, RolloutRequest
-from workflows.dr_contracts import BackupRequest, DrillRequest, RecoveryRequest
 from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import FailbackRequest, FailoverRequest
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 

@@ -18,15 +18,18 @@ from temporalio.testing import WorkflowEnvironment
 from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
+from contracts.dr import (
+    BackupRequest,
+    DrillRequest,
+)
+from contracts.failover import FailoverRequest
+from contracts.rollout import RolloutRequest
 from tests.conftest import make_worker, unique_queue
 from tests.retry_tally import count_retries
 from workers.client import register_search_attributes
 from workflows.backup import BackupWorkflow
-from workflows.contracts import RolloutRequest
-from workflows.dr_contracts import BackupRequest, DrillRequest
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import FailoverRequest
 
 SERVICE = "checkout"
 ERROR_RATE = 0.2

@@ -27,10 +27,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
+from contracts.rollout import (
+    RolloutProgress,
+    RolloutRequest,
+)
 from tests.conftest import make_worker
 from workers.codec import ENCODING, AesGcmCodec, data_converter
 from workers.logging_setup import configure_logging
-from workflows.contracts import RolloutProgress, RolloutRequest
 
 SERVICE = "checkout"
 RELEASE = "4.2.0-sekrit"

@@ -12,7 +12,11 @@ from temporalio.testing import ActivityEnvironment
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
-from workflows.contracts import EnsureReleaseInput, PreflightInput, RegionRef
+from contracts.rollout import (
+    EnsureReleaseInput,
+    PreflightInput,
+    RegionRef,
+)
 
 SERVICE = "checkout"
 REGION = "us-east-1"

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from cli.codec_server import ALLOWED_HEADERS, build_server, serve_in_thread
 from cli.main import app
+from contracts.rollout import RegionRef
 from workers.codec import (
     ENCODING,
     KEY_ID_METADATA,
@@ -29,7 +30,6 @@ from workers.codec import (
     codec_from_env,
     data_converter,
 )
-from workflows.contracts import RegionRef
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from activities.clouds.storage_port import Snapshot
 from config.dr import DrillPolicy, FreezeWindow
 from config.durations import parse_duration
 from config.loader import load_topology
 from config.models import Topology
-from workflows.dr_logic import (
+from contracts.storage import Snapshot
+from workflows.logic.dr import (
     choose_snapshot,
     copy_destination,
     drill_regions,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities import errors
-from activities.clouds import base
-from activities.clouds.base import (
+from activities.errors import classified, to_application_error
+from contracts import errors as contract_errors
+from contracts.errors import (
     AccessDenied,
     CloudError,
     InvalidRequest,
@@ -17,7 +17,6 @@ from activities.clouds.base import (
     Throttled,
     Unavailable,
 )
-from activities.errors import classified, to_application_error
 from workflows import retries
 
 CASES: list[tuple[type[CloudError], str, bool]] = [
@@ -37,7 +36,7 @@ def _all_cloud_errors() -> list[type[CloudError]]:
     found: list[type[CloudError]] = [CloudError]
     for cls in found:
         found.extend(sub for sub in cls.__subclasses__() if sub not in found)
-    return [cls for cls in found if cls.__module__ == base.__name__]
+    return [cls for cls in found if cls.__module__ == contract_errors.__name__]
 
 
 @pytest.mark.parametrize(("cls", "kind", "non_retryable"), CASES)
@@ -93,24 +92,18 @@ def test_classified_keeps_result_arguments_and_name() -> None:
     assert add.__doc__ == "Adds."
 
 
-def test_non_retryable_lists_agree() -> None:
-    assert set(errors.NON_RETRYABLE_TYPES) == set(retries.NON_RETRYABLE_TYPES)
-    assert len(retries.NON_RETRYABLE_TYPES) == len(set(retries.NON_RETRYABLE_TYPES))
-
-
 def test_every_non_retryable_kind_is_listed_and_no_retryable_one() -> None:
     for cls in _all_cloud_errors():
         if cls.retryable:
-            assert cls.kind not in errors.NON_RETRYABLE_TYPES, cls
+            assert cls.kind not in contract_errors.NON_RETRYABLE_TYPES, cls
         else:
-            assert cls.kind in errors.NON_RETRYABLE_TYPES, cls
-            assert cls.kind in retries.NON_RETRYABLE_TYPES, cls
+            assert cls.kind in contract_errors.NON_RETRYABLE_TYPES, cls
 
 
 def test_retry_policies_carry_the_non_retryable_types() -> None:
     for policy in (retries.CLOUD_RETRY, retries.UNDO_RETRY):
         assert policy.non_retryable_error_types is not None
-        assert set(policy.non_retryable_error_types) == set(errors.NON_RETRYABLE_TYPES)
+        assert set(policy.non_retryable_error_types) == set(contract_errors.NON_RETRYABLE_TYPES)
         assert "Throttled" not in policy.non_retryable_error_types
         assert "Unavailable" not in policy.non_retryable_error_types
     assert retries.CLOUD_RETRY.maximum_attempts == 10

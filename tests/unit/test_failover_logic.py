@@ -11,10 +11,12 @@ import pytest
 from config.failover import FailoverPolicy, ProbeFailureTrigger, SustainedTrigger
 from config.loader import load_topology
 from config.models import Topology
-from workflows.failover_logic import (
+from contracts.failover import (
     Candidate,
     ProbeSample,
     RegionTriggerState,
+)
+from workflows.logic.failover import (
     against_targets,
     choose_target,
     evaluate,

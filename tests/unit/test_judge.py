@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu  # type: ignore[import-untyped]
 
-from workflows.judge import Judgement, MetricJudgement, MetricSpec, judge
+from activities.judge import (
+    Judgement,
+    MetricJudgement,
+    MetricSpec,
+    judge,
+)
 
 LATENCY = "latency_p99"
 ERRORS = "error_rate"

@@ -18,18 +18,20 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from activities.clouds.base import (
-    AccessDenied,
-    CloudPort,
-    Group,
-    InvalidRequest,
-    MetricSeries,
-    Throttled,
-    Unavailable,
-)
+from activities.clouds.port import CloudPort
 from activities.metrics import SimMetrics, metrics_provider, samples
 from activities.metrics.cloudwatch import CloudWatchMetrics
 from activities.metrics.prometheus import DEFAULT_QUERIES, PrometheusMetrics
+from contracts.cloud import (
+    Group,
+    MetricSeries,
+)
+from contracts.errors import (
+    AccessDenied,
+    InvalidRequest,
+    Throttled,
+    Unavailable,
+)
 
 # --------------------------------------------------------------------------- Prometheus
 
@@ -397,7 +399,7 @@ def faulty_client(url: str, status: int, code: str, message: str) -> tuple[Any, 
 )
 def test_cloudwatch_errors_are_classified(aws: str, status: int, code: str, error: type[Exception]) -> None:
     client, calls = faulty_client(aws, status, code, f"injected {code}")
-    with pytest.raises(error, match=f"CloudWatch {code}: injected {code}"):
+    with pytest.raises(error, match=f"AWS GetMetricData: {code}: injected {code}"):
         CloudWatchMetrics(lambda region: client).series("checkout", REGION, "canary", None, 60)
     assert calls == [1]
 

@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 
-from activities.clouds.base import HealthSample
 from config.models import HealthPolicy, Policies, RollbackPolicy, Topology
-from workflows.contracts import RegionOutcome, RolloutProgress
-from workflows.planning import (
+from contracts.cloud import HealthSample
+from contracts.rollout import (
+    RegionOutcome,
+    RolloutProgress,
     WavePlan,
+)
+from workflows.logic.planning import (
     batch_targets,
     judge_health,
     most_common_release,

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from activities.clouds.base import (
+from activities.clouds.sim import SimCloud
+from contracts.errors import (
     InvalidRequest,
     NotFound,
     RegionUnavailable,
     Throttled,
     Unavailable,
 )
-from activities.clouds.sim import SimCloud
 
 REGIONS = [f"r{i:02d}" for i in range(8)]
 

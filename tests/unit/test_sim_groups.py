@@ -10,15 +10,17 @@ from typing import Any
 
 import pytest
 
-from activities.clouds.base import (
+from activities.clouds.sim import SimCloud
+from contracts.cloud import (
     DeployResult,
+    RegionState,
+)
+from contracts.errors import (
     InvalidRequest,
     NotFound,
-    RegionState,
     RegionUnavailable,
     Throttled,
 )
-from activities.clouds.sim import SimCloud
 
 SVC = "checkout"
 R = "r00"

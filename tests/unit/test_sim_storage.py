@@ -7,9 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from activities.clouds.base import InvalidRequest, NotFound, RegionUnavailable, Throttled
 from activities.clouds.sim import SimCloud
-from activities.clouds.storage_port import PROD
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+    RegionUnavailable,
+    Throttled,
+)
+from contracts.storage import PROD
 
 SVC = "checkout"
 SRC = "us-east-1"

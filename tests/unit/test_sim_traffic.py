@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from activities.clouds.base import InvalidRequest, NotFound, RegionUnavailable, Throttled, TrafficState
 from activities.clouds.sim import SimCloud
+from contracts.cloud import TrafficState
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+    RegionUnavailable,
+    Throttled,
+)
 
 SVC = "checkout"
 REGIONS = ["r00", "r01", "r02", "r03"]

@@ -19,11 +19,14 @@ from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from config.loader import load_policies
 from config.models import Topology
+from contracts.rollout import (
+    RegionDeployInput,
+    RegionOutcome,
+)
 from tests.conftest import unique_queue
 from workers import telemetry
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS, activity_functions
-from workflows.contracts import RegionDeployInput, RegionOutcome
 from workflows.region_deployment import RegionDeploymentWorkflow
 
 

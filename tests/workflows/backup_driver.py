@@ -7,8 +7,11 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.dr import (
+        BackupReport,
+        BackupRequest,
+    )
     from workflows.backup import BackupWorkflow
-    from workflows.dr_contracts import BackupReport, BackupRequest
 
 
 @workflow.defn(name="BackupDriverWorkflow")

@@ -21,15 +21,7 @@ from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from config.dr import FreezeWindow
 from config.models import Policies, Topology
-from tests.conftest import make_worker, unique_queue
-from tests.reliability.breaks import replaced_activities
-from tests.reliability.conftest import apoll
-from tests.workflows.backup_driver import BackupDriverWorkflow
-from workers.client import register_search_attributes
-from workers.main import WORKFLOWS
-from workflows.backup import BackupWorkflow
-from workflows.contracts import RegionRef
-from workflows.dr_contracts import (
+from contracts.dr import (
     BackupReport,
     BackupRequest,
     DrillReport,
@@ -37,8 +29,16 @@ from workflows.dr_contracts import (
     RecoveryReport,
     RecoveryRequest,
 )
+from contracts.failover import ProbeResult
+from contracts.rollout import RegionRef
+from tests.conftest import make_worker, unique_queue
+from tests.reliability.breaks import replaced_activities
+from tests.reliability.conftest import apoll
+from tests.workflows.backup_driver import BackupDriverWorkflow
+from workers.client import register_search_attributes
+from workers.main import WORKFLOWS
+from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
-from workflows.failover_contracts import ProbeResult
 from workflows.recovery import DisasterRecoveryWorkflow
 
 SERVICE = "checkout"

@@ -14,11 +14,16 @@ from temporalio.testing import WorkflowEnvironment
 from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
+from contracts.failover import (
+    FailbackRequest,
+    FailoverRequest,
+    MonitorInput,
+    MonitorStatus,
+)
 from tests.conftest import make_worker
 from workers.client import register_search_attributes
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import FailbackRequest, FailoverRequest, MonitorInput, MonitorStatus
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
@@ -230,7 +235,7 @@ async def test_a_failover_holds_the_rollout_of_that_region_until_failback(
     topology: Topology,
     policies: Policies,
 ) -> None:
-    from workflows.contracts import RolloutRequest
+    from contracts.rollout import RolloutRequest
 
     pols = policies.model_copy(
         update={"approvals": policies.approvals.model_copy(update={"between_waves": True})}

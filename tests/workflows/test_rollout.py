@@ -14,9 +14,12 @@ from temporalio.testing import WorkflowEnvironment
 from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
+from contracts.rollout import (
+    RolloutProgress,
+    RolloutRequest,
+)
 from tests.conftest import make_worker
 from workers.client import register_search_attributes
-from workflows.contracts import RolloutProgress, RolloutRequest
 from workflows.rollout import RegionalRolloutWorkflow
 
 CORE = [

@@ -18,10 +18,14 @@ from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
 from config.strategies import CanaryStep
+from contracts.rollout import (
+    RegionDeployInput,
+    RegionOutcome,
+    RolloutRequest,
+)
 from tests.conftest import make_worker
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS, activity_functions
-from workflows.contracts import RegionDeployInput, RegionOutcome, RolloutRequest
 from workflows.region_deployment import RegionDeploymentWorkflow
 
 EDGE = [

@@ -9,8 +9,11 @@ import boto3
 import pytest
 
 from activities.clouds.aws import AwsCloud
-from activities.clouds.base import InvalidRequest, NotFound
 from config.models import Topology
+from contracts.errors import (
+    InvalidRequest,
+    NotFound,
+)
 from tests.integration.aws.conftest import Counter
 from tests.integration.aws.provision import SERVICE
 

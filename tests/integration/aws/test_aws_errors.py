@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from activities.clouds.aws_errors import classify, classify_botocore, translated
-from activities.clouds.base import (
+from activities.botocore_errors import (
+    classify,
+    classify_botocore,
+    translated,
+)
+from contracts.errors import (
     AccessDenied,
     CloudError,
     InvalidRequest,

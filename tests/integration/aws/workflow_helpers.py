@@ -15,10 +15,7 @@ from cli.rollout import start_rollout
 from config.loader import load_policies
 from config.models import Policies, Topology
 from config.strategies import CanaryStep
-from tests.integration.aws.provision import SERVICE
-from workflows.backup import BackupWorkflow
-from workflows.contracts import RolloutProgress, RolloutRequest
-from workflows.dr_contracts import (
+from contracts.dr import (
     BackupReport,
     BackupRequest,
     DrillReport,
@@ -26,9 +23,18 @@ from workflows.dr_contracts import (
     RecoveryReport,
     RecoveryRequest,
 )
+from contracts.failover import (
+    FailoverReport,
+    FailoverRequest,
+)
+from contracts.rollout import (
+    RolloutProgress,
+    RolloutRequest,
+)
+from tests.integration.aws.provision import SERVICE
+from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import FailoverReport, FailoverRequest
 from workflows.recovery import DisasterRecoveryWorkflow
 
 

@@ -13,9 +13,12 @@ from activities.clouds.sim import SimCloud
 from cli.rollout import start_rollout
 from config.models import Policies, Topology
 from config.strategies import Strategy
+from contracts.rollout import (
+    RegionDeployInput,
+    RolloutRequest,
+)
 from tests.gcp_server import ComputeTestServer
 from tests.integration.gcp.conftest import GCP_REGIONS, gcp_worker
-from workflows.contracts import RegionDeployInput, RolloutRequest
 from workflows.region_deployment import RegionDeploymentWorkflow
 
 

@@ -12,13 +12,22 @@ from temporalio.testing import WorkflowEnvironment
 from activities.clouds.gcp import GcpCloud
 from activities.clouds.sim import SimCloud
 from config.models import Policies, Topology
+from contracts.dr import (
+    BackupReport,
+    BackupRequest,
+    DrillReport,
+    DrillRequest,
+    RecoveryRequest,
+)
+from contracts.failover import (
+    FailoverReport,
+    FailoverRequest,
+)
 from tests.gcp_server import ComputeTestServer
 from tests.integration.gcp.conftest import gcp_worker
 from workflows.backup import BackupWorkflow
-from workflows.dr_contracts import BackupReport, BackupRequest, DrillReport, DrillRequest, RecoveryRequest
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow
-from workflows.failover_contracts import FailoverReport, FailoverRequest
 from workflows.recovery import DisasterRecoveryWorkflow
 
 SERVICE = "checkout"

@@ -34,13 +34,17 @@ from activities.clouds.aws_traffic import route53_weight
 from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from config.models import Topology
+from contracts.dr import (
+    BackupReport,
+    DrillReport,
+    DrillRequest,
+)
 from tests.integration.aws.inventory import Inventory, diff, moto_inventory
 from tests.integration.aws.provision import AWS_REGIONS, SERVICE
 from tests.integration.aws.workflow_helpers import backup, failover, fast_policies, recover, rollout
 from tests.reliability.breaks import Break, broken_activities
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS
-from workflows.dr_contracts import BackupReport, DrillReport, DrillRequest
 from workflows.drill import DrillWorkflow
 
 pytestmark = pytest.mark.e2e

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from activities.clouds.storage_port import Snapshot
-from config.dr import FreezeWindow
-from config.models import Topology
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from config.dr import FreezeWindow
+    from config.models import Topology
+    from contracts.storage import Snapshot
 
 
 def residency_applies(topology: Topology, service: str) -> bool:

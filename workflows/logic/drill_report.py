@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from workflows.dr_contracts import DrillReport
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.dr import DrillReport
 
 
 def _s(value: float | None) -> str:

@@ -1,7 +1,7 @@
 """Pure failover decisions: target choice, safety rules, traffic weights, triggers and timings.
 
 No I/O and no clock: every function is deterministic in its arguments, so workflows can call it
-directly and replays give the same answers. Imports are pydantic, the stdlib and config only.
+directly and replays give the same answers. Imports are the stdlib, config and contracts only.
 """
 
 from __future__ import annotations
@@ -9,19 +9,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from temporalio import workflow
 
-from config.failover import FailoverPolicy, SustainedTrigger, TriggerMode
+with workflow.unsafe.imports_passed_through():
+    from config.failover import FailoverPolicy, SustainedTrigger
+    from contracts.failover import (
+        Candidate,
+        Firing,
+        ProbeSample,
+        RegionTriggerState,
+        Rejection,
+        TargetChoice,
+        TriggerName,
+    )
 
 __all__ = [
-    "Candidate",
-    "Firing",
-    "ProbeSample",
-    "RegionTriggerState",
-    "Rejection",
-    "TargetChoice",
     "against_targets",
     "choose_target",
     "evaluate",
@@ -31,48 +34,11 @@ __all__ = [
     "shifted_weights",
 ]
 
-_VALUE = ConfigDict(extra="forbid", frozen=True)
 _DIGITS = 9
 """Weights are rounded to this many decimals; the remainder goes to one region so the sum is kept."""
 
-TriggerName = Literal["probe_failures", "error_rate", "latency"]
 
 # ----------------------------------------------------------------------------- target choice
-
-
-class Candidate(BaseModel):
-    """What the decision knows about one region: health, residency, load, capacity, lag."""
-
-    model_config = _VALUE
-
-    region: str
-    jurisdiction: str
-    healthy: bool
-    traffic: float = Field(ge=0, description="Share of the service's global traffic (0-1).")
-    instances: int = Field(ge=0)
-    max_instances: int = Field(ge=0)
-    latency_ms: float
-    replica_lag_s: float | None = Field(default=None, description="None = unknown (not checked here).")
-
-
-class Rejection(BaseModel):
-    """A region that cannot take the traffic, and the first rule it broke."""
-
-    model_config = _VALUE
-
-    region: str
-    reason: str
-
-
-class TargetChoice(BaseModel):
-    """The chosen target (None = refuse) and why every other region was not chosen."""
-
-    model_config = _VALUE
-
-    target: str | None
-    needed_instances: int = 0
-    rejected: list[Rejection] = Field(default_factory=list)
-    considered: list[str] = Field(default_factory=list)
 
 
 def needed_instances(candidate: Candidate, moved_traffic: float) -> int:
@@ -221,47 +187,6 @@ def failback_weights(
 
 
 # ----------------------------------------------------------------------------- triggers
-
-
-class ProbeSample(BaseModel):
-    """One probe of a region at a workflow time."""
-
-    model_config = _VALUE
-
-    region: str
-    at: datetime
-    ok: bool = Field(description="Reachable, with more than 0 healthy instances.")
-    error_rate: float
-    latency_p99_ms: float
-
-
-class RegionTriggerState(BaseModel):
-    """What the triggers remember about one region between probes (survives continue-as-new)."""
-
-    model_config = _VALUE
-
-    consecutive_failures: int = 0
-    first_bad_at: datetime | None = Field(
-        default=None, description="Earliest start among the breaches still active; None when all recovered."
-    )
-    error_breach_since: datetime | None = None
-    latency_breach_since: datetime | None = None
-    failing_since: datetime | None = Field(
-        default=None, description="First failed probe of the current run of failed probes."
-    )
-
-
-class Firing(BaseModel):
-    """A trigger that fired: the region is declared bad."""
-
-    model_config = _VALUE
-
-    region: str
-    trigger: TriggerName
-    mode: TriggerMode
-    first_bad_at: datetime = Field(description="Start of this trigger's breach.")
-    fired_at: datetime
-    detail: str
 
 
 def _sustained(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from config.models import HealthPolicy, Policies, Provider, RegionConfig, Topology
 from config.strategies import AnalysisPolicy, Strategy
+from contracts.wire import WireModel
 
 RolloutStatus = Literal["running", "succeeded", "rolled_back", "failed", "aborted"]
 RegionStatus = Literal[
@@ -25,11 +26,9 @@ RegionStatus = Literal[
 ]
 
 
-class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
-class RolloutRequest(_Contract):
+class RolloutRequest(WireModel):
     """Everything a rollout needs: it never reads files, so it replays the same way."""
 
     service: str
@@ -43,7 +42,7 @@ class RolloutRequest(_Contract):
     )
 
 
-class RegionRef(_Contract):
+class RegionRef(WireModel):
     """Names one service in one region and the adapter that reaches it."""
 
     service: str
@@ -106,7 +105,7 @@ class AnalyseInput(RegionRef):
     thresholds: HealthPolicy
 
 
-class AnalysisRecord(_Contract):
+class AnalysisRecord(WireModel):
     """What one analysis run judged: the verdict and the numbers behind it."""
 
     step: str
@@ -118,7 +117,7 @@ class AnalysisRecord(_Contract):
     reasons: list[str] = Field(default_factory=list)
 
 
-class RegionDeployInput(_Contract):
+class RegionDeployInput(WireModel):
     """Input of one region's child workflow."""
 
     service: str
@@ -134,7 +133,7 @@ class RegionDeployInput(_Contract):
     strategy: Strategy = "rolling"
 
 
-class GateRecord(_Contract):
+class GateRecord(WireModel):
     """One health gate: the samples it judged and its verdict."""
 
     step: str
@@ -145,7 +144,7 @@ class GateRecord(_Contract):
     reasons: list[str] = Field(default_factory=list)
 
 
-class RegionOutcome(_Contract):
+class RegionOutcome(WireModel):
     """A region's state within a rollout, as shown in progress and in the result."""
 
     region: str
@@ -162,7 +161,7 @@ class RegionOutcome(_Contract):
     overrides: list[str] = Field(default_factory=list, description="operator overrides, e.g. promote --full")
 
 
-class RolloutProgress(_Contract):
+class RolloutProgress(WireModel):
     """The query answer and the final result of a rollout."""
 
     workflow_id: str
@@ -193,3 +192,12 @@ class RolloutProgress(_Contract):
             if outcome.region == name:
                 return outcome
         raise KeyError(name)
+
+
+class WavePlan(WireModel):
+    """One wave: its regions, deployed group by group (the pilot alone first)."""
+
+    name: str
+    regions: list[str]
+    groups: list[list[str]]
+    pilot: str | None = None

@@ -5,23 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from activities.clouds.storage_port import PROD, Snapshot
 from config.models import Policies, Provider, Topology
+from contracts.storage import (
+    PROD,
+    Snapshot,
+)
+from contracts.wire import WireModel
 
 DrStatus = Literal["running", "succeeded", "refused", "failed", "aborted", "skipped"]
 DrMode = Literal["recover", "drill", "validate"]
 
 
-class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- activity inputs ---------------------------------------------------------------------------
 
 
-class StorageRef(_Contract):
+class StorageRef(WireModel):
     """A service in one region, through one provider."""
 
     service: str
@@ -80,7 +82,7 @@ class ResourceRef(StorageRef):
     resource_id: str
 
 
-class ResourceQuery(_Contract):
+class ResourceQuery(WireModel):
     """The recovery resources of a service in one environment, through one provider."""
 
     service: str
@@ -91,7 +93,7 @@ class ResourceQuery(_Contract):
 # --- backups -----------------------------------------------------------------------------------
 
 
-class BackupRequest(_Contract):
+class BackupRequest(WireModel):
     """Snapshot regions, copy each to its backup region, prune by retention."""
 
     service: str
@@ -101,7 +103,7 @@ class BackupRequest(_Contract):
     request_id: str = ""
 
 
-class RegionBackup(_Contract):
+class RegionBackup(WireModel):
     """What a backup did in one region."""
 
     region: str
@@ -113,7 +115,7 @@ class RegionBackup(_Contract):
     ok: bool = False
 
 
-class BackupReport(_Contract):
+class BackupReport(WireModel):
     """Result of one BackupWorkflow run."""
 
     workflow_id: str
@@ -127,7 +129,7 @@ class BackupReport(_Contract):
 # --- recovery ----------------------------------------------------------------------------------
 
 
-class RecoveryRequest(_Contract):
+class RecoveryRequest(WireModel):
     """Recover a region's service into another region (production, a drill, or a validation)."""
 
     service: str
@@ -147,7 +149,7 @@ class RecoveryRequest(_Contract):
     request_id: str = ""
 
 
-class RecoveryReport(_Contract):
+class RecoveryReport(WireModel):
     """Result of a recovery: what was restored, how long it took, what it lost, against targets."""
 
     workflow_id: str
@@ -175,7 +177,7 @@ class RecoveryReport(_Contract):
 # --- drills ------------------------------------------------------------------------------------
 
 
-class DrillRequest(_Contract):
+class DrillRequest(WireModel):
     """Rehearse the recovery of some regions into their backup regions, isolated from production."""
 
     service: str
@@ -185,7 +187,7 @@ class DrillRequest(_Contract):
     request_id: str = ""
 
 
-class DrillRegion(_Contract):
+class DrillRegion(WireModel):
     """One region's rehearsal in a drill report."""
 
     region: str
@@ -198,7 +200,7 @@ class DrillRegion(_Contract):
     reason: str | None = None
 
 
-class DrillReport(_Contract):
+class DrillReport(WireModel):
     """The drill's outcome: per region RTO/RPO against targets, leftovers, verdict (also Markdown)."""
 
     workflow_id: str

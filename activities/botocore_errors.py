@@ -22,7 +22,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from activities.clouds.base import (
+from contracts.errors import (
     AccessDenied,
     CloudError,
     InvalidRequest,

@@ -6,20 +6,16 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from pydantic import BaseModel
+from temporalio import workflow
 
-from activities.clouds.base import HealthSample
-from config.models import HealthPolicy, RollbackPolicy, Topology
-from workflows.contracts import RegionOutcome, RolloutProgress
-
-
-class WavePlan(BaseModel):
-    """One wave: its regions, deployed group by group (the pilot alone first)."""
-
-    name: str
-    regions: list[str]
-    groups: list[list[str]]
-    pilot: str | None = None
+with workflow.unsafe.imports_passed_through():
+    from config.models import HealthPolicy, RollbackPolicy, Topology
+    from contracts.cloud import HealthSample
+    from contracts.rollout import (
+        RegionOutcome,
+        RolloutProgress,
+        WavePlan,
+    )
 
 
 def plan_waves(topology: Topology) -> list[WavePlan]:

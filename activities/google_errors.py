@@ -11,7 +11,7 @@ from google.api_core import retry as gretry
 from google.auth import exceptions as auth_exc
 from requests import exceptions as http_exc
 
-from activities.clouds.base import (
+from contracts.errors import (
     AccessDenied,
     CloudError,
     InvalidRequest,

@@ -5,19 +5,85 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from config.failover import TriggerMode
 from config.models import Policies, Provider, Topology
-from workflows.failover_logic import Firing, ProbeSample, RegionTriggerState, Rejection
+from contracts.wire import FrozenWireModel, WireModel
 
 FailoverStatus = Literal["running", "succeeded", "refused", "failed", "aborted"]
 
 
-class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
-class ProbeResult(_Contract):
+TriggerName = Literal["probe_failures", "error_rate", "latency"]
+
+
+class Candidate(FrozenWireModel):
+    """What the decision knows about one region: health, residency, load, capacity, lag."""
+
+    region: str
+    jurisdiction: str
+    healthy: bool
+    traffic: float = Field(ge=0, description="Share of the service's global traffic (0-1).")
+    instances: int = Field(ge=0)
+    max_instances: int = Field(ge=0)
+    latency_ms: float
+    replica_lag_s: float | None = Field(default=None, description="None = unknown (not checked here).")
+
+
+class Rejection(FrozenWireModel):
+    """A region that cannot take the traffic, and the first rule it broke."""
+
+    region: str
+    reason: str
+
+
+class TargetChoice(FrozenWireModel):
+    """The chosen target (None = refuse) and why every other region was not chosen."""
+
+    target: str | None
+    needed_instances: int = 0
+    rejected: list[Rejection] = Field(default_factory=list)
+    considered: list[str] = Field(default_factory=list)
+
+
+class ProbeSample(FrozenWireModel):
+    """One probe of a region at a workflow time."""
+
+    region: str
+    at: datetime
+    ok: bool = Field(description="Reachable, with more than 0 healthy instances.")
+    error_rate: float
+    latency_p99_ms: float
+
+
+class RegionTriggerState(FrozenWireModel):
+    """What the triggers remember about one region between probes (survives continue-as-new)."""
+
+    consecutive_failures: int = 0
+    first_bad_at: datetime | None = Field(
+        default=None, description="Earliest start among the breaches still active; None when all recovered."
+    )
+    error_breach_since: datetime | None = None
+    latency_breach_since: datetime | None = None
+    failing_since: datetime | None = Field(
+        default=None, description="First failed probe of the current run of failed probes."
+    )
+
+
+class Firing(FrozenWireModel):
+    """A trigger that fired: the region is declared bad."""
+
+    region: str
+    trigger: TriggerName
+    mode: TriggerMode
+    first_bad_at: datetime = Field(description="Start of this trigger's breach.")
+    fired_at: datetime
+    detail: str
+
+
+class ProbeResult(WireModel):
     """One probe of a region: reachable and healthy, with its numbers (the workflow stamps the time)."""
 
     region: str
@@ -28,7 +94,7 @@ class ProbeResult(_Contract):
     detail: str = ""
 
 
-class TrafficRef(_Contract):
+class TrafficRef(WireModel):
     """The global traffic split of one service, through one provider's traffic manager."""
 
     service: str
@@ -42,7 +108,7 @@ class SetTrafficInput(TrafficRef):
     key: str
 
 
-class FailoverRequest(_Contract):
+class FailoverRequest(WireModel):
     """Move a region's traffic to a backup region; everything the workflow needs is here."""
 
     service: str
@@ -57,7 +123,7 @@ class FailoverRequest(_Contract):
     detected_at: datetime | None = None
 
 
-class FailoverReport(_Contract):
+class FailoverReport(WireModel):
     """The query answer and result of a failover: what moved where, how fast, and why."""
 
     workflow_id: str
@@ -79,7 +145,7 @@ class FailoverReport(_Contract):
     steps: list[str] = Field(default_factory=list)
 
 
-class FailbackRequest(_Contract):
+class FailbackRequest(WireModel):
     """Return traffic to a recovered region, gradually, from the backup that took it."""
 
     service: str
@@ -95,7 +161,7 @@ class FailbackRequest(_Contract):
     )
 
 
-class FailbackReport(_Contract):
+class FailbackReport(WireModel):
     """What a failback did: the steps taken and where traffic ended."""
 
     workflow_id: str
@@ -109,7 +175,7 @@ class FailbackReport(_Contract):
     weights_after: dict[str, float] = Field(default_factory=dict)
 
 
-class FailoverDone(_Contract):
+class FailoverDone(WireModel):
     """A failover tells the service's monitor it has ended, so it no longer counts as running."""
 
     region: str
@@ -117,7 +183,7 @@ class FailoverDone(_Contract):
     status: FailoverStatus
 
 
-class MonitorInput(_Contract):
+class MonitorInput(WireModel):
     """The monitor's input, and the state it carries across continue-as-new."""
 
     service: str
@@ -133,7 +199,7 @@ class MonitorInput(_Contract):
     firings: list[Firing] = Field(default_factory=list, description="the latest triggers that fired")
 
 
-class MonitorStatus(_Contract):
+class MonitorStatus(WireModel):
     """What the monitor knows now: last probe per region, trigger state, failovers."""
 
     service: str

@@ -1,0 +1,81 @@
+"""Workflow and schedule ids: one function per format, so one operation per target runs at a time.
+
+Ids name what an operation changes (DESIGN rule 5): a second start for the same target is refused
+by Temporal instead of running twice. Everything that builds or parses an id uses these.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+ROLLOUT_PREFIX = "rollout:"
+
+
+def rollout_id(service: str) -> str:
+    """One rollout per service at a time."""
+    return f"{ROLLOUT_PREFIX}{service}"
+
+
+def rollout_id_of(ident: str) -> str:
+    """A rollout id from what a user typed: the id itself or just the service name."""
+    return ident if ident.startswith(ROLLOUT_PREFIX) else rollout_id(ident)
+
+
+def region_deployment_id(parent_id: str, region: str) -> str:
+    """The child workflow that deploys one region of a rollout."""
+    return f"{parent_id}/{region}"
+
+
+def deploy_id(service: str, region: str) -> str:
+    """One single-region deploy per service and region at a time."""
+    return f"deploy:{service}:{region}"
+
+
+def monitor_id(service: str) -> str:
+    """One health monitor per service."""
+    return f"monitor:{service}"
+
+
+def failover_id(service: str, region: str) -> str:
+    """One failover per service and failed region at a time."""
+    return f"failover:{service}:{region}"
+
+
+def failback_id(service: str, region: str) -> str:
+    """One failback per service and recovered region at a time."""
+    return f"failback:{service}:{region}"
+
+
+def backup_id(service: str) -> str:
+    """One backup run per service at a time (scheduled runs get the time appended by Temporal)."""
+    return f"backup:{service}"
+
+
+def backup_schedule_id(service: str) -> str:
+    """The backup schedule of a service."""
+    return f"backup:{service}"
+
+
+def recovery_id(service: str, source_region: str) -> str:
+    """One recovery per service and lost region at a time."""
+    return f"dr:{service}:{source_region}"
+
+
+def validation_id(service: str, target_region: str) -> str:
+    """One restore validation per service and target region at a time."""
+    return f"dr-validate:{service}:{target_region}"
+
+
+def drill_schedule_id(service: str) -> str:
+    """The weekly drill schedule of a service."""
+    return f"drill:{service}"
+
+
+def drill_id(service: str, now: datetime | None = None) -> str:
+    """A drill started by hand: one per service and second."""
+    return f"drill:{service}:{(now or datetime.now(UTC)):%Y%m%dT%H%M%S}"
+
+
+def drill_region_id(drill_workflow_id: str, region: str) -> str:
+    """The child workflow that rehearses the recovery of one region in a drill."""
+    return f"{drill_workflow_id}/{region}"

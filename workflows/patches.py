@@ -1,0 +1,76 @@
+"""Every `workflow.patched()` id in one register: when it came, why, and when it can be deprecated.
+
+A patch keeps histories recorded before a change replaying the old way (samples-python `patching/`).
+Code asks `workflow.patched(patches.X.id)`; tests/unit/test_patches.py fails when code uses an id
+that is not here, when an entry here is used nowhere, or when docs/development.md lists other ids.
+Removing one: first `workflow.deprecate_patch(id)` once no running workflow predates it (the
+"deprecate after" condition), then, once those are gone too, the branch and the entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One patch id, with the reasons a maintainer needs to retire it."""
+
+    id: str
+    added: str
+    why: str
+    deprecate_after: str
+
+
+NO_MEASUREMENT_IS_INCONCLUSIVE = Patch(
+    id="no-measurement-is-inconclusive",
+    added="2026-11-25",
+    why="an analysis step in which no run could read metrics is inconclusive, not a pass (fail closed)",
+    deprecate_after="no canary or blue-green rollout started before 2026-11-25 is still running",
+)
+NOTIFY_MONITOR = Patch(
+    id="notify-monitor",
+    added="2026-11-25",
+    why="a finished failover signals its monitor, so it no longer holds the monitor's concurrency slot",
+    deprecate_after="no failover started before 2026-11-25 is still running",
+)
+SCALE_BACK_BACKUP = Patch(
+    id="scale-back-backup",
+    added="2026-11-25",
+    why="failback scales the pre-scaled backup region back to its size before the failover",
+    deprecate_after="no failback started before 2026-11-25 is still running",
+)
+FAIL_ON_FAILED_VERDICT = Patch(
+    id="fail-on-failed-verdict",
+    added="2026-11-25",
+    why="a drill whose verdict is fail fails its workflow, so a schedule's pause_on_failure applies",
+    deprecate_after="no drill started before 2026-11-25 is still running",
+)
+UNDO_BEFORE_STEP = Patch(
+    id="undo-before-step",
+    added="2026-11-25",
+    why=(
+        "a step's undo is registered before its call, so a call that changed the cloud and then failed "
+        "for good is undone too (failover pre-scale and shift, recovery restore / launch / serve, failback)"
+    ),
+    deprecate_after="no failover, failback or recovery started before 2026-11-25 is still running",
+)
+DRILL_WATCH_STOPS_ITSELF = Patch(
+    id="drill-watch-stops-itself",
+    added="2026-12-01",
+    why=(
+        "the drill's production watch stops itself between probes instead of being cancelled: a cancel "
+        "racing a probe's completion was refused by the time-skipping server (sdk-java#2391)"
+    ),
+    deprecate_after="no drill started before 2026-12-01 is still running",
+)
+
+#: The register, in the order the patches came.
+REGISTER: tuple[Patch, ...] = (
+    NO_MEASUREMENT_IS_INCONCLUSIVE,
+    NOTIFY_MONITOR,
+    SCALE_BACK_BACKUP,
+    FAIL_ON_FAILED_VERDICT,
+    UNDO_BEFORE_STEP,
+    DRILL_WATCH_STOPS_ITSELF,
+)
