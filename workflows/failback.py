@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows import patches
 from workflows.logic.failover import failback_weights
 from workflows.retries import CLOUD_RETRY, UNDO_RETRY, activity_options, call_timeout
+from workflows.rollout import RegionalRolloutWorkflow
 
 
 @workflow.defn(name="FailbackWorkflow")
@@ -204,9 +205,11 @@ class FailbackWorkflow:
         self._report.phase = f"done; {req.backup} scaled back {state.instances} → {count}"
 
     async def _release_rollout(self) -> None:
-        handle = workflow.get_external_workflow_handle(ids.rollout_id(self._req.service))
+        handle = workflow.get_external_workflow_handle_for(
+            RegionalRolloutWorkflow.run, ids.rollout_id(self._req.service)
+        )
         try:
-            await handle.signal("release_region", self._req.region)
+            await handle.signal(RegionalRolloutWorkflow.release_region, self._req.region)
         except Exception:  # noqa: BLE001 - no rollout running: nothing to resume
             return
 

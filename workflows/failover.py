@@ -32,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
         ScaleGroupInput,
     )
 
+# The monitor starts failovers and a failover signals its monitor: each module imports the other as a
+# module and reads the class when it runs, so either can be imported first.
+from workflows import monitor as monitor_workflow
 from workflows import patches
 from workflows.logic.failover import (
     against_targets,
@@ -41,6 +44,7 @@ from workflows.logic.failover import (
     shifted_weights,
 )
 from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
+from workflows.rollout import RegionalRolloutWorkflow
 
 
 class _Refused(Exception):
@@ -321,29 +325,34 @@ class RegionFailoverWorkflow:
             self._step(f"undone: {what}")
 
     async def _hold_rollout(self, region: str) -> None:
-        await self._signal_rollout("hold_region", region)
+        await self._signal_rollout(RegionalRolloutWorkflow.hold_region, "hold region", region)
 
     async def _release_rollout(self, region: str) -> None:
-        await self._signal_rollout("release_region", region)
+        await self._signal_rollout(RegionalRolloutWorkflow.release_region, "release region", region)
 
     async def _notify_monitor(self) -> None:
         """Free the monitor's concurrency slot (the safety rule counts running failovers only)."""
         r = self._report
-        handle = workflow.get_external_workflow_handle(ids.monitor_id(r.service))
+        monitor = monitor_workflow.RegionHealthMonitorWorkflow
+        handle = workflow.get_external_workflow_handle_for(monitor.run, ids.monitor_id(r.service))
         done = FailoverDone(region=r.from_region, workflow_id=r.workflow_id, status=r.status)
         try:
-            await handle.signal("failover_finished", done)
+            await handle.signal(monitor.failover_finished, done)
         except Exception:  # noqa: BLE001 - no monitor running (a failover started by hand)
             return
 
-    async def _signal_rollout(self, signal: str, region: str) -> None:
+    async def _signal_rollout(
+        self, signal: Callable[[RegionalRolloutWorkflow, str], None], what: str, region: str
+    ) -> None:
         """Tell a running rollout of the service to hold (or release) the region; none running is fine."""
-        handle = workflow.get_external_workflow_handle(ids.rollout_id(self._req.service))
+        handle = workflow.get_external_workflow_handle_for(
+            RegionalRolloutWorkflow.run, ids.rollout_id(self._req.service)
+        )
         try:
             await handle.signal(signal, region)
         except Exception:  # noqa: BLE001 - no rollout running: nothing to pause
             return
-        self._step(f"rollout: {signal.replace('_', ' ')} {region}")
+        self._step(f"rollout: {what} {region}")
 
     # ----- presentation ------------------------------------------------------------------------
 

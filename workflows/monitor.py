@@ -25,7 +25,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.rollout import RegionRef
 
-from workflows.failover import RegionFailoverWorkflow
+# Imported as a module: the failover module imports this one too (it signals its monitor).
+from workflows import failover as failover_workflow
 from workflows.logic.failover import evaluate
 from workflows.retries import CLOUD_RETRY, call_timeout
 
@@ -199,7 +200,7 @@ class RegionHealthMonitorWorkflow:
             # One already running for this region (started by hand) is treated as ours.
             with contextlib.suppress(WorkflowAlreadyStartedError):
                 await workflow.start_child_workflow(
-                    RegionFailoverWorkflow.run,
+                    failover_workflow.RegionFailoverWorkflow.run,
                     request,
                     id=wid,
                     parent_close_policy=ParentClosePolicy.ABANDON,
