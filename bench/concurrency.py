@@ -32,7 +32,7 @@ from bench.configs import (
     zero_wait_policies,
 )
 from bench.server import free_port
-from cli.rollout import start_rollout
+from cli.launch import start_rollout
 from contracts.rollout import RolloutRequest
 
 QUEUE = "bench-b2"

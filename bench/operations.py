@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from activities.clouds.sim import SimCloud
 from bench.common import count_history, median
 from bench.configs import default_topology, dr_policies, failover_policies, one_service
+from cli import launch
 from contracts.dr import (
     BackupRequest,
     DrillRequest,
@@ -23,9 +24,7 @@ from contracts.failover import (
     MonitorInput,
     MonitorStatus,
 )
-from contracts.ids import failover_id, monitor_id
-from workflows.backup import BackupWorkflow
-from workflows.drill import DrillWorkflow
+from contracts.ids import drill_region_id, failover_id
 from workflows.failover import RegionFailoverWorkflow
 from workflows.logic.dr import drill_regions
 from workflows.monitor import RegionHealthMonitorWorkflow
@@ -62,11 +61,8 @@ async def b4(client: Client, sim: SimCloud, queue: str, runs: int, probe_interva
         out.regions = len(topology.regions)
         sim.seed_topology(topology)
         sim.clear_outage(OUTAGE_REGION)
-        handle = await client.start_workflow(
-            RegionHealthMonitorWorkflow.run,
-            MonitorInput(service=service, topology=topology, policies=policies),
-            id=monitor_id(service),
-            task_queue=queue,
+        handle = await launch.start(
+            client, launch.monitor(MonitorInput(service=service, topology=topology, policies=policies))
         )
 
         async def probed(handle: WorkflowHandle[Any, MonitorStatus] = handle) -> bool:
@@ -119,24 +115,20 @@ async def b3_dr(client: Client, sim: SimCloud, queue: str, runs: int) -> DrResul
     out.drilled = len(drilled)
     for _ in range(runs):
         tag = uuid.uuid4().hex[:6]
-        backup = await client.start_workflow(
-            BackupWorkflow.run,
-            BackupRequest(service="checkout", topology=topology, policies=policies, request_id=tag),
-            id=f"backup:checkout:{tag}",
-            task_queue=queue,
+        backup = await launch.start(
+            client,
+            launch.backup(
+                BackupRequest(service="checkout", topology=topology, policies=policies, request_id=tag)
+            ),
         )
         await backup.result()
         out.backup_events.append((await count_history(client, backup.id)).events)
-        drill = await client.start_workflow(
-            DrillWorkflow.run,
-            DrillRequest(service="checkout", topology=topology, policies=policies, request_id=tag),
-            id=f"drill:checkout:{tag}",
-            task_queue=queue,
-        )
+        request = DrillRequest(service="checkout", topology=topology, policies=policies, request_id=tag)
+        drill = await launch.start(client, launch.drill(request, drilled, f"drill:checkout:{tag}"))
         report = await drill.result()
         out.drill_verdicts.append(f"{report.verdict}" + (f" ({report.reason})" if report.reason else ""))
         out.drill_events.append((await count_history(client, drill.id)).events)
         rehearsed = [row.region for row in report.regions if row.target_region is not None]
-        children = [await count_history(client, f"{drill.id}/{name}") for name in rehearsed]
+        children = [await count_history(client, drill_region_id(drill.id, name)) for name in rehearsed]
         out.recovery_events.append(median([c.events for c in children]))
     return out

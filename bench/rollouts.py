@@ -13,7 +13,7 @@ from bench.common import HistoryCount, count_history, median
 from bench.configs import default_topology, wide_topology, zero_wait_policies
 from bench.floor import FloorRolloutWorkflow
 from bench.floor_contracts import FloorShape
-from cli.rollout import start_rollout
+from cli.launch import start_rollout
 from config.models import Topology
 from contracts.rollout import RolloutRequest
 from workflows.logic.planning import plan_waves

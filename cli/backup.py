@@ -9,45 +9,37 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import RenderableType
 from rich.table import Table
 from temporalio.client import (
     Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
+    WorkflowHandle,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from cli.errors import fail
-from cli.render import web_ui_url
-from cli.rollout import JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
-from cli.schedules import (
-    MIN_CATCHUP_S,
+from cli import launch
+from cli.follow import Follow, client_or_fail, out, start_and_follow
+from cli.options import (
+    JsonOpt,
     NoteOpt,
+    PoliciesOpt,
+    RegionsOpt,
     ServiceOpt,
+    TopologyOpt,
     WaitOpt,
-    catchup,
-    create_schedule,
-    dr_attributes,
     duration,
-    follow,
     load,
-    register_schedule_commands,
-    snapshots_in,
-    utc,
 )
+from cli.render import web_ui_url
+from cli.schedules import MIN_CATCHUP_S, catchup, create_schedule, register_schedule_commands, utc
 from config.durations import format_duration
-from contracts.dr import (
-    BackupReport,
-    BackupRequest,
-)
-from contracts.errors import CloudError
+from contracts.dr import BackupReport, BackupRequest
 from contracts.ids import backup_id, backup_schedule_id
+from contracts.inspect import SnapshotInventory
 from workflows.backup import BackupWorkflow
 
 backup_app = typer.Typer(
@@ -66,13 +58,6 @@ schedule_app = typer.Typer(
     no_args_is_help=True,
 )
 backup_app.add_typer(schedule_app, name="schedule")
-_out = Console()
-_err = Console(stderr=True)
-
-RegionsOpt = Annotated[
-    list[str] | None,
-    typer.Option("--region", "-r", help="Only this region; repeat for more (default: every region)."),
-]
 
 
 def backup_table(r: BackupReport) -> Table:
@@ -111,48 +96,35 @@ def run(
 
     Example: globalops backup run --service checkout --region eu-west-1 --wait
     """
-    topo, pols = load(topology, policies, service, {"--region": regions or []})
-    wid = backup_id(service)
+    topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     names = list(dict.fromkeys(regions or []))
     request = BackupRequest(
         service=service, topology=topo, policies=pols, regions=names, request_id=uuid.uuid4().hex
     )
 
-    async def go() -> int:
-        client = await client_or_fail()
-        try:
-            handle = await client.start_workflow(
-                BackupWorkflow.run,
-                request,
-                id=wid,
-                task_queue=topo.default_task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=dr_attributes("backup", service, names or topo.region_names()),
-                static_summary=f"backup {service}: {len(names) or len(topo.regions)} regions",
-            )
-        except WorkflowAlreadyStartedError:
-            fail(f"a backup of {service} is already running: {wid}")
-        if not wait:
-            if as_json:
-                print(json.dumps({"workflow_id": wid, "status": "running", "web_ui_url": web_ui_url(wid)}))
-            else:
-                _out.print(f"started [bold]{wid}[/]  {web_ui_url(wid)}", soft_wrap=True)
-            return 0
-        if not as_json:
-            _err.print(f"started [bold]{wid}[/] — Web UI: {web_ui_url(wid)}", soft_wrap=True)
-        result = await follow(
-            handle.result(), lambda: handle.query(BackupWorkflow.report), backup_table, show=not as_json
-        )
+    def report(result: BackupReport, as_json: bool) -> None:
         if as_json:
-            print(json.dumps({**result.model_dump(mode="json"), "web_ui_url": web_ui_url(wid)}))
-        else:
-            _out.print(backup_table(result))
-            if result.reason:
-                _out.print(f"[red]{result.reason}[/]")
-        return 0 if result.status == "succeeded" else 1
+            print(
+                json.dumps({**result.model_dump(mode="json"), "web_ui_url": web_ui_url(result.workflow_id)})
+            )
+            return
+        out.print(backup_table(result))
+        if result.reason:
+            out.print(f"[red]{result.reason}[/]")
 
-    raise typer.Exit(asyncio.run(go()))
+    follow: Follow[BackupWorkflow, BackupReport] = Follow(
+        conflict=f"a backup of {service} is already running",
+        report=report,
+        succeeded=lambda r: r.status == "succeeded",
+        live=lambda _, handle: _backup_frame(handle),
+    )
+    raise typer.Exit(
+        asyncio.run(start_and_follow(launch.backup(request), follow, wait=wait, as_json=as_json))
+    )
+
+
+async def _backup_frame(handle: WorkflowHandle[BackupWorkflow, BackupReport]) -> RenderableType:
+    return backup_table(await handle.query(BackupWorkflow.report))
 
 
 @backup_app.command("list")
@@ -170,28 +142,37 @@ def list_snapshots(
 
     Example: globalops backup list --service checkout --region eu-central-1 --json
     """
-    topo, _ = load(topology, policies, service, {"--region": regions or []})
-    out: list[dict[str, Any]] = []
-    for region in list(dict.fromkeys(regions or [])) or topo.region_names():
-        try:
-            snaps = snapshots_in(topo, service, region)
-            out.append({"region": region, "snapshots": [s.model_dump(mode="json") for s in snaps]})
-        except CloudError as exc:
-            out.append({"region": region, "snapshots": [], "error": str(exc)})
+    topo, _ = load(topology, policies, service, {"--region": list(regions or [])})
+
+    async def go() -> SnapshotInventory:
+        return await launch.read_snapshots(
+            await client_or_fail(), service, topo, list(dict.fromkeys(regions or []))
+        )
+
+    inventory = asyncio.run(go())
+    rows: list[dict[str, Any]] = []
+    for region in inventory.regions:
+        row: dict[str, Any] = {
+            "region": region.region,
+            "snapshots": [s.model_dump(mode="json") for s in region.snapshots],
+        }
+        if region.error is not None:
+            row["error"] = region.error
+        rows.append(row)
     if as_json:
-        print(json.dumps({"service": service, "regions": out}))
+        print(json.dumps({"service": service, "regions": rows}))
         return
     table = Table(title=f"snapshots of {service}", title_justify="left")
     for column in ("stored in", "snapshot", "source", "taken at (UTC)", "copy of"):
         table.add_column(column)
-    for row in out:
+    for row in rows:
         if "error" in row:
             table.add_row(row["region"], f"[red]{row['error']}[/]", "", "", "")
         elif not row["snapshots"]:
             table.add_row(row["region"], "—", "", "", "")
         for s in row["snapshots"]:
             table.add_row(row["region"], s["id"], s["source_region"], s["taken_at"][:19], s["copy_of"] or "")
-    _out.print(table)
+    out.print(table)
 
 
 @schedule_app.command("create")
@@ -222,7 +203,7 @@ def schedule_create(
 
     Example: globalops backup schedule create --service checkout --every 6h --catchup-window 1h
     """
-    topo, pols = load(topology, policies, service, {"--region": regions or []})
+    topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     interval = duration("--every", every, pols.dr.backup.interval, minimum=1.0)
     window = duration(
         "--catchup-window", catchup_window, pols.dr.backup.catchup_window, minimum=MIN_CATCHUP_S
@@ -231,14 +212,7 @@ def schedule_create(
     sid = backup_schedule_id(service)
     request = BackupRequest(service=service, topology=topo, policies=pols, regions=names, request_id="")
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            BackupWorkflow.run,
-            request,
-            id=backup_id(service),
-            task_queue=topo.default_task_queue,
-            typed_search_attributes=dr_attributes("backup", service, names or topo.region_names()),
-            static_summary=f"scheduled backup {service}",
-        ),
+        action=launch.backup(request).schedule_action(backup_id(service)),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=interval))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup(window)),
         state=ScheduleState(paused=paused, note=note or ("created paused" if paused else None)),
@@ -249,7 +223,7 @@ def schedule_create(
         await create_schedule(client, sid, schedule, "--every", {"every_s": interval})
 
     asyncio.run(go())
-    _out.print(
+    out.print(
         f"created schedule [bold]{sid}[/]: every {format_duration(interval)}, catch-up"
         f" {format_duration(window)}, overlap SKIP" + (" (paused)" if paused else "")
     )

@@ -4,40 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.live import Live
+from rich.console import RenderableType
 from rich.table import Table
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.client import Client, WorkflowHandle
 
-from cli.errors import fail
+from cli import launch
+from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
+from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, check_release, load
 from cli.render import region_json, web_ui_url
-from cli.rollout import RELEASE_PATTERN, JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
-from config.loader import ConfigError, load_config
 from config.strategies import Strategy
-from contracts import search_attributes as sa
 from contracts.ids import deploy_id
-from contracts.rollout import (
-    RegionDeployInput,
-    RegionOutcome,
-)
+from contracts.rollout import RegionDeployInput, RegionOutcome
 from workflows.region_deployment import RegionDeploymentWorkflow
 
 deploy_app = typer.Typer(
     help="Deploy one region with a canary or blue-green strategy (no waves); see `rollout start --strategy`.",
     no_args_is_help=True,
 )
-_out = Console()
-_err = Console(stderr=True)
-
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service, as named in the topology.")]
 RegionOpt = Annotated[str, typer.Option("--region", help="The region to deploy.")]
+ReleaseOpt = Annotated[str, typer.Option("--release", "-r", help="Release to deploy.")]
 
 
 def _start(
@@ -45,23 +33,13 @@ def _start(
     service: str,
     release: str,
     region: str,
-    topology: Any,
-    policies: Any,
+    topology: TopologyOpt,
+    policies: PoliciesOpt,
     wait: bool,
     as_json: bool,
 ) -> None:
-    try:
-        topo, pols = load_config(topology, policies)
-    except ConfigError as exc:
-        fail(str(exc))
-    if topo.service(service) is None:
-        fail(f"--service: '{service}' is not a service of the topology")
-    if region not in topo.region_names():
-        fail(
-            f"--region: '{region}' is not a region of the topology (known: {', '.join(topo.region_names())})"
-        )
-    if not RELEASE_PATTERN.match(release):
-        fail(f"--release: '{release}' is not a release name (letters, digits and . + _ -, e.g. 2.0.0)")
+    topo, pols = load(topology, policies, service, {"--region": [region]})
+    check_release(release)
     wid = deploy_id(service, region)
     inp = RegionDeployInput(
         service=service,
@@ -70,40 +48,32 @@ def _start(
         task_queue=topo.task_queue_for(region),
         wave=topo.wave_of(region),
         policies=pols,
-        key_prefix=f"{wid}/{uuid.uuid4().hex[:12]}",
+        key_prefix=f"{wid}/{launch.new_request_id()}",
         strategy=strategy,
     )
 
-    async def go() -> int:
-        client = await client_or_fail()
-        try:
-            handle = await client.start_workflow(
-                RegionDeploymentWorkflow.run,
-                inp,
-                id=wid,
-                task_queue=topo.default_task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=sa.operation_attributes(f"deploy-{strategy}", service, release, [region]),
-                static_summary=f"{strategy} {service} {release} in {region}",
-            )
-        except WorkflowAlreadyStartedError:
-            fail(f"a deploy of '{service}' in {region} is already running ({wid})")
-        if not wait:
-            message = {"workflow_id": wid, "status": "running", "web_ui_url": web_ui_url(wid)}
-            print(json.dumps(message)) if as_json else _out.print(f"started {wid}  {web_ui_url(wid)}")
-            return 0
-        if not as_json:
-            _err.print(f"started [bold]{wid}[/] — Web UI: {web_ui_url(wid)}")
-        result = await _follow(handle, show=not as_json)
+    def report(result: RegionOutcome, as_json: bool) -> None:
         if as_json:
             print(json.dumps({"workflow_id": wid, **region_json(result), "web_ui_url": web_ui_url(wid)}))
-        else:
-            _out.print(_table(result))
-            _out.print(f"{wid}: {result.status}" + (f" — {result.detail}" if result.detail else ""))
-        return 0 if result.status == "succeeded" else 1
+            return
+        out.print(_table(result))
+        out.print(f"{wid}: {result.status}" + (f" — {result.detail}" if result.detail else ""))
 
-    raise typer.Exit(asyncio.run(go()))
+    follow: Follow[RegionDeploymentWorkflow, RegionOutcome] = Follow(
+        conflict=f"a deploy of '{service}' in {region} is already running",
+        report=report,
+        succeeded=lambda r: r.status == "succeeded",
+        live=_live,
+    )
+    code = asyncio.run(start_and_follow(launch.deploy(topo, inp), follow, wait=wait, as_json=as_json))
+    raise typer.Exit(code)
+
+
+async def _live(
+    _: Client, handle: WorkflowHandle[RegionDeploymentWorkflow, RegionOutcome]
+) -> RenderableType | None:
+    progress = await handle.query(RegionDeploymentWorkflow.progress)
+    return _table(progress) if progress is not None else None
 
 
 def _table(o: RegionOutcome) -> Table:
@@ -124,30 +94,14 @@ def _table(o: RegionOutcome) -> Table:
     return table
 
 
-async def _follow(handle: WorkflowHandle[Any, RegionOutcome], show: bool) -> RegionOutcome:
-    result_task = asyncio.create_task(handle.result())
-    if not show:
-        return await result_task
-    with Live(Table(), console=_err, refresh_per_second=4, transient=True) as live:
-        while not result_task.done():
-            try:
-                progress = await handle.query(RegionDeploymentWorkflow.progress)
-                if progress is not None:
-                    live.update(_table(progress))
-            except RPCError:
-                pass  # the query can race the workflow's end; the result follows
-            await asyncio.wait({result_task}, timeout=0.5)
-    return result_task.result()
-
-
 @deploy_app.command("canary")
 def canary(
     service: ServiceOpt,
-    release: Annotated[str, typer.Option("--release", "-r", help="Release to deploy.")],
+    release: ReleaseOpt,
     region: RegionOpt,
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow until done; exit 0 only on success.")] = False,
+    wait: WaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Canary: raise the new release's share of the region's traffic step by step, analysing each step."""
@@ -157,24 +111,20 @@ def canary(
 @deploy_app.command("blue-green")
 def blue_green(
     service: ServiceOpt,
-    release: Annotated[str, typer.Option("--release", "-r", help="Release to deploy.")],
+    release: ReleaseOpt,
     region: RegionOpt,
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow until done; exit 0 only on success.")] = False,
+    wait: WaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Blue-green: green beside blue, analysed, all traffic switched at once, blue removed after a delay."""
     _start("blue-green", service, release, region, topology, policies, wait, as_json)
 
 
-async def _update(client: Client, wid: str, name: str, arg: object) -> str:
-    try:
-        return str(await client.get_workflow_handle(wid).execute_update(name, arg))
-    except WorkflowUpdateFailedError as exc:
-        fail(f"{name} refused: {exc.cause or exc}")
-    except RPCError as exc:
-        fail(f"{name} refused: {exc.message}")
+async def _deployment(service: str, region: str) -> WorkflowHandle[RegionDeploymentWorkflow, RegionOutcome]:
+    client = await client_or_fail()
+    return client.get_workflow_handle_for(RegionDeploymentWorkflow.run, deploy_id(service, region))
 
 
 @deploy_app.command("promote")
@@ -186,20 +136,18 @@ def promote(
     """Promote a single-region deploy past a pause or an inconclusive analysis."""
 
     async def go() -> str:
-        return await _update(await client_or_fail(), deploy_id(service, region), "promote", full)
+        handle = await _deployment(service, region)
+        return await steer("promote", handle.execute_update(RegionDeploymentWorkflow.promote, full))
 
-    _out.print(asyncio.run(go()))
+    out.print(asyncio.run(go()))
 
 
 @deploy_app.command("abort")
-def abort(
-    service: ServiceOpt,
-    region: RegionOpt,
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "aborted by operator",
-) -> None:
+def abort(service: ServiceOpt, region: RegionOpt, reason: ReasonOpt = "aborted by operator") -> None:
     """Abort a single-region deploy: its previous release serves all traffic again."""
 
     async def go() -> str:
-        return await _update(await client_or_fail(), deploy_id(service, region), "abort", reason)
+        handle = await _deployment(service, region)
+        return await steer("abort", handle.execute_update(RegionDeploymentWorkflow.abort, reason))
 
-    _out.print(asyncio.run(go()))
+    out.print(asyncio.run(go()))

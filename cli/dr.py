@@ -9,40 +9,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.text import Text
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client, WorkflowHandle
 
+from cli import launch
 from cli.errors import fail
+from cli.follow import Follow, client_or_fail, out, start_and_follow
+from cli.options import JsonOpt, PoliciesOpt, ServiceOpt, TopologyOpt, WaitOpt, duration, load, moment
 from cli.render import web_ui_url
-from cli.rollout import JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
-from cli.schedules import (
-    ServiceOpt,
-    WaitOpt,
-    dr_attributes,
-    duration,
-    follow,
-    load,
-    moment,
-    seconds,
-    snapshots_or_fail,
-    utc,
-)
+from cli.schedules import seconds, utc
 from config.durations import format_duration
 from config.models import Topology
-from contracts.dr import (
-    RecoveryReport,
-    RecoveryRequest,
-)
-from contracts.ids import recovery_id, validation_id
+from contracts.dr import RecoveryReport, RecoveryRequest
 from contracts.storage import Snapshot
-from workflows.logic.dr import (
-    choose_snapshot,
-    copy_destination,
-    rpo_s,
-    target_problem,
-)
+from workflows.logic.dr import choose_snapshot, copy_destination, rpo_s, target_problem
 from workflows.recovery import DisasterRecoveryWorkflow
 
 dr_app = typer.Typer(
@@ -55,8 +36,6 @@ dr_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-_out = Console()
-_err = Console(stderr=True)
 
 SnapshotOpt = Annotated[
     str,
@@ -114,20 +93,20 @@ def render(r: RecoveryReport) -> RenderableType:
 
 def _summary(r: RecoveryReport) -> None:
     colour = "green" if r.status == "succeeded" else "red"
-    _out.print(f"[{colour}]{r.workflow_id}: {r.status}[/]" + (f" — {r.reason}" if r.reason else ""))
+    out.print(f"[{colour}]{r.workflow_id}: {r.status}[/]" + (f" — {r.reason}" if r.reason else ""))
     if r.snapshot_id:
-        _out.print(f"snapshot {r.snapshot_id} of {r.source_region} taken {utc(r.snapshot_taken_at)} UTC")
+        out.print(f"snapshot {r.snapshot_id} of {r.source_region} taken {utc(r.snapshot_taken_at)} UTC")
     if r.mode == "validate":
-        _out.print(f"integrity: {_ok(r.integrity_ok)} · consistency: {_ok(r.consistency_ok)}")
+        out.print(f"integrity: {_ok(r.integrity_ok)} · consistency: {_ok(r.consistency_ok)}")
     else:
-        _out.print(f"RTO {seconds(r.rto_s)} (target {format_duration(r.rto_target_s)})")
-    _out.print(
+        out.print(f"RTO {seconds(r.rto_s)} (target {format_duration(r.rto_target_s)})")
+    out.print(
         f"RPO {seconds(r.rpo_s)} (target {format_duration(r.rpo_target_s)}) · "
         + ("[green]targets met[/]" if r.met_targets else "[red]targets NOT met[/]")
     )
     for step in r.steps:
-        _out.print(f"  • {step}")
-    _out.print(f"Web UI: {web_ui_url(r.workflow_id)}", soft_wrap=True)
+        out.print(f"  • {step}")
+    out.print(f"Web UI: {web_ui_url(r.workflow_id)}", soft_wrap=True)
 
 
 def _ok(value: bool | None) -> str:
@@ -135,8 +114,19 @@ def _ok(value: bool | None) -> str:
 
 
 def _snapshot(topo: Topology, service: str, source: str, target: str, wanted: str) -> Snapshot:
-    """The snapshot a recovery of `source` into `target` would use; exit 2 if there is none."""
-    chosen = choose_snapshot(snapshots_or_fail(topo, service, target), source, wanted)
+    """The snapshot a recovery of `source` into `target` would use; exit 2 if there is none.
+
+    The snapshots are listed by the workers (the CLI never calls a cloud itself).
+    """
+
+    async def go() -> list[Snapshot]:
+        inventory = await launch.read_snapshots(await client_or_fail(), service, topo, [target])
+        stored = inventory.regions[0]
+        if stored.error is not None:
+            fail(f"cannot list the snapshots in {target}: {stored.error}", code=1)
+        return stored.snapshots
+
+    chosen = choose_snapshot(asyncio.run(go()), source, wanted)
     if isinstance(chosen, str):
         fail(f"--snapshot: in {target}: {chosen}")
     return chosen
@@ -195,9 +185,9 @@ def recover(
     Example: globalops dr recover --service checkout --source-region eu-west-1
     --target-region eu-central-1 --rto 15m --rpo 6h --wait
     """
-    regions = {
+    regions: dict[str, list[str | None]] = {
         "--source-region": [source_region],
-        "--target-region": [target_region] if target_region else [],
+        "--target-region": [target_region],
     }
     topo, pols = load(topology, policies, service, regions)
     if target_region is None:
@@ -232,8 +222,7 @@ def recover(
         accept_rpo_breach=accept_rpo_breach,
         request_id=uuid.uuid4().hex,
     )
-    wid = recovery_id(service, source_region)
-    code = asyncio.run(_run(request, wid, f"a recovery of {service} from {source_region}", wait, as_json))
+    code = asyncio.run(_run(request, f"a recovery of {service} from {source_region}", wait, as_json))
     raise typer.Exit(code)
 
 
@@ -302,45 +291,30 @@ def validate(
         check_consistency=both or check_consistency,
         request_id=uuid.uuid4().hex,
     )
-    wid = validation_id(service, region)
-    code = asyncio.run(_run(request, wid, f"a validation of {service} in {region}", wait, as_json))
+    code = asyncio.run(_run(request, f"a validation of {service} in {region}", wait, as_json))
     raise typer.Exit(code)
 
 
-async def _run(request: RecoveryRequest, wid: str, what: str, wait: bool, as_json: bool) -> int:
+async def _run(request: RecoveryRequest, what: str, wait: bool, as_json: bool) -> int:
     validating = request.mode == "validate"
-    client = await client_or_fail()
-    try:
-        handle = await client.start_workflow(
-            DisasterRecoveryWorkflow.run,
-            request,
-            id=wid,
-            task_queue=request.topology.default_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=dr_attributes(
-                "dr", request.service, [request.source_region, request.target_region]
-            ),
-            static_summary=(
-                f"{request.mode} {request.service}: {request.source_region} → {request.target_region}"
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        fail(f"{what} is already running: {wid}")
-    if not wait:
+
+    def report(result: RecoveryReport, as_json: bool) -> None:
         if as_json:
-            print(json.dumps({"workflow_id": wid, "status": "running", "web_ui_url": web_ui_url(wid)}))
+            print(json.dumps(validate_json(result) if validating else recover_json(result)))
         else:
-            _out.print(f"started [bold]{wid}[/]  {web_ui_url(wid)}", soft_wrap=True)
-        return 0
-    if not as_json:
-        _err.print(f"started [bold]{wid}[/] — Web UI: {web_ui_url(wid)}", soft_wrap=True)
-    result = await follow(
-        handle.result(), lambda: handle.query(DisasterRecoveryWorkflow.report), render, show=not as_json
+            _summary(result)
+
+    follow: Follow[DisasterRecoveryWorkflow, RecoveryReport] = Follow(
+        conflict=f"{what} is already running",
+        report=report,
+        # A recovery succeeds once serving; a validation also needs its checks and RPO within target.
+        succeeded=lambda r: r.status == "succeeded" and (r.met_targets or not validating),
+        live=_live,
     )
-    if as_json:
-        print(json.dumps(validate_json(result) if validating else recover_json(result)))
-    else:
-        _summary(result)
-    ok = result.status == "succeeded" and (result.met_targets or not validating)
-    return 0 if ok else 1
+    return await start_and_follow(launch.recovery(request), follow, wait=wait, as_json=as_json)
+
+
+async def _live(
+    _: Client, handle: WorkflowHandle[DisasterRecoveryWorkflow, RecoveryReport]
+) -> RenderableType:
+    return render(await handle.query(DisasterRecoveryWorkflow.report))

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.markdown import Markdown
 from rich.table import Table
 from temporalio.client import (
+    Client,
     Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
@@ -23,43 +23,32 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from cli import launch
 from cli.errors import fail
-from cli.render import web_ui_url
-from cli.rollout import JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
-from cli.schedules import (
-    MIN_CATCHUP_S,
+from cli.follow import Follow, client_or_fail, err, out, start_and_follow, steer
+from cli.options import (
+    JsonOpt,
     NoteOpt,
+    PoliciesOpt,
     ServiceOpt,
+    TopologyOpt,
     WaitOpt,
-    catchup,
     check_cron,
-    create_schedule,
-    dr_attributes,
     duration,
-    follow,
     load,
-    register_schedule_commands,
 )
+from cli.schedules import MIN_CATCHUP_S, catchup, create_schedule, register_schedule_commands
 from config.durations import format_duration
 from config.models import Policies, Topology
 from config.paths import state_dir
 from contracts import search_attributes as sa
-from contracts.dr import (
-    DrillReport,
-    DrillRequest,
-)
-from contracts.ids import drill_id, drill_schedule_id
+from contracts.dr import DrillReport, DrillRequest
+from contracts.ids import drill_schedule_id
 from workflows.drill import DrillWorkflow
-from workflows.logic.dr import (
-    copy_destination,
-    drill_regions,
-)
+from workflows.logic.dr import copy_destination, drill_regions
 
 drill_app = typer.Typer(
     help=(
@@ -78,8 +67,6 @@ schedule_app = typer.Typer(
     no_args_is_help=True,
 )
 drill_app.add_typer(schedule_app, name="schedule")
-_out = Console()
-_err = Console(stderr=True)
 
 RegionsOpt = Annotated[
     list[str] | None,
@@ -131,7 +118,7 @@ def _request(
         if target is None and name in names:
             fail(f"--region: {name} cannot be drilled: {why}")
         if target is None:
-            _err.print(f"warning: {name} will fail its rehearsal: {why}", highlight=False, soft_wrap=True)
+            err.print(f"warning: {name} will fail its rehearsal: {why}", highlight=False, soft_wrap=True)
     return request, drilled
 
 
@@ -153,45 +140,31 @@ def run(
 
     Example: globalops drill run --service checkout --region eu-west-1 --region us-east-1 --wait
     """
-    topo, pols = load(topology, policies, service, {"--region": regions or []})
+    topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     request, names = _request(topo, pols, service, regions, uuid.uuid4().hex)
-    wid = drill_id(service)
 
-    async def go() -> int:
-        client = await client_or_fail()
-        try:
-            handle = await client.start_workflow(
-                DrillWorkflow.run,
-                request,
-                id=wid,
-                task_queue=topo.default_task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=dr_attributes("drill", service, names),
-                static_summary=f"DR drill {service}: {', '.join(names)}",
-            )
-        except WorkflowAlreadyStartedError:
-            fail(f"a drill with id {wid} is already running; try again in a second")
-        if not wait:
-            if as_json:
-                print(json.dumps({"workflow_id": wid, "status": "running", "web_ui_url": web_ui_url(wid)}))
-            else:
-                _out.print(f"started [bold]{wid}[/]  {web_ui_url(wid)}", soft_wrap=True)
-            return 0
-        if not as_json:
-            _err.print(f"started [bold]{wid}[/] — Web UI: {web_ui_url(wid)}", soft_wrap=True)
-        result = await follow(
-            _outcome(handle), lambda: handle.query(DrillWorkflow.report), _markdown, show=not as_json
-        )
+    def report(result: DrillReport, as_json: bool) -> None:
         if as_json:
             print(json.dumps(drill_json(result)))
-        else:
-            _out.print(_markdown(result))
-            if result.verdict == "skipped":
-                _out.print(f"drill skipped: {result.reason}")
-        return 0 if result.verdict in ("pass", "skipped") else 1
+            return
+        out.print(_markdown(result))
+        if result.verdict == "skipped":
+            out.print(f"drill skipped: {result.reason}")
 
-    raise typer.Exit(asyncio.run(go()))
+    follow: Follow[DrillWorkflow, DrillReport] = Follow(
+        conflict="a drill with this id is already running; try again in a second",
+        report=report,
+        succeeded=lambda r: r.verdict in ("pass", "skipped"),
+        live=_live,
+        result=_outcome,
+    )
+    raise typer.Exit(
+        asyncio.run(start_and_follow(launch.drill(request, names), follow, wait=wait, as_json=as_json))
+    )
+
+
+async def _live(_: Client, handle: WorkflowHandle[DrillWorkflow, DrillReport]) -> RenderableType:
+    return _markdown(await handle.query(DrillWorkflow.report))
 
 
 async def _outcome(handle: WorkflowHandle[DrillWorkflow, DrillReport]) -> DrillReport:
@@ -244,7 +217,7 @@ def list_drills(
         table.add_column(column)
     for r in rows:
         table.add_row(r["workflow_id"], r["status"] or "", r["verdict"] or "—", r["started_at"][:19])
-    _out.print(table)
+    out.print(table)
 
 
 def sanitized(ident: str) -> str:
@@ -298,7 +271,7 @@ def report(
         except OSError as exc:
             fail(f"cannot write {path}: {exc.strerror or exc}", code=1)
     print(text_json if as_json else r.markdown)
-    _err.print("saved: " + ", ".join(str(p) for p, _ in targets), highlight=False)
+    err.print("saved: " + ", ".join(str(p) for p, _ in targets), highlight=False)
 
 
 @drill_app.command("abort")
@@ -315,14 +288,10 @@ def abort(
 
     async def go() -> str:
         client = await client_or_fail()
-        try:
-            return str(await client.get_workflow_handle(ident).execute_update(DrillWorkflow.abort, reason))
-        except WorkflowUpdateFailedError as exc:
-            fail(f"abort refused: {exc.cause or exc}")
-        except RPCError as exc:
-            fail(f"abort refused: {exc.message}")
+        handle = client.get_workflow_handle_for(DrillWorkflow.run, ident)
+        return await steer("abort", handle.execute_update(DrillWorkflow.abort, reason))
 
-    _out.print(f"{ident}: {asyncio.run(go())}")
+    out.print(f"{ident}: {asyncio.run(go())}")
 
 
 @schedule_app.command("create")
@@ -364,7 +333,7 @@ def schedule_create(
 
     Example: globalops drill schedule create --service checkout --cron "0 9 * * MON" --region eu-west-1
     """
-    topo, pols = load(topology, policies, service, {"--region": regions or []})
+    topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     policy = pols.dr.drill
     expr = check_cron("--cron", cron if cron is not None else policy.cron)
     window = duration("--catchup-window", catchup_window, policy.catchup_window, minimum=MIN_CATCHUP_S)
@@ -372,14 +341,7 @@ def schedule_create(
     request, names = _request(topo, pols, service, regions, "")
     sid = drill_schedule_id(service)
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            DrillWorkflow.run,
-            request,
-            id=sid,
-            task_queue=topo.default_task_queue,
-            typed_search_attributes=dr_attributes("drill", service, names),
-            static_summary=f"scheduled DR drill {service}: {', '.join(names)}",
-        ),
+        action=launch.drill(request, names).schedule_action(sid),
         spec=ScheduleSpec(cron_expressions=[expr]),
         policy=SchedulePolicy(
             overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup(window), pause_on_failure=pause
@@ -392,7 +354,7 @@ def schedule_create(
         await create_schedule(client, sid, schedule, "--cron", {"cron": expr})
 
     asyncio.run(go())
-    _out.print(
+    out.print(
         f"created schedule [bold]{sid}[/]: cron '{expr}' (UTC), regions {', '.join(names)}, catch-up"
         f" {format_duration(window)}, overlap SKIP"
         + (", pauses on failure" if pause else "")

@@ -4,32 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import RenderableType
 from rich.table import Table
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from rich.text import Text
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
+from cli import launch
 from cli.errors import fail
+from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
+from cli.launch import AlreadyRunning
+from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, load
 from cli.render import web_ui_url
-from cli.rollout import JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
-from config.loader import ConfigError, load_config
-from config.models import Policies, Topology
-from contracts import search_attributes as sa
 from contracts.failover import (
+    FailbackReport,
     FailbackRequest,
     FailoverReport,
     FailoverRequest,
     MonitorInput,
     MonitorStatus,
 )
-from contracts.ids import failback_id, failover_id, monitor_id
+from contracts.ids import failover_id, monitor_id
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
@@ -41,30 +39,7 @@ failover_app = typer.Typer(
     help="Move a failed region's traffic to a safe backup region.", no_args_is_help=True
 )
 failback_app = typer.Typer(help="Return traffic to a recovered region, step by step.", no_args_is_help=True)
-_out = Console()
-_err = Console(stderr=True)
-
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service, as named in the topology.")]
-WaitOpt = Annotated[bool, typer.Option("--wait", help="Wait for the result; exit 0 only on success.")]
-
-
-def _config(
-    topology: Path | None, policies: Path | None, service: str, **regions: str | None
-) -> tuple[Topology, Policies]:
-    """Load and check the config; each region option is named (e.g. from_="...") for its error line."""
-    try:
-        topo, pols = load_config(topology, policies)
-    except ConfigError as exc:
-        fail(str(exc))
-    if topo.service(service) is None:
-        fail(f"--service: '{service}' is not a service of the topology")
-    for option, region in regions.items():
-        if region is not None and region not in topo.region_names():
-            flag = "--" + option.rstrip("_").replace("_", "-")
-            fail(
-                f"{flag}: region '{region}' is not in the topology (known: {', '.join(topo.region_names())})"
-            )
-    return topo, pols
+FailoverIdArg = Annotated[str, typer.Argument(help="failover:SERVICE:REGION")]
 
 
 # ----- monitor ------------------------------------------------------------------------------------
@@ -73,24 +48,17 @@ def _config(
 @monitor_app.command("start")
 def monitor_start(service: ServiceOpt, topology: TopologyOpt = None, policies: PoliciesOpt = None) -> None:
     """Start the long-running monitor: probes every region, fails over on its triggers."""
-    topo, pols = _config(topology, policies, service)
+    topo, pols = load(topology, policies, service)
 
     async def go() -> None:
         client = await client_or_fail()
         try:
-            await client.start_workflow(
-                RegionHealthMonitorWorkflow.run,
-                MonitorInput(service=service, topology=topo, policies=pols),
-                id=monitor_id(service),
-                task_queue=topo.default_task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=sa.operation_attributes("monitor", service, "-", topo.region_names()),
-                static_summary=f"health monitor of {service} in {len(topo.regions)} regions",
+            await launch.start(
+                client, launch.monitor(MonitorInput(service=service, topology=topo, policies=pols))
             )
-        except WorkflowAlreadyStartedError:
+        except AlreadyRunning:
             fail(f"the monitor of '{service}' is already running ({monitor_id(service)})")
-        _out.print(f"monitoring {service}: {web_ui_url(monitor_id(service))}")
+        out.print(f"monitoring {service}: {web_ui_url(monitor_id(service))}")
 
     asyncio.run(go())
 
@@ -101,16 +69,17 @@ def monitor_stop(service: ServiceOpt) -> None:
 
     async def go() -> str:
         client = await client_or_fail()
-        try:
-            return str(await client.get_workflow_handle(monitor_id(service)).execute_update("stop"))
-        except (RPCError, WorkflowUpdateFailedError) as exc:
-            fail(f"no running monitor of '{service}': {exc}")
+        handle = client.get_workflow_handle_for(RegionHealthMonitorWorkflow.run, monitor_id(service))
+        return await steer(
+            "stop",
+            handle.execute_update(RegionHealthMonitorWorkflow.stop),
+            not_found=f"no running monitor of '{service}'",
+        )
 
-    _out.print(asyncio.run(go()))
+    out.print(asyncio.run(go()))
 
 
-async def _monitor_status(service: str) -> MonitorStatus | None:
-    client = await client_or_fail()
+async def _monitor_status(client: Client, service: str) -> MonitorStatus | None:
     handle = client.get_workflow_handle_for(RegionHealthMonitorWorkflow.run, monitor_id(service))
     try:
         desc = await handle.describe()
@@ -124,61 +93,81 @@ async def _monitor_status(service: str) -> MonitorStatus | None:
 @monitor_app.command("status")
 def monitor_status(service: ServiceOpt, as_json: JsonOpt = False) -> None:
     """The monitor's last probes, triggers and failovers."""
-    status = asyncio.run(_monitor_status(service))
+
+    async def go() -> MonitorStatus | None:
+        return await _monitor_status(await client_or_fail(), service)
+
+    status = asyncio.run(go())
     if status is None:
         fail(f"the monitor of '{service}' is not running (start it with `globalops monitor start`)", code=1)
     if as_json:
         print(status.model_dump_json())
         return
-    _out.print(
+    out.print(
         f"monitor {service}: run {status.runs}, {status.probes} probe rounds, history {status.history_length}"
     )
     running = {r: w for r, w in status.active.items() if r not in status.done}
-    _out.print(f"running failovers: {running or 'none'}; finished: {status.done or 'none'}")
-    _out.print(f"triggered, waiting (manual approval or a free slot): {list(status.pending) or 'none'}")
+    out.print(f"running failovers: {running or 'none'}; finished: {status.done or 'none'}")
+    out.print(f"triggered, waiting (manual approval or a free slot): {list(status.pending) or 'none'}")
 
 
-def health(service: ServiceOpt, as_json: JsonOpt = False) -> None:
-    """Per region: status, traffic share, error rate, p99 and the monitor's last probe."""
+def health(
+    service: ServiceOpt, topology: TopologyOpt = None, policies: PoliciesOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Per region: status, traffic share, error rate, p99 and the monitor's last probe.
+
+    Read by the workers through each region's own provider (the same probe the monitor runs), in
+    topology order. A region that cannot be read is unhealthy, never healthy, and its numbers are
+    unknown (null in --json).
+    """
+    topo, _ = load(topology, policies, service)
 
     async def go() -> list[dict[str, Any]]:
-        status = await _monitor_status(service)
-        from activities.clouds.sim import SimCloud
-
-        rows = {r["region"]: r for r in SimCloud().status(service)}
-        out = []
-        for name, row in sorted(rows.items()):
-            probe = status.last.get(name) if status else None
-            healthy = probe.ok if probe else row["healthy"] > 0
-            out.append(
+        client = await client_or_fail()
+        report, status = await asyncio.gather(
+            launch.read_health(client, service, topo), _monitor_status(client, service)
+        )
+        rows = []
+        for r in report.regions:
+            probe = status.last.get(r.region) if status else None
+            rows.append(
                 {
-                    "region": name,
-                    "status": "healthy" if healthy else "unhealthy",
-                    "traffic": row["traffic"],
-                    "error_rate": probe.error_rate if probe else row["error_rate"],
-                    "latency_ms": probe.latency_p99_ms if probe else row["latency_ms"],
+                    "region": r.region,
+                    "provider": r.provider,
+                    "status": "healthy" if r.ok else "unhealthy",
+                    "traffic": r.traffic,
+                    "error_rate": r.error_rate,
+                    "latency_ms": r.latency_p99_ms,
+                    "healthy_instances": r.healthy_instances,
                     "last_probe": probe.at.isoformat() if probe else None,
+                    "detail": r.detail,
                 }
             )
-        return out
+        return rows
 
     regions = asyncio.run(go())
     if as_json:
-        print(json.dumps({"regions": regions}))
+        print(json.dumps({"service": service, "regions": regions}))
         return
     table = Table(title=f"health of {service}")
-    for column in ("region", "status", "traffic", "error rate", "p99 ms", "last probe"):
+    for column in ("region", "provider", "status", "traffic", "error rate", "p99 ms", "last probe", "detail"):
         table.add_column(column)
     for r in regions:
         table.add_row(
             r["region"],
+            r["provider"],
             r["status"],
-            f"{r['traffic']:.1%}",
-            f"{r['error_rate']:.2%}",
-            f"{r['latency_ms']:.0f}",
+            _or_dash(r["traffic"], "{:.1%}"),
+            _or_dash(r["error_rate"], "{:.2%}"),
+            _or_dash(r["latency_ms"], "{:.0f}"),
             r["last_probe"] or "(monitor not running)",
+            r["detail"],
         )
-    _out.print(table)
+    out.print(table)
+
+
+def _or_dash(value: float | None, fmt: str) -> str:
+    return "—" if value is None else fmt.format(value)
 
 
 # ----- failover -----------------------------------------------------------------------------------
@@ -205,13 +194,23 @@ def _print_failover(r: FailoverReport, as_json: bool) -> None:
     if as_json:
         print(json.dumps(failover_json(r)))
         return
-    _out.print(f"{r.workflow_id}: {r.status}" + (f" — {r.reason}" if r.reason else ""))
+    out.print(f"{r.workflow_id}: {r.status}" + (f" — {r.reason}" if r.reason else ""))
     if r.to_region:
-        _out.print(
+        out.print(
             f"{r.from_region} → {r.to_region}; " + ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items())
         )
     for c in r.rejected_candidates:
-        _out.print(f"  rejected {c.region}: {c.reason}")
+        out.print(f"  rejected {c.region}: {c.reason}")
+
+
+def _failover_frame(r: FailoverReport) -> RenderableType:
+    return Text(f"failover {r.service}: {r.from_region} → {r.to_region or '?'} [{r.status}] {r.phase}")
+
+
+async def _failover_live(
+    _: Client, handle: WorkflowHandle[RegionFailoverWorkflow, FailoverReport]
+) -> RenderableType:
+    return _failover_frame(await handle.query(RegionFailoverWorkflow.report))
 
 
 @failover_app.command("start")
@@ -227,46 +226,28 @@ def failover_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Fail a region over by hand. Refuses, changing nothing, when no target is safe."""
-    topo, pols = _config(topology, policies, service, from_=from_region, to=to_region)
-    wid = failover_id(service, from_region)
+    topo, pols = load(topology, policies, service, {"--from": [from_region], "--to": [to_region]})
     request = FailoverRequest(
         service=service,
         from_region=from_region,
         to_region=to_region,
         topology=topo,
         policies=pols,
-        request_id=uuid.uuid4().hex[:12],
+        request_id=launch.new_request_id(),
     )
-
-    async def go() -> int:
-        client = await client_or_fail()
-        try:
-            handle = await client.start_workflow(
-                RegionFailoverWorkflow.run,
-                request,
-                id=wid,
-                task_queue=topo.default_task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=sa.operation_attributes("failover", service, "-", [from_region]),
-                static_summary=f"failover {service}: {from_region} → {to_region or 'best target'}",
-            )
-        except WorkflowAlreadyStartedError:
-            fail(f"a failover of '{service}' from {from_region} is already running ({wid})")
-        if not wait:
-            _out.print(f"started {wid}  {web_ui_url(wid)}")
-            return 0
-        result = await handle.result()
-        _print_failover(result, as_json)
-        return 0 if result.status == "succeeded" else 1
-
-    raise typer.Exit(asyncio.run(go()))
+    follow: Follow[RegionFailoverWorkflow, FailoverReport] = Follow(
+        conflict=f"a failover of '{service}' from {from_region} is already running",
+        report=_print_failover,
+        succeeded=lambda r: r.status == "succeeded",
+        live=_failover_live,
+    )
+    raise typer.Exit(
+        asyncio.run(start_and_follow(launch.failover(request), follow, wait=wait, as_json=as_json))
+    )
 
 
 @failover_app.command("status")
-def failover_status(
-    ident: Annotated[str, typer.Argument(help="failover:SERVICE:REGION")], as_json: JsonOpt = False
-) -> None:
+def failover_status(ident: FailoverIdArg, as_json: JsonOpt = False) -> None:
     """A failover's state, timings and rejected candidates."""
 
     async def go() -> FailoverReport:
@@ -284,22 +265,15 @@ def failover_status(
 
 
 @failover_app.command("abort")
-def failover_abort(
-    ident: Annotated[str, typer.Argument(help="failover:SERVICE:REGION")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "aborted by operator",
-) -> None:
+def failover_abort(ident: FailoverIdArg, reason: ReasonOpt = "aborted by operator") -> None:
     """Abort a failover: traffic and capacity go back to where they were."""
 
     async def go() -> str:
         client = await client_or_fail()
-        try:
-            return str(await client.get_workflow_handle(ident).execute_update("abort", reason))
-        except WorkflowUpdateFailedError as exc:
-            fail(f"abort refused: {exc.cause or exc}")
-        except RPCError as exc:
-            fail(f"abort refused: {exc.message}")
+        handle = client.get_workflow_handle_for(RegionFailoverWorkflow.run, ident)
+        return await steer("abort", handle.execute_update(RegionFailoverWorkflow.abort, reason))
 
-    _out.print(asyncio.run(go()))
+    out.print(asyncio.run(go()))
 
 
 @failover_app.command("approve")
@@ -314,18 +288,31 @@ def failover_approve(
 
     async def go() -> str:
         client = await client_or_fail()
-        handle = client.get_workflow_handle(monitor_id(service))
-        try:
-            return str(await handle.execute_update("approve_failover", region))
-        except WorkflowUpdateFailedError as exc:
-            fail(f"approve refused: {exc.cause or exc}")
-        except RPCError as exc:
-            fail(f"approve refused: no running monitor of '{service}' ({exc.message})")
+        handle = client.get_workflow_handle_for(RegionHealthMonitorWorkflow.run, monitor_id(service))
+        return await steer(
+            "approve",
+            handle.execute_update(RegionHealthMonitorWorkflow.approve_failover, region),
+            not_found=f"no running monitor of '{service}'",
+        )
 
-    _out.print(asyncio.run(go()))
+    out.print(asyncio.run(go()))
 
 
 # ----- failback -----------------------------------------------------------------------------------
+
+
+def _print_failback(result: FailbackReport, as_json: bool) -> None:
+    if as_json:
+        print(result.model_dump_json())
+    else:
+        out.print(f"{result.workflow_id}: {result.status}" + (f" — {result.reason}" if result.reason else ""))
+
+
+async def _failback_live(
+    _: Client, handle: WorkflowHandle[FailbackWorkflow, FailbackReport]
+) -> RenderableType:
+    r = await handle.query(FailbackWorkflow.report)
+    return Text(f"failback {r.service}: {r.backup} → {r.region} [{r.status}] {r.phase}")
 
 
 @failback_app.command("start")
@@ -338,49 +325,36 @@ def failback_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Once REGION has been healthy long enough, return its traffic in steps (10 → 50 → 100 %)."""
-    topo, pols = _config(topology, policies, service, region=region)
+    topo, pols = load(topology, policies, service, {"--region": [region]})
 
-    async def go() -> int:
+    async def last_failover() -> FailoverReport:
         client = await client_or_fail()
         try:
-            last: FailoverReport = await client.get_workflow_handle_for(
+            return await client.get_workflow_handle_for(
                 RegionFailoverWorkflow.run, failover_id(service, region)
             ).result()
         except Exception:  # noqa: BLE001 - any lookup failure means there is nothing to fail back
             fail(f"no completed failover of {region} for '{service}' to fail back from")
-        if last.status != "succeeded" or last.to_region is None:
-            fail(f"the last failover of {region} did not move traffic (status {last.status})")
-        wid = failback_id(service, region)
-        request = FailbackRequest(
-            service=service,
-            region=region,
-            backup=last.to_region,
-            original_share=last.weights_before.get(region) or 1 / len(topo.regions),
-            backup_instances=last.target_instances_before,
-            topology=topo,
-            policies=pols,
-            request_id=uuid.uuid4().hex[:12],
-        )
-        try:
-            handle = await client.start_workflow(
-                FailbackWorkflow.run,
-                request,
-                id=wid,
-                task_queue=topo.default_task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=sa.operation_attributes("failback", service, "-", [region]),
-                static_summary=f"failback {service}: {last.to_region} → {region}",
-            )
-        except WorkflowAlreadyStartedError:
-            fail(f"a failback of {region} is already running ({wid})")
-        if not wait:
-            _out.print(f"started {wid}  {web_ui_url(wid)}")
-            return 0
-        result = await handle.result()
-        if as_json:
-            print(result.model_dump_json())
-        else:
-            _out.print(f"{wid}: {result.status}" + (f" — {result.reason}" if result.reason else ""))
-        return 0 if result.status == "succeeded" else 1
 
-    raise typer.Exit(asyncio.run(go()))
+    last = asyncio.run(last_failover())
+    if last.status != "succeeded" or last.to_region is None:
+        fail(f"the last failover of {region} did not move traffic (status {last.status})")
+    request = FailbackRequest(
+        service=service,
+        region=region,
+        backup=last.to_region,
+        original_share=last.weights_before.get(region) or 1 / len(topo.regions),
+        backup_instances=last.target_instances_before,
+        topology=topo,
+        policies=pols,
+        request_id=launch.new_request_id(),
+    )
+    follow: Follow[FailbackWorkflow, FailbackReport] = Follow(
+        conflict=f"a failback of {region} is already running",
+        report=_print_failback,
+        succeeded=lambda r: r.status == "succeeded",
+        live=_failback_live,
+    )
+    raise typer.Exit(
+        asyncio.run(start_and_follow(launch.failback(request), follow, wait=wait, as_json=as_json))
+    )

@@ -1,28 +1,21 @@
-"""Shared code of `globalops backup|dr|drill`: config loading, option parsing, progress, and schedules.
+"""Temporal Schedules of `globalops backup|drill`: create, and the shared list/describe/pause/trigger.
 
-Every check here runs before the CLI connects to Temporal, so bad input exits 2 with one line
-and starts nothing. The schedule commands (create/list/pause/unpause/delete/trigger/describe)
-are built once and registered on both `backup schedule` and `drill schedule`.
+The schedule commands (list/describe/pause/unpause/delete/trigger) are built once and registered on
+both `backup schedule` and `drill schedule`; times are shown in UTC.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import re
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console, RenderableType
-from rich.live import Live
+from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 from temporalio.client import (
     Client,
     Schedule,
@@ -31,124 +24,14 @@ from temporalio.client import (
     ScheduleHandle,
     ScheduleOverlapPolicy,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.clouds.registry import default_registry
 from cli.errors import fail
-from cli.rollout import JsonOpt, PoliciesOpt, TopologyOpt, client_or_fail
-from config.durations import format_duration, parse_duration
-from config.loader import ConfigError, load_config
-from config.models import Policies, Topology
-from contracts import search_attributes as sa
-from contracts.errors import CloudError
-from contracts.storage import Snapshot
+from cli.follow import client_or_fail
+from cli.options import JsonOpt, NoteOpt, PoliciesOpt, ServiceOpt, TopologyOpt, load
+from config.durations import format_duration
 
 _out = Console()
-_err = Console(stderr=True)
-M = TypeVar("M", bound=BaseModel)
-
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service, as named in the topology.")]
-WaitOpt = Annotated[
-    bool, typer.Option("--wait", help="Follow progress until it ends; exit 0 only on success.")
-]
-NoteOpt = Annotated[str | None, typer.Option("--note", help="Why (kept on the schedule, shown by list).")]
-
-# ----- configuration and options -------------------------------------------------------------------
-
-
-def load(
-    topology: Path | None, policies: Path | None, service: str, regions: dict[str, list[str]] | None = None
-) -> tuple[Topology, Policies]:
-    """Topology and policies, the service and every region checked; one line naming the option if not."""
-    try:
-        topo, pols = load_config(topology, policies)
-    except ConfigError as exc:
-        fail(str(exc))
-    if topo.service(service) is None:
-        known = ", ".join(s.name for s in topo.services)
-        fail(f"--service: '{service}' is not a service of the topology (known: {known})")
-    for option, names in (regions or {}).items():
-        for name in names:
-            if name not in topo.region_names():
-                fail(
-                    f"{option}: '{name}' is not a region of the topology"
-                    f" (known: {', '.join(topo.region_names())})"
-                )
-    return topo, pols
-
-
-def duration(option: str, value: str | None, default: float, *, minimum: float = 0.0) -> float:
-    """Seconds from "15m"-style text (None: the default); one line naming the option if bad."""
-    if value is None:
-        return default
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        fail(f"{option}: {exc}")
-    if seconds <= 0:
-        fail(f"{option}: '{value}' must be more than 0 (e.g. 30s, 15m, 6h, 1d)")
-    if seconds < minimum:
-        fail(f"{option}: '{value}' is too short: at least {format_duration(minimum)}")
-    return seconds
-
-
-def moment(option: str, value: str | None) -> datetime | None:
-    """An ISO 8601 time (no zone: UTC); one line naming the option if bad."""
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{option}: '{value}' is not an ISO 8601 time (e.g. 2025-06-02T09:00:00Z)")
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-_CRON_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
-_CRON_TOKEN = re.compile(r"^(\*|\?|[0-9]+|[A-Za-z]{3})(-([0-9]+|[A-Za-z]{3}))?(/[0-9]+)?$")
-_CRON_NAMES = {
-    "month": {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"},
-    "day-of-week": {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"},
-}
-
-
-def check_cron(option: str, expr: str) -> str:
-    """A 5-field cron expression (UTC), e.g. '0 9 * * MON'; one line naming the option if not."""
-    fields = expr.split()
-    example = "e.g. '0 9 * * MON' (minute hour day-of-month month day-of-week, UTC)"
-    if len(fields) != len(_CRON_FIELDS):
-        fail(f"{option}: '{expr}' is not a cron expression: it needs 5 fields, {example}")
-    for name, field in zip(_CRON_FIELDS, fields, strict=True):
-        for part in field.split(","):
-            match = _CRON_TOKEN.match(part)
-            words = [w for w in re.findall(r"[A-Za-z]+", part)]
-            if match is None or any(w.upper() not in _CRON_NAMES.get(name, set()) for w in words):
-                fail(f"{option}: '{expr}': the {name} field '{field}' is not valid cron, {example}")
-    return expr
-
-
-def dr_attributes(operation: str, service: str, regions: list[str]) -> TypedSearchAttributes:
-    """Search attributes a backup, recovery or drill starts with (no release: DR moves data, not code)."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(sa.OPERATION, operation),
-            SearchAttributePair(sa.SERVICE, service),
-            SearchAttributePair(sa.REGIONS, regions),
-            SearchAttributePair(sa.STATUS, "running"),
-        ]
-    )
-
-
-def snapshots_in(topo: Topology, service: str, region: str) -> list[Snapshot]:
-    """Snapshots stored in `region`, read through the region's cloud adapter (read-only)."""
-    return default_registry().get(topo.region(region).provider).list_snapshots(service, region)
-
-
-def snapshots_or_fail(topo: Topology, service: str, region: str) -> list[Snapshot]:
-    try:
-        return snapshots_in(topo, service, region)
-    except CloudError as exc:
-        fail(f"cannot list the snapshots in {region}: {exc}", code=1)
 
 
 def utc(value: datetime | None) -> str:
@@ -157,31 +40,6 @@ def utc(value: datetime | None) -> str:
 
 def seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}s"
-
-
-# ----- progress ----------------------------------------------------------------------------------------
-
-
-async def follow(
-    result: Awaitable[M],
-    query: Callable[[], Awaitable[M]],
-    render: Callable[[M], RenderableType],
-    show: bool,
-) -> M:
-    """Wait for a workflow's result, redrawing `render(query())` on stderr meanwhile (if `show`)."""
-    task: asyncio.Future[M] = asyncio.ensure_future(result)
-    if not show:
-        return await task
-    with Live(Text("starting…"), console=_err, refresh_per_second=4, transient=True) as live:
-        while not task.done():
-            with contextlib.suppress(RPCError):  # a query can race the workflow's end
-                live.update(render(await query()))
-            await asyncio.wait({task}, timeout=0.5)
-    return task.result()
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()
 
 
 # ----- schedules ---------------------------------------------------------------------------------------

@@ -79,3 +79,8 @@ def drill_id(service: str, now: datetime | None = None) -> str:
 def drill_region_id(drill_workflow_id: str, region: str) -> str:
     """The child workflow that rehearses the recovery of one region in a drill."""
     return f"{drill_workflow_id}/{region}"
+
+
+def inspect_id(kind: str, service: str, nonce: str) -> str:
+    """A short read-only workflow the CLI runs through the workers (health, snapshots)."""
+    return f"inspect:{kind}:{service}:{nonce}"

@@ -45,7 +45,7 @@ async def main(strategy: str, release: str) -> int:
 
     from activities.clouds.aws import AwsCloud
     from activities.clouds.sim import SimCloud
-    from cli.rollout import start_rollout
+    from cli.launch import start_rollout
     from config.loader import load_policies
     from contracts.rollout import RolloutRequest
     from tests.integration.aws.conftest import aws_worker

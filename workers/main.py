@@ -22,6 +22,7 @@ from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
+from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
@@ -37,6 +38,8 @@ WORKFLOWS = [
     BackupWorkflow,
     DisasterRecoveryWorkflow,
     DrillWorkflow,
+    HealthReportWorkflow,
+    SnapshotInventoryWorkflow,
 ]
 
 

@@ -62,3 +62,13 @@ def activity_options(
         "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
         "summary": summary,
     }
+
+
+#: Reads a person waits for at the terminal: a couple of quick retries, then the error is shown.
+READ_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=0.5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=3,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)

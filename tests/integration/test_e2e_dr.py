@@ -70,6 +70,15 @@ async def poll(check: Callable[[], Awaitable[T | None]], what: str, limit_s: flo
 
 
 def test_backup_then_recover_eu_west_1_into_eu_central_1(user: User, fresh_sim: None) -> None:
+    # No snapshot yet (listed by the workers): refused with one line, nothing started, traffic unchanged.
+    refused = user.run("dr", "recover", "--service", "checkout", *EU)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    line = refused.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    for needle in ("--snapshot", "no snapshot of eu-west-1", "backup run"):
+        assert needle in line, (needle, line)
+    assert traffic(user)["eu-west-1"] == pytest.approx(1 / 16)
+
     report = backup(user)
     for row in report["regions"]:
         assert row["ok"] and row["snapshot_id"], row

@@ -23,7 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
-from cli.rollout import start_rollout
+from cli.launch import start_rollout
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
 from contracts.dr import (

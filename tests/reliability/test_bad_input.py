@@ -27,10 +27,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-import cli.rollout
+import cli.follow
 from activities.clouds.sim import SimCloud
+from cli.launch import start_rollout
 from cli.main import app
-from cli.rollout import start_rollout
 from config.dr import FreezeWindow
 from config.models import Policies, Topology
 from config.paths import default_policies_path, default_topology_path
@@ -186,11 +186,11 @@ TABLE: list[Row] = [
         args=(*ROLLOUT, "--strategy", "big-bang")),
     Row("cli-rollout-bad-release", "cli", ("--release", "'2.0.0; rm -rf /'", "is not a release name"),
         args=("rollout", "start", "--service", "checkout", "--release", "2.0.0; rm -rf /")),
-    Row("cli-failover-unknown-region", "cli", ("'mars-central-1'", "not in the topology", "known: us-east-1"),
+    Row("cli-failover-unknown-region", "cli", ("'mars-central-1'", "not a region of the topology", "known: us-east-1"),
         args=("failover", "start", "--service", "checkout", "--from", "mars-central-1")),
     Row("cli-failover-unknown-from-names-option", "cli", ("--from", "'mars-central-1'"),
         args=("failover", "start", "--service", "checkout", "--from", "mars-central-1")),
-    Row("cli-failover-unknown-target", "cli", ("'moon-1'", "not in the topology"),
+    Row("cli-failover-unknown-target", "cli", ("'moon-1'", "not a region of the topology"),
         args=(*FAILOVER, "--to", "moon-1")),
     Row("cli-monitor-unknown-service", "cli", ("--service", "'payments'"),
         args=("monitor", "start", "--service", "payments")),
@@ -279,7 +279,7 @@ def connect_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("connect")
         raise AssertionError("bad input must not reach Temporal")
 
-    monkeypatch.setattr(cli.rollout, "connect", fake_connect)
+    monkeypatch.setattr(cli.follow, "connect", fake_connect)
     return calls
 
 

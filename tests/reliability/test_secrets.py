@@ -25,7 +25,7 @@ from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
-from cli.rollout import start_rollout
+from cli.launch import start_rollout
 from config.models import Policies, Topology
 from contracts.rollout import (
     RolloutProgress,

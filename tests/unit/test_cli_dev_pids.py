@@ -16,11 +16,14 @@ from cli.dev import _pid_alive
 def daemon(*marker: str, new_session: bool = True) -> Iterator[subprocess.Popen[bytes]]:
     """A process that waits on its stdin, its command line ending with `marker`, like `dev up` starts."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()", *marker],
+        [sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()", *marker],
         stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         start_new_session=new_session,
     )
     try:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # it runs its own command line now (until exec, /proc shows the parent's)
         yield proc
     finally:
         proc.kill()

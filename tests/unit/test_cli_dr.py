@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import Client
 from typer.testing import CliRunner
 
-import cli.rollout
+import cli.follow
 from cli.main import app
 from tests.integration.conftest import free_port
 
@@ -34,7 +34,7 @@ def connect_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("connect")
         raise AssertionError("must not connect to Temporal on bad input")
 
-    monkeypatch.setattr(cli.rollout, "connect", fake_connect)
+    monkeypatch.setattr(cli.follow, "connect", fake_connect)
     return calls
 
 
@@ -105,11 +105,6 @@ CASES = [
         "recover-failed-at-not-iso",
         (*RECOVER, "--target-region", "eu-central-1", "--failed-at", "yesterday"),
         ("--failed-at", "'yesterday'", "ISO 8601"),
-    ),
-    Case(
-        "recover-no-snapshot",
-        (*RECOVER, "--target-region", "eu-central-1"),
-        ("--snapshot", "no snapshot of eu-west-1", "backup run"),
     ),
     Case(
         "validate-cross-jurisdiction",

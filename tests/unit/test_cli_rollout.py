@@ -12,7 +12,7 @@ import yaml
 from temporalio.client import Client
 from typer.testing import CliRunner, Result
 
-import cli.rollout
+import cli.follow
 from cli.main import app
 from config.paths import default_policies_path, default_topology_path
 
@@ -37,7 +37,7 @@ def connect_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("connect")
         raise AssertionError("rollout start must not connect to Temporal here")
 
-    monkeypatch.setattr(cli.rollout, "connect", fake_connect)
+    monkeypatch.setattr(cli.follow, "connect", fake_connect)
     return calls
 
 

@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 
 from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
-from cli.rollout import start_rollout
+from cli.launch import start_rollout
 from config.models import Policies, Topology
 from config.strategies import CanaryStep
 from contracts.rollout import (

@@ -11,7 +11,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from temporalio.testing import WorkflowEnvironment
 
-from cli.rollout import start_rollout
+from cli.launch import start_rollout
 from config.loader import load_policies
 from config.models import Policies, Topology
 from config.strategies import CanaryStep

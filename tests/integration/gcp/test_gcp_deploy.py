@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.gcp import GcpCloud
 from activities.clouds.sim import SimCloud
-from cli.rollout import start_rollout
+from cli.launch import start_rollout
 from config.models import Policies, Topology
 from config.strategies import Strategy
 from contracts.rollout import (

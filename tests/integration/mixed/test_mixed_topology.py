@@ -15,7 +15,7 @@ from activities.clouds.aws import AwsCloud
 from activities.clouds.gcp import GcpCloud
 from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
-from cli.rollout import start_rollout
+from cli.launch import start_rollout
 from config.aws import AwsRegionConfig
 from config.models import Topology
 from contracts.rollout import RolloutRequest
