@@ -6,7 +6,7 @@ GLOBALOPS := $(VENV)/bin/globalops
 STAMP := $(VENV)/.installed-stamp
 DEMO_POLICIES ?= config/policies.demo.yaml
 
-.PHONY: install demo test test-fast lint bench down clean
+.PHONY: install demo test test-fast lint imports bench down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ demo-aws: $(STAMP)
 ## make test: the whole suite (unit, time-skipping workflow tests, end-to-end on real servers), in
 ## TEST_JOBS processes (default 2: most of the suite waits on real servers; TEST_JOBS=0 runs it in one).
 TEST_JOBS ?= 2
-test: $(STAMP) /usr/bin/chromium
+test: $(STAMP) /usr/bin/chromium imports
 	$(PY) -m pytest -n $(TEST_JOBS)
 
 ## The Web UI test (tests/integration/test_web_ui.py) drives Debian's Chromium: installed here when missing.
@@ -49,9 +49,14 @@ test: $(STAMP) /usr/bin/chromium
 test-fast: $(STAMP)
 	$(PY) -m pytest -n $(TEST_JOBS) -m "not e2e"
 
-lint: $(STAMP)
+lint: $(STAMP) imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+## make imports: the dependency rule (config <- contracts <- activities <- workflows <- workers <- cli <- bench,
+## scripts), checked by import-linter from pyproject.toml; bench and scripts are not installed, hence PYTHONPATH.
+imports: $(STAMP)
+	PYTHONPATH=. $(VENV)/bin/lint-imports
 
 ## make bench: B1-B4 on dev servers started for the bench; writes bench/RESULTS.md (not timed tests).
 bench: $(STAMP)
