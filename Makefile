@@ -6,7 +6,7 @@ GLOBALOPS := $(VENV)/bin/globalops
 STAMP := $(VENV)/.installed-stamp
 DEMO_POLICIES ?= config/policies.demo.yaml
 
-.PHONY: install demo test test-fast lint bench down clean
+.PHONY: install demo test test-fast lint cli-docs bench down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+## make cli-docs: regenerate docs/cli.md from the typer app (cli.main:app). A fixed terminal and no colour keep
+## the page the same on every machine; tests/unit/test_cli_docs.py fails when the committed page is stale.
+CLI_DOCS_ENV := COLUMNS=80 TERMINAL_WIDTH=80 NO_COLOR=1 TERM=dumb
+cli-docs: $(STAMP)
+	$(CLI_DOCS_ENV) $(VENV)/bin/typer cli.main utils docs --name globalops --output docs/cli.md
 
 ## make bench: B1-B4 on dev servers started for the bench; writes bench/RESULTS.md (not timed tests).
 bench: $(STAMP)
