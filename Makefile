@@ -6,7 +6,7 @@ GLOBALOPS := $(VENV)/bin/globalops
 STAMP := $(VENV)/.installed-stamp
 DEMO_POLICIES ?= config/policies.demo.yaml
 
-.PHONY: install demo test test-fast lint imports bench down clean
+.PHONY: install demo test test-fast lint imports docs cli-docs bench down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,11 @@ demo: $(STAMP)
 demo-aws: $(STAMP)
 	$(PY) scripts/demo_aws.py --strategy $(or $(STRATEGY),rolling)
 
-## make test: the whole suite (unit, time-skipping workflow tests, end-to-end on real servers), in
-## TEST_JOBS processes (default 2: most of the suite waits on real servers; TEST_JOBS=0 runs it in one).
+## make test: the docs build (make docs, strict), then the whole suite (unit, time-skipping workflow tests,
+## end-to-end on real servers), in TEST_JOBS processes (default 2: most of the suite waits on real servers;
+## TEST_JOBS=0 runs it in one).
 TEST_JOBS ?= 2
-test: $(STAMP) /usr/bin/chromium imports
+test: $(STAMP) /usr/bin/chromium imports docs
 	$(PY) -m pytest -n $(TEST_JOBS)
 
 ## The Web UI test (tests/integration/test_web_ui.py) drives Debian's Chromium: installed here when missing.
@@ -57,6 +58,18 @@ lint: $(STAMP) imports
 ## scripts), checked by import-linter from pyproject.toml; bench and scripts are not installed, hence PYTHONPATH.
 imports: $(STAMP)
 	PYTHONPATH=. $(VENV)/bin/lint-imports
+
+## make docs: the MkDocs site (docs/, mkdocs.yml) built with --strict, so a broken link or anchor fails;
+## make test runs it first. Open $(DOCS_SITE)/index.html to read it.
+DOCS_SITE ?= site
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir $(DOCS_SITE)
+
+## make cli-docs: regenerate docs/cli.md from the typer app (cli.main:app). A fixed terminal and no colour keep
+## the page the same on every machine; tests/unit/test_cli_docs.py fails when the committed page is stale.
+CLI_DOCS_ENV := COLUMNS=80 TERMINAL_WIDTH=80 NO_COLOR=1 TERM=dumb
+cli-docs: $(STAMP)
+	$(CLI_DOCS_ENV) $(VENV)/bin/typer cli.main utils docs --name globalops --output docs/cli.md
 
 ## make bench: B1-B4 on dev servers started for the bench; writes bench/RESULTS.md (not timed tests).
 bench: $(STAMP)

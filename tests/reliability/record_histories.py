@@ -1,7 +1,7 @@
 """Record one event history per workflow type and path into tests/histories/ (replayed in CI).
 
 Run `python -m tests.reliability.record_histories` only when a workflow change is meant to be
-incompatible (see README, "Changing a workflow safely"); otherwise the replay test must pass
+incompatible (see docs/development.md, "Changing a workflow safely"); otherwise the replay test must pass
 against the histories recorded before the change.
 """
 

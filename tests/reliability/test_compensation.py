@@ -256,7 +256,7 @@ async def test_failover_failure_at_every_step_restores_traffic_and_capacity(
         )
     assert breaks[0].fired
     assert report.status == "failed", (report.status, report.reason)
-    assert report.reason  # (it reads "Activity task failed": the cause is not kept, see RELIABILITY.md)
+    assert report.reason  # the activity's cause, not "Activity task failed" (docs/reliability.md)
     if case != "prescale":  # the target was pre-scaled before the failure, and scaled back after
         assert report.target_instances_before is not None
     assert comparable(sim) == before

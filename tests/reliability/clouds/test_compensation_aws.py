@@ -122,8 +122,9 @@ CASES = [
     Case("drill-restore", "drill", "restore_volume", 1, WEST),
     Case("drill-launch", "drill", "launch_instances", 1, WEST),
     Case("drill-undo-fails-sweep-cleans", "drill", "delete_resource", 1, WEST),
-    # ----- the change happened, the answer was lost. The failover and recovery cases fail today: those
-    # workflows register an undo only once its step has returned (RELIABILITY.md, "Compensation on AWS").
+    # ----- the change happened, the answer was lost. The failover and recovery cases found undos registered
+    # only once their step had returned; patch undo-before-step fixed it (docs/reliability.md, "Compensation
+    # on AWS").
     Case("failover-prescale-after", "failover", "scale_group", 1, WEST, after=True),
     Case("failover-shift-after", "failover", "set_traffic", region=None, after=True),
     Case("recover-restore-after", "recover", "restore_volume", 1, WEST, after=True),
