@@ -41,8 +41,6 @@ def test_code_asks_only_for_registered_patches_and_every_entry_is_used() -> None
     assert set(registered) <= set(uses), f"registered but used nowhere: {sorted(set(registered) - set(uses))}"
     added = [p.added for p in patches.REGISTER]
     assert added == sorted(added), "the register lists patches in the order they came"
-        registered.values(), key=lambda p: (p.added, list(patches.REGISTER).index(p))
-    )
 
 
 def test_register_entries_are_complete_and_unique() -> None:
