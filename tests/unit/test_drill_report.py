@@ -122,9 +122,21 @@ def test_no_reason_lines_when_every_region_went_well() -> None:
         (3, "Cleanup: 2 swept after the rehearsals, 3 left (NOT clean)."),
     ],
 )
-def test_the_cleanup_line(leftover: int, cleanup: str) -> None:
-    lines = drill_markdown(report(leftover_resources=leftover, cleaned_up=["vol-1", "vm-1"])).splitlines()
-    assert lines[-2:] == ["", cleanup]
+def test_the_cleanup_line_comes_last(leftover: int, cleanup: str) -> None:
+    row = DrillRegion(region="eu-west-1", target_region="eu-central-1", status="succeeded", met_targets=True)
+    text = drill_markdown(report(regions=[row], leftover_resources=leftover, cleaned_up=["vol-1", "vm-1"]))
+    assert text.splitlines() == [
+        "## DR drill checkout · ✅ pass",
+        "",
+        "- workflow: `drill:checkout:1` · environment `sim`",
+        "- targets: RTO 900s · RPO 3600s",
+        "",
+        "| region | recovered into | status | snapshot | RTO | RPO | targets |",
+        "|---|---|---|---|---|---|---|",
+        "| eu-west-1 | eu-central-1 | succeeded | — | — | — | ✅ |",
+        "",
+        cleanup,
+    ]
 
 
 def test_no_cleanup_line_before_the_environment_was_listed() -> None:
