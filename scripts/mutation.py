@@ -118,6 +118,7 @@ def prepare(module: Module) -> Path:
 
 
 def mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # No bytecode caches: the mutated copies are thrown away, and none is written next to the real code.
     return subprocess.run(
         [str(MUTMUT), *args],
         cwd=work,
@@ -142,9 +143,9 @@ def run_module(module: Module, children: int) -> Result:
     if export.returncode != 0 or not stats_file.is_file():
         return Result(module, time.monotonic() - start, error=f"mutmut export-cicd-stats: {export.stdout}")
     survivors = {}
-    for line in mutmut(work, "results").stdout.splitlines():  # "    <mutant name>: <status>"
+    for line in mutmut(work, "results").stdout.splitlines():  # "    <mutant name>: <status>", not killed
         name, colon, status = line.strip().rpartition(": ")
-        if colon and name:
+        if colon and name and status != "timeout":  # a timeout is caught (see Result.killed)
             survivors[name] = status
     stats = json.loads(stats_file.read_text("utf-8"))
     return Result(module, time.monotonic() - start, stats=stats, survivors=survivors)
