@@ -103,6 +103,9 @@ def _effect(canary: list[float], baseline: list[float]) -> float | None:
     return (value - reference) / abs(reference)
 
 
+# (The "n/a" branches below are never taken by `judge`, which describes only High and Low metrics: they
+# have a p-value, and no effect only from a zero baseline to a non-zero canary mean. Their mutants are
+# equivalent and left counted as survivors.)
 def _fmt_p(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.2g}"
 
@@ -123,6 +126,7 @@ def _test(
     else:
         from scipy.stats import mannwhitneyu  # imported on first use: it costs a worker 0.9 s at start
 
+        # (Equivalent mutants, left counted: two-sided is scipy's default, and it lower-cases the name.)
         result = mannwhitneyu(canary, baseline, alternative="two-sided")
         u, p = float(result.statistic), float(result.pvalue)
         if math.isnan(p):
@@ -131,7 +135,8 @@ def _test(
         return "Pass", u, p
     effect = _effect(canary, baseline)
     if effect is None:
-        # The baseline is exactly 0 and the canary is not: an unbounded change.
+        # The baseline is exactly 0 and the canary is not: an unbounded change. (The canary's mean is
+        # not 0 here, so the mutant `>= 0` is equivalent, left counted.)
         higher = statistics.fmean(canary) > 0
         lower = not higher
     else:
@@ -230,6 +235,8 @@ def judge(
     with_data = [m for m in metrics if m.classification != "NoData"]
     total = sum(m.weight for m in with_data)
     passed = sum(m.weight for m in with_data if m.classification == "Pass")
+    # (Equivalent mutants, left counted: with a total of 0 no metric has data and the score is zeroed
+    # below, so `else 1.0`; and `zeroed = None` is as false as False.)
     score = round(100.0 * passed / total, 6) if total > 0 else 0.0
 
     zeroed = False

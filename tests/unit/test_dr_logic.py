@@ -54,13 +54,54 @@ def test_copies_go_to_the_backup_region_when_residency_allows(topology: Topology
     assert copy_destination(topology, "checkout", "us-east-1")[0] == "us-west-2"
 
 
-def test_a_foreign_backup_region_is_replaced_by_the_nearest_region_of_the_group(topology: Topology) -> None:
+def test_a_foreign_backup_region_is_not_used_unless_a_group_allows_it(topology: Topology) -> None:
     # me-south-1 (AE) backs up to eu-central-1 (EU): not allowed; AE has no other region
     dest, why = copy_destination(topology, "checkout", "me-south-1")
     assert dest is None and "jurisdiction group AE" in why
     grouped = topology.model_copy(update={"jurisdiction_groups": {"EUROPE": ["EU", "UK"]}})
     dest, why = copy_destination(grouped, "checkout", "eu-west-2")  # UK, backup eu-west-1 (EU)
     assert dest == "eu-west-1" and why == "backup region eu-west-1"
+
+
+def with_backup(topology: Topology, region: str, backup: str | None) -> Topology:
+    regions = [
+        r.model_copy(update={"backup_region": backup}) if r.name == region else r for r in topology.regions
+    ]
+    return topology.model_copy(update={"regions": regions})
+
+
+def test_a_foreign_backup_falls_back_to_the_lowest_latency_region_of_the_group(topology: Topology) -> None:
+    # us-west-2 (US) backing up to eu-west-1 (EU): of the other US regions us-east-1 (20 ms) beats
+    # us-central1 (25 ms), which comes first by name; ca-central-1 (CA) is another group
+    dest = copy_destination(with_backup(topology, "us-west-2", "eu-west-1"), "checkout", "us-west-2")
+    assert dest == (
+        "us-east-1",
+        "backup region eu-west-1 is outside its jurisdiction group; nearest allowed region us-east-1",
+    )
+
+
+def test_the_fallback_breaks_latency_ties_by_name(topology: Topology) -> None:
+    # europe-west1 backing up to us-east-1: eu-west-1 and eu-central-1 are both 25 ms
+    dest, why = copy_destination(
+        with_backup(topology, "europe-west1", "us-east-1"), "checkout", "europe-west1"
+    )
+    assert dest == "eu-central-1"
+    assert why.endswith("; nearest allowed region eu-central-1")
+
+
+def test_without_a_backup_region_the_nearest_region_of_the_group(topology: Topology) -> None:
+    dest = copy_destination(with_backup(topology, "eu-central-1", None), "checkout", "eu-central-1")
+    assert dest == ("eu-west-1", "no backup region; nearest allowed region eu-west-1")
+    # without residency the nearest region of all: us-east-1 (20 ms)
+    free = without_residency(with_backup(topology, "eu-central-1", None))
+    assert copy_destination(free, "checkout", "eu-central-1")[0] == "us-east-1"
+
+
+def test_no_region_left_in_the_group_says_where_the_snapshot_stays(topology: Topology) -> None:
+    assert copy_destination(topology, "checkout", "ap-northeast-1") == (
+        None,
+        "no other region in jurisdiction group JP: the snapshot stays in ap-northeast-1 only",
+    )
 
 
 def test_without_residency_every_backup_region_is_used(topology: Topology) -> None:
@@ -77,7 +118,14 @@ def test_target_problem_names_both_groups_and_the_rule(topology: Topology) -> No
     )
     assert target_problem(topology, "checkout", "eu-west-1", "eu-central-1") is None
     assert "source region itself" in (target_problem(topology, "checkout", "eu-west-1", "eu-west-1") or "")
-    assert "unknown region 'mars-1'" in (target_problem(topology, "checkout", "mars-1", "eu-west-1") or "")
+    names = ", ".join(topology.region_names())
+    assert target_problem(topology, "checkout", "mars-1", "eu-west-1") == (
+        f"unknown region 'mars-1' (known: {names})"
+    )
+    assert target_problem(topology, "checkout", "eu-west-1", "mars-1") == (
+        f"unknown region 'mars-1' (known: {names})"
+    )
+    assert names.startswith("us-east-1, us-west-2, ca-central-1, ")
 
 
 def test_prune_keeps_30_days_and_always_the_newest_per_source() -> None:
@@ -85,6 +133,12 @@ def test_prune_keeps_30_days_and_always_the_newest_per_source() -> None:
     snaps += [snap("d", "eu-central-1", 60), snap("e", "eu-central-1", 90)]  # all old: keep the newest
     pruned = [s.id for s in to_prune(snaps, T0, parse_duration("30d"))]
     assert pruned == ["e", "c", "a"]  # oldest first; b is young, d is its source's newest
+
+
+def test_prune_keeps_exactly_one_of_two_newest_taken_at_the_same_time() -> None:
+    # a tie for the newest: the first listed is kept (the port lists newest first), the other pruned
+    snaps = [snap("first", "eu-west-1", 40), snap("second", "eu-west-1", 40), snap("older", "eu-west-1", 50)]
+    assert [s.id for s in to_prune(snaps, T0, 30 * 86400.0)] == ["older", "second"]
 
 
 def test_prune_exactly_at_the_retention_keeps_it() -> None:
@@ -98,8 +152,23 @@ def test_choose_snapshot_latest_or_by_id_of_the_right_source() -> None:
     assert isinstance(latest, Snapshot) and latest.id == "new"
     chosen = choose_snapshot(snaps, "eu-west-1", "old")
     assert isinstance(chosen, Snapshot) and chosen.id == "old"
-    assert "snapshot 'other' of eu-west-1 not found" in str(choose_snapshot(snaps, "eu-west-1", "other"))
-    assert "no snapshot of us-east-1" in str(choose_snapshot(snaps, "us-east-1", "latest"))
+    assert choose_snapshot(snaps, "eu-west-1", "other") == (
+        "snapshot 'other' of eu-west-1 not found (newest: old, new)"
+    )
+    assert choose_snapshot(snaps, "us-east-1", "latest") == (
+        "no snapshot of us-east-1 found (run `globalops backup run` first)"
+    )
+
+
+def test_a_snapshot_not_found_names_at_most_five_of_the_source_or_none() -> None:
+    # the five first as listed: the storage port lists snapshots newest first
+    snaps = [snap(f"s{i}", "eu-west-1", i) for i in range(7)]
+    assert choose_snapshot(snaps, "eu-west-1", "gone") == (
+        "snapshot 'gone' of eu-west-1 not found (newest: s0, s1, s2, s3, s4)"
+    )
+    assert choose_snapshot(snaps, "us-east-1", "gone") == (
+        "snapshot 'gone' of us-east-1 not found (newest: none)"
+    )
 
 
 def test_rpo_is_the_age_of_the_data_at_the_failure_and_never_negative() -> None:

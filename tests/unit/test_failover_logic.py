@@ -15,6 +15,8 @@ from contracts.failover import (
     Candidate,
     ProbeSample,
     RegionTriggerState,
+    Rejection,
+    TargetChoice,
 )
 from workflows.logic.failover import (
     against_targets,
@@ -137,6 +139,26 @@ def test_needed_instances_round_up_without_float_noise(topology: Topology) -> No
     assert choose(topology, "eu-west-1", idle).needed_instances == 4
 
 
+def test_needed_instances_round_a_fraction_up(topology: Topology) -> None:
+    # 3 instances at 0.25 of the traffic taking 0.45 more: 3 x 0.7 / 0.25 = 8.4 instances, so 9
+    cands = fleet(topology, **{"eu-central-1": {"traffic": 0.25, "instances": 3, "max_instances": 9}})
+    choice = choose(topology, "eu-west-1", cands, moved_traffic=0.45)
+    assert choice.target == "eu-central-1" and choice.needed_instances == 9
+    cands = fleet(topology, **{"eu-central-1": {"traffic": 0.25, "instances": 3, "max_instances": 8}})
+    choice = choose(topology, "eu-west-1", cands, moved_traffic=0.45)
+    reason = {r.region: r.reason for r in choice.rejected}["eu-central-1"]
+    assert reason == "no capacity headroom: needs 9 instances, limit 8"
+
+
+def test_replica_lag_exactly_at_the_rpo_target_qualifies(topology: Topology) -> None:
+    cands = fleet(topology, **{"eu-central-1": {"replica_lag_s": 300.0}})
+    choice = choose(topology, "eu-west-1", cands, rpo_target_s=300.0)
+    assert choice.target == "eu-central-1"
+    assert "eu-central-1" not in {r.region for r in choice.rejected}
+    cands = fleet(topology, **{"eu-central-1": {"replica_lag_s": 300.5}})
+    assert choose(topology, "eu-west-1", cands, rpo_target_s=300.0).target == "europe-west1"
+
+
 def test_replica_lag_over_rpo_rejected(topology: Topology) -> None:
     cands = fleet(topology, **{"eu-central-1": {"replica_lag_s": 400}})
     choice = choose(topology, "eu-west-1", cands)
@@ -166,7 +188,29 @@ def test_preferred_must_qualify(topology: Topology) -> None:
     assert choice.target is None
     assert {r.region: r.reason for r in choice.rejected}["eu-west-1"] == "is the failed region itself"
     choice = choose(topology, "eu-west-1", cands, preferred="mars-1")
-    assert choice.target is None and choice.rejected[-1].region == "mars-1"
+    assert choice.target is None
+    assert choice.rejected[-1] == Rejection(region="mars-1", reason="not a candidate region")
+
+
+def test_a_preferred_target_reports_like_a_chosen_one(topology: Topology) -> None:
+    """The operator's choice carries its capacity need and every other region's verdict too."""
+    cands = fleet(topology, **{"europe-west1": {"instances": 3}})  # 3 x 2/16 / 1/16 = 6 instances
+    others = [name for name in topology.region_names() if name != "eu-west-1"]
+    outside = [
+        Rejection(
+            region=name,
+            reason=f"jurisdiction {topology.region(name).jurisdiction} is outside group EU (data residency)",
+        )
+        for name in others
+        if name not in ("eu-central-1", "europe-west1")
+    ]
+    choice = choose(topology, "eu-west-1", cands, preferred="europe-west1")
+    assert choice == TargetChoice(
+        target="europe-west1", needed_instances=6, rejected=outside, considered=others
+    )
+    # a preferred region that does not qualify: no target, but the same account of the candidates
+    choice = choose(topology, "eu-west-1", cands, preferred="us-east-1")
+    assert choice == TargetChoice(target=None, needed_instances=0, rejected=outside, considered=others)
 
 
 def test_every_candidate_listed_in_order_when_none_qualifies(topology: Topology) -> None:
@@ -181,6 +225,25 @@ def test_every_candidate_listed_in_order_when_none_qualifies(topology: Topology)
 
 
 # --------------------------------------------------------------------------- safety and weights
+
+
+def test_safe_to_shift_counts_what_the_shift_moves() -> None:
+    # only the moved weight makes the (healthy) target serve: safe; a shift of nothing would not be
+    weights = {"a": 1.0, "b": 0.0}
+    assert safe_to_shift(weights, {"a": False, "b": True}, "a", "b") is None
+    assert safe_to_shift({"a": 0.0, "b": 0.0, "c": 1.0}, {"a": False, "b": True, "c": False}, "a", "b") == (
+        "after the shift no healthy region would serve traffic"
+    )
+
+
+def test_safe_to_shift_treats_a_region_missing_from_the_health_map_as_unhealthy() -> None:
+    weights = {"a": 0.5, "b": 0.3, "c": 0.2}
+    assert safe_to_shift(weights, {"a": False, "c": True}, "a", "b") == "target b is unhealthy"
+    # c serves after the shift but nothing says it is healthy: it does not count
+    idle = {"a": 0.0, "b": 0.0, "c": 1.0}
+    assert safe_to_shift(idle, {"a": False, "b": True}, "a", "b") == (
+        "after the shift no healthy region would serve traffic"
+    )
 
 
 def test_safe_to_shift() -> None:
@@ -211,6 +274,24 @@ def test_shifted_weights_keep_the_sum() -> None:
         shifted_weights(weights, "r0", "r3", share=1.5)
 
 
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_shifted_weights_accept_a_share_of_0_and_1(share: float) -> None:
+    after = shifted_weights({"a": 0.6, "b": 0.4}, "a", "b", share=share)
+    assert after == pytest.approx({"a": 0.6 * (1 - share), "b": 0.4 + 0.6 * share})
+
+
+@pytest.mark.parametrize("share", [-0.01, 1.01])
+def test_shifted_weights_refuse_a_share_outside_0_1(share: float) -> None:
+    with pytest.raises(ValueError, match=f"^share must be within 0-1, got {share:g}$"):
+        shifted_weights({"a": 0.6, "b": 0.4}, "a", "b", share=share)
+
+
+def test_shifting_from_a_region_without_weight_moves_nothing() -> None:
+    after = shifted_weights({"a": 0.6, "b": 0.4}, "z", "a")
+    assert after == {"a": pytest.approx(0.6), "b": 0.4, "z": 0.0}
+    assert shifted_weights({"a": 0.6, "b": 0.4}, "z", "a", share=0.5) == after
+
+
 def test_failback_weights_steps_are_absolute_and_keep_the_sum() -> None:
     weights = {f"r{i}": 1 / 16 for i in range(16)}
     after_failover = shifted_weights(weights, "r0", "r1")
@@ -225,6 +306,32 @@ def test_failback_weights_steps_are_absolute_and_keep_the_sum() -> None:
     thin = failback_weights({"r0": 0.0, "r1": 0.02, "r2": 0.98}, "r0", "r1", 0.1, 100)
     assert thin == pytest.approx({"r0": 0.02, "r1": 0.0, "r2": 0.98})
     assert thin["r1"] >= 0
+
+
+@pytest.mark.parametrize("percent", [0, 100])
+def test_failback_accepts_0_and_100_percent(percent: float) -> None:
+    after = failback_weights({"r0": 0.0, "r1": 0.5, "r2": 0.5}, "r0", "r1", 0.4, percent)
+    assert after == pytest.approx({"r0": 0.4 * percent / 100, "r1": 0.5 - 0.4 * percent / 100, "r2": 0.5})
+
+
+@pytest.mark.parametrize("percent", [-0.5, 100.5])
+def test_failback_refuses_a_percent_outside_0_100(percent: float) -> None:
+    with pytest.raises(ValueError, match=f"^percent must be within 0-100, got {percent:g}$"):
+        failback_weights({"r0": 0.0, "r1": 1.0}, "r0", "r1", 0.5, percent)
+
+
+def test_failback_with_regions_missing_from_the_weights() -> None:
+    # a region without an entry has no traffic yet: it gets its share from the backup
+    assert failback_weights({"r1": 0.7, "r2": 0.3}, "r0", "r1", 0.5, 100) == pytest.approx(
+        {"r0": 0.5, "r1": 0.2, "r2": 0.3}
+    )
+    assert failback_weights({"r1": 0.1, "r2": 0.9}, "r0", "r1", 0.5, 100) == pytest.approx(
+        {"r0": 0.1, "r1": 0.0, "r2": 0.9}
+    )
+    # a backup without an entry has nothing to give back
+    assert failback_weights({"r0": 0.1, "r2": 0.9}, "r0", "r1", 0.5, 100) == pytest.approx(
+        {"r0": 0.1, "r1": 0.0, "r2": 0.9}
+    )
 
 
 # --------------------------------------------------------------------------- triggers
@@ -316,10 +423,15 @@ def test_a_good_sample_resets_the_window() -> None:
 
 def test_latency_window_and_both_metrics() -> None:
     samples = [sample(t, p99=800, err=0.1) for t in range(0, 130, 10)]
-    _, fired = run(samples)
+    state, fired = run(samples)
     assert fired[6] == ["error_rate"]
     assert fired[12] == ["error_rate", "latency"]
     assert not any(fired[:6]) and all("latency" not in f for f in fired[:12])
+    _, firings = evaluate(state, sample(130, p99=800, err=0.1), POLICY)
+    assert [f.detail for f in firings] == [
+        "error rate 10.00% > 5.00% for 130s",
+        "p99 latency 800ms > 500ms for 130s",
+    ]
 
 
 def test_failed_probe_neither_breaches_nor_resets_metrics() -> None:

@@ -260,6 +260,8 @@ def test_compensation_does_not_mutate_input() -> None:
         ([None, None], None),
         ([], None),
         (["2.0.0"], "2.0.0"),
+        (["1.0.0", "0.9.0", "0.9.0", "1.0.0"], "1.0.0"),  # a tie goes to the release seen first
+        (["0.9.0", "1.0.0", "1.0.0", "0.9.0"], "0.9.0"),
     ],
 )
 def test_most_common_release(releases: list[str | None], expected: str | None) -> None:
@@ -317,6 +319,13 @@ def test_render_details_table_has_a_row_per_region() -> None:
     ]
     # every row has the header's 6 columns (a "|" in the detail must not add one)
     assert all(row.count("|") == 7 for row in rows)
+
+
+def test_a_status_without_an_icon_is_shown_by_its_name() -> None:
+    # "waiting" (for an operator's promote) has no icon: the state column shows the status itself
+    waiting = RegionOutcome(region="eu-west-2", wave="edge", status="waiting", detail="waiting for promote")
+    rows = render_details(_progress(regions=[waiting])).splitlines()
+    assert rows[-1] == "| eu-west-2 | edge | waiting |  |  | waiting for promote |"
 
 
 def test_render_details_without_pause_or_approval() -> None:

@@ -139,6 +139,8 @@ def safe_to_shift(
     """None when moving `failed`'s traffic to `target` is safe, else why not (an ARC-style assertion)."""
     if target == failed:
         return f"target {target} is the failed region itself"
+    # A region missing from `healthy` is unhealthy. (Equivalent mutants, left counted as survivors:
+    # a default of None, or none, is as falsy as False, here and below.)
     if not healthy.get(target, False):
         return f"target {target} is unhealthy"
     after = shifted_weights(weights, failed, target)
@@ -164,6 +166,8 @@ def shifted_weights(
     if not 0 <= share <= 1:
         raise ValueError(f"share must be within 0-1, got {share:g}")
     moved = weights.get(failed, 0.0) * share
+    # (Equivalent mutants, left counted: _rebalanced replaces the target's value with the remainder of
+    # the total, so changing how it is computed here, `- moved`, a default of 1.0, cannot show.)
     return _rebalanced(
         weights,
         {failed: weights.get(failed, 0.0) - moved, target: weights.get(target, 0.0) + moved},
@@ -183,6 +187,7 @@ def failback_weights(
         raise ValueError(f"percent must be within 0-100, got {percent:g}")
     have, spare = current.get(region, 0.0), current.get(backup, 0.0)
     delta = min(original_share * percent / 100 - have, spare)
+    # (Equivalent mutant, left counted: the backup's value is replaced by the remainder, so `+ delta`.)
     return _rebalanced(current, {region: have + delta, backup: spare - delta}, remainder_on=backup)
 
 
@@ -240,6 +245,7 @@ def evaluate(
         latency_since, latency_firing = _sustained(
             latency_since, sample.latency_p99_ms, policy.latency, sample, "latency", lambda v: f"{v:g}ms"
         )
+        # (Equivalent mutant, left counted: `firings` is still empty here, so `=` for `+=`.)
         firings += [f for f in (error_firing, latency_firing) if f is not None]
     else:
         failures += 1
