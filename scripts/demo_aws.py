@@ -48,8 +48,8 @@ async def main(strategy: str, release: str) -> int:
     from cli.rollout import start_rollout
     from config.loader import load_policies
     from contracts.rollout import RolloutRequest
-    from tests.integration.aws.conftest import aws_worker
-    from tests.integration.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision
+    from tests.helpers.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision
+    from tests.helpers.aws.worker import aws_worker
     from workers.client import register_search_attributes
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs one line per request otherwise

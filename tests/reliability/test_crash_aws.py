@@ -22,10 +22,19 @@ import yaml
 
 from activities.clouds.aws import AwsCloud
 from config.models import Topology
-from tests.integration.aws.conftest import moto_endpoint, reset_moto  # noqa: F401 - the moto server fixture
-from tests.integration.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision, put_metrics
-from tests.reliability.conftest import DevEnv, KillLog, crash_policies, running
-from tests.reliability.test_crash import COMPLETED, crash_at, finished, ok_json
+from tests.helpers.aws.moto_server import reset_moto
+from tests.helpers.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision, put_metrics
+from tests.helpers.crash import (
+    COMPLETED,
+    DevEnv,
+    KillLog,
+    crash_at,
+    crash_policies,
+    finished,
+    ok_json,
+    running,
+)
+from tests.integration.aws.conftest import moto_endpoint  # noqa: F401 - the moto server fixture
 
 pytestmark = pytest.mark.e2e
 EAST, WEST = AWS_REGIONS

@@ -15,7 +15,8 @@ import time
 import pytest
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 
-from tests.reliability.conftest import DevEnv, apoll, poll
+from tests.helpers.crash import DevEnv
+from tests.helpers.polling import apoll, poll
 
 pytestmark = pytest.mark.e2e
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING

@@ -17,8 +17,8 @@ from contracts.rollout import (
     RegionDeployInput,
     RolloutRequest,
 )
-from tests.gcp_server import ComputeTestServer
-from tests.integration.gcp.conftest import GCP_REGIONS, gcp_worker
+from tests.helpers.gcp import GCP_REGIONS, gcp_worker
+from tests.helpers.gcp_server import ComputeTestServer
 from workflows.region_deployment import RegionDeploymentWorkflow
 
 

@@ -19,10 +19,10 @@ from cli.rollout import start_rollout
 from config.aws import AwsRegionConfig
 from config.models import Topology
 from contracts.rollout import RolloutRequest
-from tests.gcp_server.server import ComputeTestServer
-from tests.integration.aws.provision import provision
-from tests.integration.aws.workflow_helpers import fast_policies
-from tests.integration.gcp.conftest import gcp_topology
+from tests.helpers.aws.provision import provision
+from tests.helpers.aws.workflow_runs import fast_policies
+from tests.helpers.gcp import gcp_topology
+from tests.helpers.gcp_server.server import ComputeTestServer
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS, activity_functions
 

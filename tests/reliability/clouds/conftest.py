@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import time_skipping_server
+from tests.helpers.temporal import time_skipping_server
 from tests.integration.aws.conftest import aws, executor, moto_endpoint, sim, topology  # noqa: F401
 
 

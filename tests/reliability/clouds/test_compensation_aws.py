@@ -39,10 +39,10 @@ from contracts.dr import (
     DrillReport,
     DrillRequest,
 )
-from tests.integration.aws.inventory import Inventory, diff, moto_inventory
-from tests.integration.aws.provision import AWS_REGIONS, SERVICE
-from tests.integration.aws.workflow_helpers import backup, failover, fast_policies, recover, rollout
-from tests.reliability.breaks import Break, broken_activities
+from tests.helpers.aws.inventory import Inventory, diff, moto_inventory
+from tests.helpers.aws.provision import AWS_REGIONS, SERVICE
+from tests.helpers.aws.workflow_runs import backup, failover, fast_policies, recover, rollout
+from tests.helpers.breaks import Break, broken_activities
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS
 from workflows.drill import DrillWorkflow
