@@ -1,8 +1,10 @@
-"""Shared fixtures: real Temporal servers (time-skipping test server, dev server) and a real sim."""
+"""Shared fixtures: a real Temporal time-skipping test server, a real sim, and the local cloud servers
+(moto for AWS, the Compute test server for GCP) that several directories use."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,9 +12,13 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from activities.clouds.aws import AwsCloud
 from activities.clouds.sim import SimCloud
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
+from tests.helpers.aws.moto_server import moto_server, reset_moto
+from tests.helpers.aws.provision import aws_topology, provision
+from tests.helpers.gcp_server import ComputeTestServer
 from tests.helpers.temporal import time_skipping_server
 
 
@@ -31,10 +37,11 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> SimCloud:
-    """A fresh simulated cloud on its own SQLite file, seeded with the default topology."""
+def sim(tmp_path: Path, topology: Topology) -> SimCloud:
+    """A fresh simulated cloud on its own SQLite file, seeded with the test's topology: the default one,
+    or a directory's own (the moto topology in tests/integration/aws and tests/reliability/clouds)."""
     cloud = SimCloud(tmp_path / "sim.db")
-    cloud.seed_topology(load_topology())
+    cloud.seed_topology(topology)
     return cloud
 
 
@@ -52,3 +59,34 @@ def policies() -> Policies:
 def executor() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         yield pool
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (all services) on a free port, reached over HTTP like real AWS."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def moto_topology(moto_endpoint: str) -> Topology:
+    """The four-region test topology (two AWS regions), on a task queue of its own, provisioned fresh."""
+    reset_moto(moto_endpoint)
+    topo = aws_topology(moto_endpoint, queue=f"aws-{uuid.uuid4().hex[:8]}")
+    provision(topo, moto_endpoint)
+    return topo
+
+
+@pytest.fixture
+def aws(moto_topology: Topology) -> AwsCloud:
+    return AwsCloud(moto_topology)
+
+
+@pytest.fixture(scope="session")
+def gcp_server() -> Iterator[ComputeTestServer]:
+    """The local Compute REST test server (no GCP emulator exists)."""
+    server = ComputeTestServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -34,7 +34,6 @@ from tests.helpers.crash import (
     ok_json,
     running,
 )
-from tests.integration.aws.conftest import moto_endpoint  # noqa: F401 - the moto server fixture
 
 pytestmark = pytest.mark.e2e
 EAST, WEST = AWS_REGIONS
@@ -101,7 +100,7 @@ def assert_nothing_twice_on_aws(env: AwsDevEnv, instances: dict[str, int]) -> No
 @pytest_asyncio.fixture(scope="module")
 async def aws_env(
     tmp_path_factory: pytest.TempPathFactory,
-    moto_endpoint: str,  # noqa: F811 - the fixture imported above
+    moto_endpoint: str,
 ) -> AsyncIterator[AwsDevEnv]:
     reset_moto(moto_endpoint)
     topology = aws_topology(moto_endpoint, queue="globalops")

@@ -1,8 +1,6 @@
-"""A local Compute REST test server, a GCP topology pointing at it, and search attributes for the tests."""
+"""A GCP topology on the local Compute test server (`gcp_server`, tests/conftest.py), bootstrapped fresh."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -12,15 +10,6 @@ from config.models import Topology
 from tests.helpers.gcp import gcp_topology
 from tests.helpers.gcp_server import ComputeTestServer
 from workers.client import register_search_attributes
-
-
-@pytest.fixture(scope="session")
-def gcp_server() -> Iterator[ComputeTestServer]:
-    server = ComputeTestServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
