@@ -35,7 +35,7 @@ TEST_JOBS ?= 2
 test: $(STAMP) /usr/bin/chromium
 	$(PY) -m pytest -n $(TEST_JOBS)
 
-## The Web UI test (tests/integration/test_web_ui.py) drives Debian's Chromium: installed here when missing.
+## The Web UI test (tests/e2e/test_web_ui.py) drives Debian's Chromium: installed here when missing.
 /usr/bin/chromium:
 	@command -v apt-get >/dev/null || { \
 	  echo "make test: the Web UI test needs /usr/bin/chromium; apt-get is missing: install it yourself" >&2; \
@@ -47,7 +47,7 @@ test: $(STAMP) /usr/bin/chromium
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n $(TEST_JOBS) -m "not e2e"
+	$(PY) -m pytest -n $(TEST_JOBS) -m "not e2e and not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

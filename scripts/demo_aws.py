@@ -1,7 +1,7 @@
 """`make demo-aws`: a rollout of checkout 2.0.0 through the real workflows, two regions on AWS (moto).
 
 Starts a moto server (fake credentials, this process only), provisions the AWS resources the
-adapter expects (tests/integration/aws/provision.py), starts a Temporal dev server with its Web UI
+adapter expects (tests/helpers/aws/provision.py), starts a Temporal dev server with its Web UI
 and a worker whose registry has the sim and the AWS adapter, then runs the rollout and prints
 what each AWS region runs afterwards, read back from moto.
 """

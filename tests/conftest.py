@@ -23,10 +23,10 @@ from tests.helpers.temporal import time_skipping_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """End-to-end files first (a stable sort, files kept whole): run in parallel by file (make test),
-    the long files start early and the many short ones fill in at the end, instead of the reverse."""
-    e2e = {item.path for item in items if item.get_closest_marker("e2e") is not None}
-    items.sort(key=lambda item: item.path not in e2e)
+    """Files with an e2e or slow test first (a stable sort, files kept whole): run in parallel by file
+    (make test), the long files start early and the many short ones fill in at the end, not the reverse."""
+    long = {item.path for item in items if any(item.get_closest_marker(m) for m in ("e2e", "slow"))}
+    items.sort(key=lambda item: item.path not in long)
 
 
 @pytest_asyncio.fixture(scope="session")

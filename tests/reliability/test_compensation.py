@@ -61,7 +61,7 @@ async def _attributes(ts_env: WorkflowEnvironment) -> None:
     await register_search_attributes(ts_env.client)
 
 
-# ----- failure injection (Break: tests/reliability/breaks.py) -------------------------------------
+# ----- failure injection (Break: tests/helpers/breaks.py) -----------------------------------------
 
 
 def worker(

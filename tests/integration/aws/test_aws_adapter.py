@@ -17,7 +17,7 @@ from contracts.errors import (
 from tests.helpers.aws.call_counter import Counter
 from tests.helpers.aws.provision import SERVICE
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 EAST, WEST = "us-east-1", "us-west-2"
 

@@ -18,7 +18,7 @@ from tests.helpers.aws.workflow_runs import Faults, backup, drill, failover, rec
 from tests.helpers.retry_tally import count_retries
 from workers.client import register_search_attributes
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 EAST, WEST = AWS_REGIONS
 

@@ -13,7 +13,7 @@ from config.models import Topology
 from tests.helpers.aws.inventory import diff, moto_inventory
 from tests.helpers.aws.provision import AWS_REGIONS, INSTANCES, SERVICE
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 EAST = AWS_REGIONS[0]
 

@@ -18,7 +18,7 @@ from tests.helpers.gcp_server import ComputeTestServer
 from tests.helpers.retry_tally import count_retries
 
 
-@pytest.mark.e2e  # ~45 s: a full rollout, a failover, a backup and a drill under faults
+@pytest.mark.slow  # ~45 s: a full rollout, a failover, a backup and a drill under faults
 async def test_rollout_failover_and_drill_complete_under_20_percent_api_errors(
     ts_env: WorkflowEnvironment,
     sim: SimCloud,

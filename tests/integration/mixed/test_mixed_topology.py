@@ -26,7 +26,7 @@ from tests.helpers.gcp_server.server import ComputeTestServer
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS, activity_functions
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 AWS_REGIONS = ("us-east-1", "eu-west-1")  # one core pilot, one core region
 GCP_REGIONS = ("us-central1", "europe-west1", "asia-southeast1")

@@ -5,7 +5,7 @@ keeps exactly its configured instances, one snapshot per (region, key), one reco
 per (region, key, kind), and the sim ledger records each keyed change once (a change repeated
 under a new key would show as an extra ledger row and extra instances).
 
-Run: .venv/bin/python -m pytest tests/reliability/test_crash.py -q -s   (-s prints the kill log)
+Run: .venv/bin/python -m pytest tests/e2e/test_crash.py -q -s   (-s prints the kill log)
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ real AWS calls. Each operation must still end in the right state, and nothing ma
 moto: each AWS region keeps its Auto Scaling groups' instance counts, one snapshot per key, no
 drill volume or instance left, one Route 53 record per region.
 
-Run: .venv/bin/python -m pytest tests/reliability/test_crash_aws.py -q -s   (-s prints the kill log)
+Run: .venv/bin/python -m pytest tests/e2e/test_crash_aws.py -q -s   (-s prints the kill log)
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `globalops dev up` restarts only what is down: the server on the same port with the same
 `--db-filename` (cli/dev.py), while the worker keeps running and reconnects by itself.
 
-Run: .venv/bin/python -m pytest tests/reliability/test_server_restart.py -q -s
+Run: .venv/bin/python -m pytest tests/e2e/test_server_restart.py -q -s
 """
 
 from __future__ import annotations
