@@ -37,7 +37,7 @@ test: $(STAMP) /usr/bin/chromium imports docs
 	$(PY) -m pytest -n $(TEST_JOBS)
 	$(PY) scripts/mutation.py
 
-## The Web UI test (tests/integration/test_web_ui.py) drives Debian's Chromium: installed here when missing.
+## The Web UI test (tests/e2e/test_web_ui.py) drives Debian's Chromium: installed here when missing.
 /usr/bin/chromium:
 	@command -v apt-get >/dev/null || { \
 	  echo "make test: the Web UI test needs /usr/bin/chromium; apt-get is missing: install it yourself" >&2; \
@@ -49,7 +49,7 @@ test: $(STAMP) /usr/bin/chromium imports docs
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n $(TEST_JOBS) -m "not e2e"
+	$(PY) -m pytest -n $(TEST_JOBS) -m "not e2e and not slow"
 
 ## make mutation: mutmut on each module of pure decision logic against its own unit tests; fails under
 ## 95 % killed (docs/mutation.md). About a minute on 2 cores; `make test` runs it after the suite.

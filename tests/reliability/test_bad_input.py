@@ -44,8 +44,8 @@ from contracts.rollout import (
     RegionDeployInput,
     RolloutRequest,
 )
-from tests.conftest import make_worker, unique_queue
-from tests.integration.conftest import free_port
+from tests.helpers.ports import free_port
+from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow

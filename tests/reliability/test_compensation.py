@@ -38,8 +38,8 @@ from contracts.rollout import (
     RegionDeployInput,
     RolloutRequest,
 )
-from tests.conftest import unique_queue
-from tests.reliability.breaks import Break, broken_activities
+from tests.helpers.breaks import Break, broken_activities
+from tests.helpers.temporal import unique_queue
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS
 from workflows.backup import BackupWorkflow
@@ -61,7 +61,7 @@ async def _attributes(ts_env: WorkflowEnvironment) -> None:
     await register_search_attributes(ts_env.client)
 
 
-# ----- failure injection (Break: tests/reliability/breaks.py) -------------------------------------
+# ----- failure injection (Break: tests/helpers/breaks.py) -----------------------------------------
 
 
 def worker(

@@ -24,8 +24,8 @@ from contracts.dr import (
 )
 from contracts.failover import FailoverRequest
 from contracts.rollout import RolloutRequest
-from tests.conftest import make_worker, unique_queue
-from tests.retry_tally import count_retries
+from tests.helpers.retry_tally import count_retries
+from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow

@@ -31,7 +31,7 @@ from contracts.rollout import (
     RolloutProgress,
     RolloutRequest,
 )
-from tests.conftest import make_worker
+from tests.helpers.temporal import make_worker
 from workers.codec import ENCODING, AesGcmCodec, data_converter
 from workers.logging_setup import configure_logging
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import cli.follow
 from cli.main import app
-from tests.integration.conftest import free_port
+from tests.helpers.ports import free_port
 
 runner = CliRunner()
 

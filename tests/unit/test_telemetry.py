@@ -21,7 +21,7 @@ from contracts.rollout import (
     RegionDeployInput,
     RegionOutcome,
 )
-from tests.conftest import unique_queue
+from tests.helpers.temporal import unique_queue
 from workers import telemetry
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS, activity_functions

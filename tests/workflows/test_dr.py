@@ -31,10 +31,10 @@ from contracts.dr import (
 )
 from contracts.failover import ProbeResult
 from contracts.rollout import RegionRef
-from tests.conftest import make_worker, unique_queue
-from tests.reliability.breaks import replaced_activities
-from tests.reliability.conftest import apoll
-from tests.workflows.backup_driver import BackupDriverWorkflow
+from tests.helpers.backup_driver import BackupDriverWorkflow
+from tests.helpers.breaks import replaced_activities
+from tests.helpers.polling import apoll
+from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS
 from workflows.backup import BackupWorkflow

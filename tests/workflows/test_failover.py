@@ -20,7 +20,7 @@ from contracts.failover import (
     MonitorInput,
     MonitorStatus,
 )
-from tests.conftest import make_worker
+from tests.helpers.temporal import make_worker
 from workers.client import register_search_attributes
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow

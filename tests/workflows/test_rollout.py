@@ -18,7 +18,7 @@ from contracts.rollout import (
     RolloutProgress,
     RolloutRequest,
 )
-from tests.conftest import make_worker
+from tests.helpers.temporal import make_worker
 from workers.client import register_search_attributes
 from workflows.rollout import RegionalRolloutWorkflow
 

@@ -23,7 +23,7 @@ from contracts.rollout import (
     RegionOutcome,
     RolloutRequest,
 )
-from tests.conftest import make_worker
+from tests.helpers.temporal import make_worker
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS, activity_functions
 from workflows.region_deployment import RegionDeploymentWorkflow

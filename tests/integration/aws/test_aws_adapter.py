@@ -14,10 +14,10 @@ from contracts.errors import (
     InvalidRequest,
     NotFound,
 )
-from tests.integration.aws.conftest import Counter
-from tests.integration.aws.provision import SERVICE
+from tests.helpers.aws.call_counter import Counter
+from tests.helpers.aws.provision import SERVICE
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 EAST, WEST = "us-east-1", "us-west-2"
 

@@ -12,13 +12,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.clouds.aws import AwsCloud
 from activities.clouds.sim import SimCloud
 from config.models import Topology
-from tests.integration.aws.conftest import aws_worker
-from tests.integration.aws.provision import AWS_REGIONS, SERVICE
-from tests.integration.aws.workflow_helpers import Faults, backup, drill, failover, recover, rollout
-from tests.retry_tally import count_retries
+from tests.helpers.aws.provision import AWS_REGIONS, SERVICE
+from tests.helpers.aws.worker import aws_worker
+from tests.helpers.aws.workflow_runs import Faults, backup, drill, failover, recover, rollout
+from tests.helpers.retry_tally import count_retries
 from workers.client import register_search_attributes
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 EAST, WEST = AWS_REGIONS
 

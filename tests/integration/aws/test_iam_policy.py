@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.aws.iam_actions import ROOT, called_actions
+from tests.helpers.aws.iam_actions import ROOT, called_actions
 
 #: Granted without a direct call: tagging inside a create call (TagSpecifications) needs CreateTags.
 IMPLIED = {"ec2:CreateTags"}

@@ -10,10 +10,10 @@ import pytest
 
 from activities.clouds.aws_clients import TAG_KEY, TAG_KIND, TAG_SERVICE, TAG_TAKEN_AT, tag_spec
 from config.models import Topology
-from tests.integration.aws.inventory import diff, moto_inventory
-from tests.integration.aws.provision import AWS_REGIONS, INSTANCES, SERVICE
+from tests.helpers.aws.inventory import diff, moto_inventory
+from tests.helpers.aws.provision import AWS_REGIONS, INSTANCES, SERVICE
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 EAST = AWS_REGIONS[0]
 

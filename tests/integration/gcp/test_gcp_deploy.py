@@ -17,8 +17,8 @@ from contracts.rollout import (
     RegionDeployInput,
     RolloutRequest,
 )
-from tests.gcp_server import ComputeTestServer
-from tests.integration.gcp.conftest import GCP_REGIONS, gcp_worker
+from tests.helpers.gcp import GCP_REGIONS, gcp_worker
+from tests.helpers.gcp_server import ComputeTestServer
 from workflows.region_deployment import RegionDeploymentWorkflow
 
 
@@ -37,7 +37,7 @@ def deploy_input(
     )
 
 
-@pytest.mark.e2e  # ~25 s: the full 16-region rollout with bakes
+@pytest.mark.slow  # ~25 s: the full 16-region rollout with bakes
 async def test_rolling_rollout_moves_every_gcp_region_through_its_mig(
     ts_env: WorkflowEnvironment,
     sim: SimCloud,

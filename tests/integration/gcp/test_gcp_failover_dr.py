@@ -13,79 +13,11 @@ from activities.clouds.gcp import GcpCloud
 from activities.clouds.sim import SimCloud
 from config.models import Policies, Topology
 from contracts.dr import (
-    BackupReport,
-    BackupRequest,
-    DrillReport,
-    DrillRequest,
     RecoveryRequest,
 )
-from contracts.failover import (
-    FailoverReport,
-    FailoverRequest,
-)
-from tests.gcp_server import ComputeTestServer
-from tests.integration.gcp.conftest import gcp_worker
-from workflows.backup import BackupWorkflow
-from workflows.drill import DrillWorkflow
-from workflows.failover import RegionFailoverWorkflow
+from tests.helpers.gcp import SERVICE, backup, drill, failover, gcp_worker
+from tests.helpers.gcp_server import ComputeTestServer
 from workflows.recovery import DisasterRecoveryWorkflow
-
-SERVICE = "checkout"
-
-
-def lenient(policies: Policies) -> Policies:
-    """The test server's clock may jump years between workflows (see tests/workflows/test_dr.py)."""
-    return policies.model_copy(
-        update={"dr": policies.dr.model_copy(update={"rpo_target": 400 * 365 * 86400.0})}
-    )
-
-
-async def failover(
-    env: WorkflowEnvironment, topo: Topology, policies: Policies, wid: str | None = None
-) -> FailoverReport:
-    return await env.client.execute_workflow(
-        RegionFailoverWorkflow.run,
-        FailoverRequest(
-            service=SERVICE,
-            from_region="us-central1",
-            to_region="europe-west1",
-            topology=topo,
-            policies=policies,
-            request_id=uuid.uuid4().hex[:8],
-        ),
-        id=wid or f"failover:{SERVICE}:us-central1:{uuid.uuid4().hex[:6]}",
-        task_queue=topo.default_task_queue,
-    )
-
-
-async def backup(
-    env: WorkflowEnvironment, topo: Topology, policies: Policies, regions: list[str], wid: str | None = None
-) -> BackupReport:
-    return await env.client.execute_workflow(
-        BackupWorkflow.run,
-        BackupRequest(
-            service=SERVICE, topology=topo, policies=policies, request_id=uuid.uuid4().hex, regions=regions
-        ),
-        id=wid or f"backup:{SERVICE}:{uuid.uuid4().hex[:6]}",
-        task_queue=topo.default_task_queue,
-    )
-
-
-async def drill(
-    env: WorkflowEnvironment, topo: Topology, policies: Policies, regions: list[str], wid: str | None = None
-) -> DrillReport:
-    return await env.client.execute_workflow(
-        DrillWorkflow.run,
-        DrillRequest(
-            service=SERVICE,
-            topology=topo,
-            policies=lenient(policies),
-            regions=regions,
-            request_id=uuid.uuid4().hex,
-        ),
-        id=wid or f"drill:{SERVICE}:{uuid.uuid4().hex[:6]}",
-        task_queue=topo.default_task_queue,
-    )
 
 
 async def test_failover_moves_the_weight_on_the_backend_service(

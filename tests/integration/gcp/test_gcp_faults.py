@@ -13,13 +13,12 @@ from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.models import Policies, Topology
 from contracts.rollout import RolloutRequest
-from tests.gcp_server import ComputeTestServer
-from tests.integration.gcp.conftest import GCP_REGIONS, gcp_worker
-from tests.integration.gcp.test_gcp_failover_dr import backup, drill, failover
-from tests.retry_tally import count_retries
+from tests.helpers.gcp import GCP_REGIONS, backup, drill, failover, gcp_worker
+from tests.helpers.gcp_server import ComputeTestServer
+from tests.helpers.retry_tally import count_retries
 
 
-@pytest.mark.e2e  # ~45 s: a full rollout, a failover, a backup and a drill under faults
+@pytest.mark.slow  # ~45 s: a full rollout, a failover, a backup and a drill under faults
 async def test_rollout_failover_and_drill_complete_under_20_percent_api_errors(
     ts_env: WorkflowEnvironment,
     sim: SimCloud,

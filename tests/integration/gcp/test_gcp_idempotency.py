@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from activities.clouds.gcp import GcpCloud
-from tests.gcp_server import ComputeTestServer
+from tests.helpers.gcp_server import ComputeTestServer
 
 S, US, EU = "checkout", "us-central1", "europe-west1"
 

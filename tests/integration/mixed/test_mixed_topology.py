@@ -19,14 +19,14 @@ from cli.launch import start_rollout
 from config.aws import AwsRegionConfig
 from config.models import Topology
 from contracts.rollout import RolloutRequest
-from tests.gcp_server.server import ComputeTestServer
-from tests.integration.aws.provision import provision
-from tests.integration.aws.workflow_helpers import fast_policies
-from tests.integration.gcp.conftest import gcp_topology
+from tests.helpers.aws.provision import provision
+from tests.helpers.aws.workflow_runs import fast_policies
+from tests.helpers.gcp import gcp_topology
+from tests.helpers.gcp_server.server import ComputeTestServer
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS, activity_functions
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 AWS_REGIONS = ("us-east-1", "eu-west-1")  # one core pilot, one core region
 GCP_REGIONS = ("us-central1", "europe-west1", "asia-southeast1")

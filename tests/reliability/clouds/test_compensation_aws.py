@@ -3,9 +3,9 @@
 The AWS twin of tests/reliability/test_compensation.py, on the four-region moto topology (us-east-1
 and us-west-2 on AWS, two sim regions). Each case runs a real workflow on the time-skipping server
 with the real activities and breaks one AWS-side activity, under its real name, at its Nth call in
-an AWS region (tests/reliability/breaks.py): before its work (the step failed) or, marked `after`,
+an AWS region (tests/helpers/breaks.py): before its work (the step failed) or, marked `after`,
 after it (the change happened, the workflow never heard of it). Then the inventory read back from
-moto through boto3 (tests/integration/aws/inventory.py) must equal the one from before, nothing may
+moto through boto3 (tests/helpers/aws/inventory.py) must equal the one from before, nothing may
 be orphaned, and the sim regions must be as they were.
 
 Three records the adapter keeps on purpose are not compared (see `comparable`): the launch-template
@@ -39,15 +39,15 @@ from contracts.dr import (
     DrillReport,
     DrillRequest,
 )
-from tests.integration.aws.inventory import Inventory, diff, moto_inventory
-from tests.integration.aws.provision import AWS_REGIONS, SERVICE
-from tests.integration.aws.workflow_helpers import backup, failover, fast_policies, recover, rollout
-from tests.reliability.breaks import Break, broken_activities
+from tests.helpers.aws.inventory import Inventory, diff, moto_inventory
+from tests.helpers.aws.provision import AWS_REGIONS, SERVICE
+from tests.helpers.aws.workflow_runs import backup, failover, fast_policies, recover, rollout
+from tests.helpers.breaks import Break, broken_activities
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS
 from workflows.drill import DrillWorkflow
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.slow
 
 EAST, WEST = AWS_REGIONS
 RELEASE = "3.0.0"

@@ -15,7 +15,7 @@ import yaml
 from temporalio.client import Client, ScheduleBackfill, ScheduleOverlapPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from tests.integration.conftest import ROOT, User
+from tests.helpers.cli_user import ROOT, User
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")

@@ -31,7 +31,7 @@ from contracts.rollout import (
     RolloutProgress,
     RolloutRequest,
 )
-from tests.integration.aws.provision import SERVICE
+from tests.helpers.aws.provision import SERVICE
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow

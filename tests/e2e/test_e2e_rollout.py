@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import ROOT, User, releases
+from tests.helpers.cli_user import ROOT, User, releases
 
 pytestmark = pytest.mark.e2e
 

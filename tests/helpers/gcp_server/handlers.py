@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.gcp_server.ops import ApiError
-from tests.gcp_server.state import ComputeState, link, matches, public, rel, valid_scaler
+from tests.helpers.gcp_server.ops import ApiError
+from tests.helpers.gcp_server.state import ComputeState, link, matches, public, rel, valid_scaler
 
 Json = dict[str, Any]
 Handler = Callable[[ComputeState, dict[str, str], dict[str, str], Json], Json]

@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from tests.gcp_server.ops import BASE, ApiError, Operation, Operations, next_id, now_rfc3339
+from tests.helpers.gcp_server.ops import BASE, ApiError, Operation, Operations, next_id, now_rfc3339
 
 _FILTER = re.compile(r'labels\.([a-z0-9_-]+)\s*=\s*"?([^"\s)]*)"?')
 

@@ -20,7 +20,8 @@ import pytest
 import yaml
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from tests.integration.conftest import ROOT, User, free_port
+from tests.helpers.cli_user import ROOT, User
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

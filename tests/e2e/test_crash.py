@@ -5,65 +5,28 @@ keeps exactly its configured instances, one snapshot per (region, key), one reco
 per (region, key, kind), and the sim ledger records each keyed change once (a change repeated
 under a new key would show as an extra ledger row and extra instances).
 
-Run: .venv/bin/python -m pytest tests/reliability/test_crash.py -q -s   (-s prints the kill log)
+Run: .venv/bin/python -m pytest tests/e2e/test_crash.py -q -s   (-s prints the kill log)
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
 
-from tests.reliability.conftest import DevEnv, KillLog, apoll
+from tests.helpers.crash import COMPLETED, DevEnv, KillLog, crash_at, finished, ok_json
 
 pytestmark = pytest.mark.e2e
-RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-COMPLETED = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED
 DRILL_REGIONS = ("eu-west-1", "us-east-1")
-KillPoint = tuple[str, Callable[[], bool | Awaitable[bool]]]
-
-
-async def crash_at(
-    env: DevEnv, log: KillLog, operation: str, wid: str, points: list[KillPoint], optional: int = 0
-) -> None:
-    """Wait for each kill point in turn (progress-based), SIGKILL the worker there, restart it.
-
-    The last `optional` points may be missed when the operation finishes first (it is fast).
-    """
-    for index, (name, reached) in enumerate(points):
-
-        async def check(reached: Callable[[], bool | Awaitable[bool]] = reached) -> bool:
-            value = reached()
-            return await value if not isinstance(value, bool) else value
-
-        await apoll(check, f"{operation}: {name}", limit_s=150)
-        landed = await env.crash_worker(log, operation, name, wid)
-        assert landed or index >= len(points) - optional, f"{operation} finished before the kill '{name}'"
-
-
-async def finished(env: DevEnv, wid: str, limit_s: float = 180) -> WorkflowExecutionStatus.ValueType:
-    async def closed() -> WorkflowExecutionStatus.ValueType | None:
-        status = await env.status(wid)
-        return None if status == RUNNING else status
-
-    return await apoll(closed, f"{wid} to finish", limit_s=limit_s)
 
 
 def assert_nothing_twice(env: DevEnv, expected_instances: dict[str, int]) -> None:
     assert env.duplicates() == {"snapshots": [], "dr_resources": [], "ledger": []}
     assert env.instance_counts() == expected_instances
-
-
-def ok_json(env: DevEnv, *args: str) -> dict[str, Any]:
-    code, data = env.json(*args)
-    assert code == 0, data
-    return data
 
 
 async def test_rollout_completes_after_six_worker_kills(dev_env: DevEnv, kill_log: KillLog) -> None:

@@ -6,7 +6,7 @@ real AWS calls. Each operation must still end in the right state, and nothing ma
 moto: each AWS region keeps its Auto Scaling groups' instance counts, one snapshot per key, no
 drill volume or instance left, one Route 53 record per region.
 
-Run: .venv/bin/python -m pytest tests/reliability/test_crash_aws.py -q -s   (-s prints the kill log)
+Run: .venv/bin/python -m pytest tests/e2e/test_crash_aws.py -q -s   (-s prints the kill log)
 """
 
 from __future__ import annotations
@@ -22,10 +22,18 @@ import yaml
 
 from activities.clouds.aws import AwsCloud
 from config.models import Topology
-from tests.integration.aws.conftest import moto_endpoint, reset_moto  # noqa: F401 - the moto server fixture
-from tests.integration.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision, put_metrics
-from tests.reliability.conftest import DevEnv, KillLog, crash_policies, running
-from tests.reliability.test_crash import COMPLETED, crash_at, finished, ok_json
+from tests.helpers.aws.moto_server import reset_moto
+from tests.helpers.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision, put_metrics
+from tests.helpers.crash import (
+    COMPLETED,
+    DevEnv,
+    KillLog,
+    crash_at,
+    crash_policies,
+    finished,
+    ok_json,
+    running,
+)
 
 pytestmark = pytest.mark.e2e
 EAST, WEST = AWS_REGIONS
@@ -92,7 +100,7 @@ def assert_nothing_twice_on_aws(env: AwsDevEnv, instances: dict[str, int]) -> No
 @pytest_asyncio.fixture(scope="module")
 async def aws_env(
     tmp_path_factory: pytest.TempPathFactory,
-    moto_endpoint: str,  # noqa: F811 - the fixture imported above
+    moto_endpoint: str,
 ) -> AsyncIterator[AwsDevEnv]:
     reset_moto(moto_endpoint)
     topology = aws_topology(moto_endpoint, queue="globalops")

@@ -3,7 +3,7 @@
 `globalops dev up` restarts only what is down: the server on the same port with the same
 `--db-filename` (cli/dev.py), while the worker keeps running and reconnects by itself.
 
-Run: .venv/bin/python -m pytest tests/reliability/test_server_restart.py -q -s
+Run: .venv/bin/python -m pytest tests/e2e/test_server_restart.py -q -s
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import time
 import pytest
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 
-from tests.reliability.conftest import DevEnv, apoll, poll
+from tests.helpers.crash import DevEnv
+from tests.helpers.polling import apoll, poll
 
 pytestmark = pytest.mark.e2e
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING

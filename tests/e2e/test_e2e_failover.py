@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import User
+from tests.helpers.cli_user import User
 
 pytestmark = pytest.mark.e2e
 

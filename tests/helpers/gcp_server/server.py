@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.gcp_server.handlers import ROUTES, Handler, metrics
-from tests.gcp_server.ops import ApiError
-from tests.gcp_server.state import ComputeState
+from tests.helpers.gcp_server.handlers import ROUTES, Handler, metrics
+from tests.helpers.gcp_server.ops import ApiError
+from tests.helpers.gcp_server.state import ComputeState
 
 _COMPILED = [
     (method, re.compile(pattern + "$"), handler, mutating) for method, pattern, handler, mutating in ROUTES

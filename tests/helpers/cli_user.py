@@ -1,26 +1,18 @@
-"""Fixtures for end-to-end tests: one dev server + worker started by `globalops dev up`, used via the CLI."""
+"""A user of the `globalops` CLI: commands in their own processes against one dev environment."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.helpers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GLOBALOPS = str(Path(sys.executable).parent / "globalops")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class User:
@@ -59,20 +51,6 @@ class User:
         done = self.run(*args)
         assert done.stdout.strip(), done.stderr
         return done.returncode, json.loads(done.stdout)
-
-
-@pytest.fixture(scope="session")
-def user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
-    home = tmp_path_factory.mktemp("globalops-home")
-    u = User(home, free_port())
-    up = u.run("dev", "up", "--port", str(u.port), "--ui-port", str(u.ui_port), timeout=120)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield u
-    finally:
-        down = u.run("dev", "down", timeout=60)
-        assert down.returncode == 0, down.stderr
-        assert not (home / "temporal.pid").exists()
 
 
 def releases(user: User) -> dict[str, str]:

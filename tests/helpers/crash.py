@@ -1,9 +1,10 @@
-"""Fixtures for crash and restart tests: a `globalops dev up` environment whose processes we kill.
+"""Crash and restart drills: a `globalops dev up` environment whose processes we kill, and its kill log.
 
-Each environment has its own GLOBALOPS_HOME (sim.db, temporal.db, pid files) and ports, like
-tests/integration/conftest.py, plus what killing needs: the pids `dev up` records, a Temporal
-client to see which activities are in flight, and the sim's SQLite file to watch progress and
-to look for duplicates. Waits poll with a bounded deadline; nothing sleeps for a state.
+Each environment has its own GLOBALOPS_HOME (sim.db, temporal.db, pid files) and ports, like the
+CLI user of the end-to-end tests (tests/helpers/cli_user.py), plus what killing needs: the pids
+`dev up` records, a Temporal client to see which activities are in flight, and the sim's SQLite
+file to watch progress and to look for duplicates. Waits poll with a bounded deadline; nothing
+sleeps for a state.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-import pytest_asyncio
 import yaml
 from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.client import Client
@@ -29,37 +28,17 @@ from temporalio.service import RPCError
 
 from activities.clouds.sim import SimCloud
 from config.loader import load_topology
-from tests.integration.conftest import ROOT, User, free_port
+from tests.helpers.cli_user import ROOT, User
+from tests.helpers.polling import apoll, poll
+from tests.helpers.ports import free_port
 
-T = TypeVar("T")
 E = TypeVar("E", bound="DevEnv")
-POLL_S = 0.03
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+COMPLETED = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED
 TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
 #: How long to look for a moment with no activity in flight before killing anyway.
 QUIET_WINDOW_S = 4.0
-
-
-async def poll(check: Callable[[], T | None], what: str, limit_s: float = 120) -> T:
-    """Poll a real system for a state, bounded: the dev server runs on the real clock."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(POLL_S)
-    raise AssertionError(f"timed out after {limit_s:g}s waiting for {what}")
-
-
-async def apoll(check: Callable[[], Awaitable[T | None]], what: str, limit_s: float = 120) -> T:
-    """`poll` for an async check."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(POLL_S)
-    raise AssertionError(f"timed out after {limit_s:g}s waiting for {what}")
+KillPoint = tuple[str, Callable[[], bool | Awaitable[bool]]]
 
 
 def _exists(pid: int) -> bool:
@@ -249,14 +228,6 @@ def crash_policies(directory: Path) -> Path:
     return path
 
 
-@pytest_asyncio.fixture(scope="module")
-async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevEnv]:
-    """A fresh `dev up` environment for one test module; `dev down` after, even on failure."""
-    home = tmp_path_factory.mktemp("globalops-home")
-    with running(DevEnv(home, crash_policies(tmp_path_factory.mktemp("policies")))) as env:
-        yield env
-
-
 @contextlib.contextmanager
 def running(env: E) -> Iterator[E]:
     """`dev up` the environment, and `dev down` after, even on failure: no process left behind."""
@@ -270,6 +241,33 @@ def running(env: E) -> Iterator[E]:
         assert not (env.home / "temporal.pid").exists() and not (env.home / "worker.pid").exists()
 
 
-@pytest.fixture(scope="module")
-def kill_log() -> KillLog:
-    return KillLog()
+async def crash_at(
+    env: DevEnv, log: KillLog, operation: str, wid: str, points: list[KillPoint], optional: int = 0
+) -> None:
+    """Wait for each kill point in turn (progress-based), SIGKILL the worker there, restart it.
+
+    The last `optional` points may be missed when the operation finishes first (it is fast).
+    """
+    for index, (name, reached) in enumerate(points):
+
+        async def check(reached: Callable[[], bool | Awaitable[bool]] = reached) -> bool:
+            value = reached()
+            return await value if not isinstance(value, bool) else value
+
+        await apoll(check, f"{operation}: {name}", limit_s=150)
+        landed = await env.crash_worker(log, operation, name, wid)
+        assert landed or index >= len(points) - optional, f"{operation} finished before the kill '{name}'"
+
+
+async def finished(env: DevEnv, wid: str, limit_s: float = 180) -> WorkflowExecutionStatus.ValueType:
+    async def closed() -> WorkflowExecutionStatus.ValueType | None:
+        status = await env.status(wid)
+        return None if status == RUNNING else status
+
+    return await apoll(closed, f"{wid} to finish", limit_s=limit_s)
+
+
+def ok_json(env: DevEnv, *args: str) -> dict[str, Any]:
+    code, data = env.json(*args)
+    assert code == 0, data
+    return data

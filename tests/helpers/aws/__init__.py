@@ -1,0 +1,1 @@
+"""AWS on a moto server: the server itself, provisioning, inventory, workers and workflow runs."""

