@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
+from activities.heartbeat import long_call
 from activities.judge import (
     MetricSpec,
     judge,
@@ -34,6 +35,7 @@ class AnalysisActivities:
 
     @activity.defn(name="analyse")
     @classified
+    @long_call
     def analyse(self, inp: AnalyseInput) -> AnalysisRecord:
         """One run: thresholds on the canary, then the Mann-Whitney judge against the baseline."""
         policy = inp.analysis
@@ -89,6 +91,10 @@ class AnalysisActivities:
                 reasons.append(f"p99 {p99:.0f} ms > {inp.thresholds.max_p99_latency_ms:.0f} ms")
         reasons += judgement.reasons
 
+        # Fail closed: a window without points or requests is no data, never a pass.
+        no_data = samples == 0 or canary.requests <= 0
+        if no_data:
+            reasons.insert(0, f"no metrics arrived for the canary of {inp.region} in {policy.window:g}s")
         if threshold_failed or (judgement.verdict == "fail" and samples >= policy.min_samples):
             verdict = "fail"
         elif samples < policy.min_samples or judgement.verdict == "marginal":
@@ -101,12 +107,14 @@ class AnalysisActivities:
             region=inp.region,
             step=inp.step,
             verdict=verdict,
+            no_data=no_data,
             score=judgement.score,
         )
         return AnalysisRecord(
             step=inp.step,
             weight=inp.weight,
             verdict=verdict,
+            no_data=no_data,
             score=judgement.score,
             samples=samples,
             metrics=metrics,

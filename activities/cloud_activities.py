@@ -7,6 +7,7 @@ from temporalio import activity
 
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
+from activities.heartbeat import long_call
 from contracts.cloud import (
     DeployResult,
     HealthSample,
@@ -44,20 +45,25 @@ class CloudActivities:
 
     @activity.defn(name="preflight")
     @classified
+    @long_call
     def preflight(self, inp: PreflightInput) -> PreflightReport:
         """Check capacity, quotas, config and the release artifact; changes nothing."""
-        report = self._clouds.get(inp.provider).preflight(inp.service, inp.region, inp.release)
+        report = self._clouds.get(inp.provider).preflight(
+            inp.service, inp.region, inp.release, inp.surge_instances
+        )
         _log(inp.region).info("preflight", ok=report.ok, problems=report.problems)
         return report
 
     @activity.defn(name="region_state")
     @classified
+    @long_call
     def region_state(self, inp: RegionRef) -> RegionState:
         """Read what a region runs now."""
         return self._clouds.get(inp.provider).region_state(inp.service, inp.region)
 
     @activity.defn(name="ensure_release")
     @classified
+    @long_call
     def ensure_release(self, inp: EnsureReleaseInput) -> DeployResult:
         """Make `count` instances run `release`; a repeated key changes nothing (DESIGN rule 2)."""
         result = self._clouds.get(inp.provider).ensure_release(
@@ -70,12 +76,14 @@ class CloudActivities:
 
     @activity.defn(name="health_sample")
     @classified
+    @long_call
     def health_sample(self, inp: RegionRef) -> HealthSample:
         """Take one health sample of a region."""
         return self._clouds.get(inp.provider).health(inp.service, inp.region)
 
     @activity.defn(name="scale_group")
     @classified
+    @long_call
     def scale_group(self, inp: ScaleGroupInput) -> DeployResult:
         """Size the stable or canary / green group on one release; a repeated key changes nothing."""
         result = self._clouds.get(inp.provider).scale_group(
@@ -88,6 +96,7 @@ class CloudActivities:
 
     @activity.defn(name="set_canary_weight")
     @classified
+    @long_call
     def set_canary_weight(self, inp: CanaryWeightInput) -> RegionState:
         """Shift a share of the region's traffic to the canary / green group."""
         state = self._clouds.get(inp.provider).set_canary_weight(inp.service, inp.region, inp.weight, inp.key)
@@ -96,6 +105,7 @@ class CloudActivities:
 
     @activity.defn(name="promote_canary")
     @classified
+    @long_call
     def promote_canary(self, inp: KeyedRegionInput) -> RegionState:
         """Make the canary / green group the stable one and remove the old stable group."""
         state = self._clouds.get(inp.provider).promote_canary(inp.service, inp.region, inp.key)
@@ -104,6 +114,7 @@ class CloudActivities:
 
     @activity.defn(name="restore_region")
     @classified
+    @long_call
     def restore_region(self, inp: RestoreInput) -> RegionState:
         """The undo of every deploy step: no canary traffic, no canary, stable on `release`."""
         state = self._clouds.get(inp.provider).restore(

@@ -13,6 +13,7 @@ from contracts.errors import CloudError
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
 def to_application_error(exc: CloudError) -> ApplicationError:
     """Map a provider error to an ApplicationError whose type names the class of failure."""
     return ApplicationError(str(exc) or exc.kind, type=exc.kind, non_retryable=not exc.retryable)

@@ -7,6 +7,7 @@ from temporalio import activity
 
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
+from activities.heartbeat import long_call
 from contracts.dr import (
     CopyInput,
     LaunchInput,
@@ -39,6 +40,7 @@ class StorageActivities:
 
     @activity.defn(name="snapshot_volume")
     @classified
+    @long_call
     def snapshot_volume(self, inp: SnapshotInput) -> Snapshot:
         """Snapshot the service's data volume in a region."""
         snap = self._clouds.get(inp.provider).snapshot_volume(inp.service, inp.region, inp.taken_at, inp.key)
@@ -47,6 +49,7 @@ class StorageActivities:
 
     @activity.defn(name="copy_snapshot")
     @classified
+    @long_call
     def copy_snapshot(self, inp: CopyInput) -> Snapshot:
         """Copy a snapshot to another region (looked up by key before copying)."""
         cloud = self._clouds.get(inp.provider)
@@ -56,12 +59,14 @@ class StorageActivities:
 
     @activity.defn(name="list_snapshots")
     @classified
+    @long_call
     def list_snapshots(self, inp: StorageRef) -> list[Snapshot]:
         """Snapshots stored in a region, newest first."""
         return self._clouds.get(inp.provider).list_snapshots(inp.service, inp.region)
 
     @activity.defn(name="delete_snapshot")
     @classified
+    @long_call
     def delete_snapshot(self, inp: SnapshotRef) -> bool:
         """Delete a snapshot (False if it was already gone)."""
         gone = self._clouds.get(inp.provider).delete_snapshot(inp.service, inp.region, inp.snapshot_id)
@@ -70,6 +75,7 @@ class StorageActivities:
 
     @activity.defn(name="restore_volume")
     @classified
+    @long_call
     def restore_volume(self, inp: RestoreInput) -> Resource:
         """A volume from a snapshot, tagged with its environment."""
         cloud = self._clouds.get(inp.provider)
@@ -79,6 +85,7 @@ class StorageActivities:
 
     @activity.defn(name="launch_instances")
     @classified
+    @long_call
     def launch_instances(self, inp: LaunchInput) -> list[Resource]:
         """Instances on a restored volume, tagged with their environment."""
         made = self._clouds.get(inp.provider).launch_instances(
@@ -89,18 +96,21 @@ class StorageActivities:
 
     @activity.defn(name="check_volume")
     @classified
+    @long_call
     def check_volume(self, inp: VolumeRef) -> VolumeCheck:
         """Read back a restored volume's checksum and watermark."""
         return self._clouds.get(inp.provider).check_volume(inp.service, inp.region, inp.volume_id)
 
     @activity.defn(name="list_resources")
     @classified
+    @long_call
     def list_resources(self, inp: ResourceQuery) -> list[Resource]:
         """Recovery resources of a service (one environment, or all)."""
         return self._clouds.get(inp.provider).list_resources(inp.service, inp.env)
 
     @activity.defn(name="delete_resource")
     @classified
+    @long_call
     def delete_resource(self, inp: ResourceRef) -> bool:
         """Delete a recovery volume or instance (False if it was already gone)."""
         gone = self._clouds.get(inp.provider).delete_resource(inp.service, inp.region, inp.resource_id)

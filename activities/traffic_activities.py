@@ -7,6 +7,7 @@ from temporalio import activity
 
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
+from activities.heartbeat import long_call
 from contracts.cloud import TrafficState
 from contracts.errors import CloudError
 from contracts.failover import (
@@ -24,34 +25,47 @@ class TrafficActivities:
         self._clouds = clouds
 
     @activity.defn(name="probe_region")
+    @long_call
     def probe_region(self, inp: RegionRef) -> ProbeResult:
-        """One health probe; an unreachable region is a failed probe, not a failed activity."""
+        """One health probe; an unreachable region is a failed probe, not a failed activity.
+
+        A region that answers but whose metrics did not arrive is `blind`: not failed (no evidence
+        of harm) and not healthy (no evidence of health).
+        """
         try:
             sample = self._clouds.get(inp.provider).health(inp.service, inp.region)
         except CloudError as exc:
             if exc.retryable:
                 raise  # throttling: let Temporal retry the probe
             return ProbeResult(
-                region=inp.region, ok=False, error_rate=1.0, latency_p99_ms=0.0, detail=str(exc)
+                region=inp.region, ok=False, error_rate=1.0, latency_p99_ms=None, detail=str(exc)
             )
-        ok = sample.healthy_instances > 0 and sample.error_rate < 1.0
+        up = sample.healthy_instances > 0 and (sample.error_rate is None or sample.error_rate < 1.0)
+        missing = sample.missing() if up else []
+        detail = "" if up else "no healthy instance"
+        if missing:
+            detail = f"no metrics from {sample.source or inp.provider}: {', '.join(missing)}"
         return ProbeResult(
             region=inp.region,
-            ok=ok,
+            ok=up,
             error_rate=sample.error_rate,
             latency_p99_ms=sample.latency_p99_ms,
             healthy_instances=sample.healthy_instances,
-            detail="" if ok else "no healthy instance",
+            detail=detail,
+            blind=bool(missing),
+            source=sample.source,
         )
 
     @activity.defn(name="get_traffic")
     @classified
+    @long_call
     def get_traffic(self, inp: TrafficRef) -> TrafficState:
         """Read the global traffic split of a service."""
         return self._clouds.get(inp.provider).traffic(inp.service)
 
     @activity.defn(name="set_traffic")
     @classified
+    @long_call
     def set_traffic(self, inp: SetTrafficInput) -> TrafficState:
         """Set DNS / load-balancer weights; a repeated key changes nothing."""
         state = self._clouds.get(inp.provider).set_traffic(inp.service, inp.weights, inp.key)
@@ -66,6 +80,7 @@ class TrafficActivities:
 
     @activity.defn(name="replica_lag")
     @classified
-    def replica_lag(self, inp: RegionRef) -> float:
-        """Seconds the region's data replica is behind."""
+    @long_call
+    def replica_lag(self, inp: RegionRef) -> float | None:
+        """Seconds the region's data replica is behind; None when the database reports none (unknown)."""
         return self._clouds.get(inp.provider).replica_lag(inp.service, inp.region)

@@ -117,8 +117,8 @@ def health(
     """Per region: status, traffic share, error rate, p99 and the monitor's last probe.
 
     Read by the workers through each region's own provider (the same probe the monitor runs), in
-    topology order. A region that cannot be read is unhealthy, never healthy, and its numbers are
-    unknown (null in --json).
+    topology order. A region that cannot be read is unhealthy, and one whose metrics did not
+    arrive is `blind`: never healthy, its numbers unknown (null in --json, never 0).
     """
     topo, _ = load(topology, policies, service)
 
@@ -134,7 +134,8 @@ def health(
                 {
                     "region": r.region,
                     "provider": r.provider,
-                    "status": "healthy" if r.ok else "unhealthy",
+                    "status": "blind" if r.blind else ("healthy" if r.ok else "unhealthy"),
+                    "source": r.source or None,
                     "traffic": r.traffic,
                     "error_rate": r.error_rate,
                     "latency_ms": r.latency_p99_ms,
@@ -150,12 +151,23 @@ def health(
         print(json.dumps({"service": service, "regions": regions}))
         return
     table = Table(title=f"health of {service}")
-    for column in ("region", "provider", "status", "traffic", "error rate", "p99 ms", "last probe", "detail"):
+    for column in (
+        "region",
+        "provider",
+        "source",
+        "status",
+        "traffic",
+        "error rate",
+        "p99 ms",
+        "last probe",
+        "detail",
+    ):
         table.add_column(column)
     for r in regions:
         table.add_row(
             r["region"],
             r["provider"],
+            r["source"] or "—",
             r["status"],
             _or_dash(r["traffic"], "{:.1%}"),
             _or_dash(r["error_rate"], "{:.2%}"),

@@ -16,6 +16,8 @@ from workers.client import namespace
 
 _STYLE = {
     "succeeded": "green",
+    "partial": "yellow",
+    "skipped": "yellow",
     "rolled_back": "yellow",
     "failed": "red",
     "aborted": "red",
@@ -39,6 +41,8 @@ def progress_table(p: RolloutProgress) -> Table:
         title += "  (paused)"
     if p.waiting_for_approval:
         title += f"  (waiting for approval of {p.waiting_for_approval})"
+    if p.held:
+        title += f"  (held, unreachable: {', '.join(p.held)})"
     table = Table(title=title, title_justify="left")
     for column in ("region", "wave", "strategy", "state", "release", "steps", "detail"):
         table.add_column(column)
@@ -86,5 +90,9 @@ def rollout_json(p: RolloutProgress) -> dict[str, Any]:
         "reason": p.reason,
         "deploy_order": p.deploy_order,
         "compensation_order": p.compensation_order,
+        "held": p.held,
+        "skipped": p.skipped,
+        "started_at": p.started_at.isoformat() if p.started_at else None,
+        "finished_at": p.finished_at.isoformat() if p.finished_at else None,
         "web_ui_url": web_ui_url(p.workflow_id),
     }

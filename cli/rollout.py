@@ -17,7 +17,16 @@ from temporalio.service import RPCError
 from cli import launch
 from cli.errors import fail
 from cli.follow import Follow, client_or_fail, err, out, start_and_follow, steer
-from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, TopologyOpt, WaitOpt, check_release, load
+from cli.options import (
+    JsonOpt,
+    PoliciesOpt,
+    ReasonOpt,
+    ServiceOpt,
+    TopologyOpt,
+    WaitOpt,
+    check_release,
+    load,
+)
 from cli.render import progress_table, rollout_json, web_ui_url
 from config.strategies import Strategy
 from contracts.ids import region_deployment_id, rollout_id, rollout_id_of
@@ -55,7 +64,8 @@ def start(
 ) -> None:
     """Start a rollout. Validates the configuration first: bad input exits 2 and starts nothing.
 
-    Exit codes with --wait: 0 succeeded, 1 rolled back / failed / aborted, 2 bad input or refused.
+    Exit codes with --wait: 0 succeeded, 1 partial (regions skipped) / rolled back / failed /
+    aborted, 2 bad input or refused.
     """
     topo, pols = load(topology, policies, service)
     check_release(release)
@@ -198,6 +208,26 @@ def abort(ident: IdArg, reason: ReasonOpt = "aborted by operator") -> None:
     async def go() -> str:
         handle = await _rollout(ident)
         return await steer("abort", handle.execute_update(RegionalRolloutWorkflow.abort, reason))
+
+    out.print(asyncio.run(go()))
+
+
+@rollout_app.command("skip-region")
+def skip_region(
+    region: Annotated[str, typer.Argument(help="The region held as unreachable, e.g. ap-south-1.")],
+    service: ServiceOpt,
+) -> None:
+    """Leave out a region held as unreachable: the rollout goes on without it and ends `partial`.
+
+    A region found down just before it is changed is held (policy unavailable_region: wait);
+    the next wave starts only when it recovers and is deployed, or is skipped here.
+
+    Example: globalops rollout skip-region --service checkout ap-south-1
+    """
+
+    async def go() -> str:
+        handle = await _rollout(service)
+        return await steer("skip-region", handle.execute_update(RegionalRolloutWorkflow.skip_region, region))
 
     out.print(asyncio.run(go()))
 

@@ -237,26 +237,76 @@ def fault_outage(
     typer.echo(f"region {region} is now down (outage)")
 
 
+@fault_app.command("metrics-gap")
+def fault_metrics_gap(
+    region: Annotated[str, typer.Argument(help="Region whose metrics stop arriving, e.g. ap-south-1.")],
+    topology: TopologyOption = None,
+) -> None:
+    """Stop REGION's metrics until `globalops sim recover REGION` or `globalops sim clear`.
+
+    The region keeps serving, but health samples and analysis read no data: a gate or
+    analysis run there never passes (policy health.on_no_data: wait for a decision, or
+    fail), and the monitor shows the region as `blind`, never as healthy.
+
+    Example: globalops sim fault metrics-gap ap-south-1
+    """
+    cloud, topo = _open(topology)
+    _check_regions(topo, [region])
+    cloud.inject_metrics_gap(region)
+    typer.echo(f"region {region} now reports no metrics (it still serves)")
+
+
+@fault_app.command("quota")
+def fault_quota(
+    region: Annotated[str, typer.Argument(help="Region whose instance quota to set, e.g. eu-west-1.")],
+    instances: Annotated[
+        int, typer.Option("--instances", min=0, help="Instances every service together may run there.")
+    ],
+    topology: TopologyOption = None,
+) -> None:
+    """Set REGION's instance quota until `globalops sim clear` (default 200 instances, 2 vCPUs each).
+
+    Preflight compares what a rollout will add at its peak (a batch, or a full canary or
+    green group) with the quota minus what runs: a short quota fails the rollout in
+    validate, naming the quota, before any region is changed.
+
+    Example: globalops sim fault quota eu-west-1 --instances 10
+    """
+    cloud, topo = _open(topology)
+    _check_regions(topo, [region])
+    cloud.inject_quota(region, instances)
+    typer.echo(f"region {region} now allows {instances} instances")
+
+
 @fault_app.command("lag")
 def fault_lag(
     region: Annotated[str, typer.Argument(help="Region whose data replica lags, e.g. eu-west-1.")],
-    seconds: Annotated[float, typer.Argument(help="How far the replica is behind, in seconds (>= 0).")],
+    seconds: Annotated[
+        str, typer.Argument(help="How far the replica is behind, in seconds (>= 0), or `unknown`.")
+    ],
     topology: TopologyOption = None,
 ) -> None:
     """Make a region's data replica fall SECONDS behind until `globalops sim clear`.
 
     Replica lag is the data a failover into the region would lose (its RPO exposure);
     without this fault every replica is 1 s behind. A region in an outage has no
-    readable replica at all.
+    readable replica at all. `unknown` makes the database report no lag: an automatic
+    failover into the region is then refused (it cannot promise the RPO).
 
     Example: globalops sim fault lag eu-west-1 45
     """
-    if not (math.isfinite(seconds) and seconds >= 0):
-        fail(f"SECONDS must be a number >= 0, got {seconds:g}")
+    lag: float | None = None
+    if seconds != "unknown":
+        try:
+            lag = float(seconds)
+        except ValueError:
+            lag = math.nan
+        if not (math.isfinite(lag) and lag >= 0):
+            fail(f"SECONDS must be a number >= 0 or `unknown`, got {seconds!r}")
     cloud, topo = _open(topology)
     _check_regions(topo, [region])
-    cloud.inject_replica_lag(region, seconds)
-    typer.echo(f"region {region} replica now lags {seconds:g} s behind")
+    cloud.inject_replica_lag(region, lag)
+    typer.echo(f"region {region} replica lag is now " + ("unknown" if lag is None else f"{lag:g} s"))
 
 
 @fault_app.command("api")
@@ -309,7 +359,7 @@ def recover(
     region: Annotated[str, typer.Argument(help="Region to bring back up, e.g. us-east-1.")],
     topology: TopologyOption = None,
 ) -> None:
-    """End a region's outage; its other faults (release, replica lag) and its traffic stay.
+    """End a region's outage and metrics gap; its other faults (release, replica lag) and traffic stay.
 
     The region is reachable and healthy again, but takes no traffic back by itself:
     that is the failback's job.
@@ -319,7 +369,8 @@ def recover(
     cloud, topo = _open(topology)
     _check_regions(topo, [region])
     cloud.clear_outage(region)
-    typer.echo(f"region {region} is up again (outage cleared)")
+    cloud.clear_metrics_gap(region)
+    typer.echo(f"region {region} is up again (outage and metrics gap cleared)")
 
 
 @sim_app.command()

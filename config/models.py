@@ -41,6 +41,8 @@ Provider = Literal["sim", "aws", "gcp"]
 Tier = Literal["primary", "edge"]
 WaveName = Literal["validate", "core", "edge"]
 RollbackPolicy = Literal["rollback_all", "rollback_wave", "halt"]
+OnNoData = Literal["wait", "fail"]
+UnavailableRegion = Literal["wait", "skip", "rollback"]
 
 WAVE_ORDER: tuple[WaveName, ...] = ("validate", "core", "edge")
 """Waves always run in this order; a topology may omit validate (and edge) but not core."""
@@ -344,6 +346,18 @@ class HealthPolicy(BaseModel):
         le=1,
         description="Share of instances that must be healthy (0-1].",
     )
+    on_no_data: OnNoData = Field(
+        default="wait",
+        description=(
+            "A gate or analysis run that finds no metrics (or no requests) never passes: `wait` holds the "
+            "region for a decision (promote continues, abort rolls back), `fail` fails the gate at once."
+        ),
+    )
+    no_data_deadline: Duration = Field(
+        default=3600.0,
+        gt=0,
+        description="How long a region waits for a decision about missing metrics before its gate fails.",
+    )
 
 
 class RollingPolicy(BaseModel):
@@ -417,6 +431,28 @@ class Policies(BaseModel):
     )
     dr: DrPolicy = Field(
         default_factory=DrPolicy, description="Backups, recovery targets (RTO/RPO) and drills."
+    )
+    unavailable_region: UnavailableRegion = Field(
+        default="wait",
+        description=(
+            "A region found unreachable just before it is changed is held, not rolled back around: `wait` "
+            "for it to recover (or for `rollout skip-region`), `skip` it at once (the rollout ends "
+            "`partial`), or `rollback` as if it had failed."
+        ),
+    )
+    unavailable_recheck: Duration = Field(
+        default=60.0,
+        gt=0,
+        description="While a region is held as unreachable, how often its reachability is checked again.",
+    )
+    heartbeat_timeout: Duration = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description=(
+            "Long cloud calls (instances healthy, snapshot completed, DNS in sync) heartbeat while they "
+            "wait; a call whose worker stops heartbeating this long is retried on another worker."
+        ),
     )
     call_timeout: Duration = Field(
         default=60.0,

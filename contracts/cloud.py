@@ -44,19 +44,34 @@ class MetricSeries(WireModel):
     release: str | None
     error_rate: list[float] = Field(default_factory=list, description="one value per data point, 0..1")
     latency_p99_ms: list[float] = Field(default_factory=list, description="one value per data point")
-    requests: int = 0
+    requests: int = Field(default=0, description="requests in the window; 0 with no points: no data")
 
 
 class HealthSample(WireModel):
-    """One health reading of a service in a region."""
+    """One health reading of a service in a region; a number the provider did not report is None.
+
+    None never means 0 (fail closed): a gate, a probe or an analysis that finds no data, or no
+    requests, in its window does not count the region as healthy.
+    """
 
     region: str
     healthy_instances: int
     instances: int
-    error_rate: float = Field(description="0..1")
-    latency_p99_ms: float
-    cpu: float = Field(description="0..1")
-    requests: int = Field(description="requests observed in the sample window")
+    error_rate: float | None = Field(default=None, description="0..1; None: no data in the window")
+    latency_p99_ms: float | None = Field(default=None, description="None: no data in the window")
+    cpu: float | None = Field(default=None, description="0..1; None: no data in the window")
+    requests: int | None = Field(default=None, description="requests in the window; None: unknown")
+    source: str = Field(default="", description="where the numbers came from, e.g. sim, cloudwatch")
+
+    def missing(self) -> list[str]:
+        """What this sample lacks to be judged healthy: metrics that did not arrive, or no requests."""
+        named = (("error rate", self.error_rate), ("p99 latency", self.latency_p99_ms), ("cpu", self.cpu))
+        lacking = [name for name, value in named if value is None]
+        if self.requests is None:
+            lacking.append("request count")
+        elif self.requests <= 0:
+            lacking.append("requests (none in the window)")
+        return lacking
 
 
 class DeployResult(WireModel):

@@ -18,8 +18,6 @@ DrStatus = Literal["running", "succeeded", "refused", "failed", "aborted", "skip
 DrMode = Literal["recover", "drill", "validate"]
 
 
-
-
 # --- activity inputs ---------------------------------------------------------------------------
 
 

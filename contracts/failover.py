@@ -14,8 +14,6 @@ from contracts.wire import FrozenWireModel, WireModel
 FailoverStatus = Literal["running", "succeeded", "refused", "failed", "aborted"]
 
 
-
-
 TriggerName = Literal["probe_failures", "error_rate", "latency"]
 
 
@@ -29,7 +27,8 @@ class Candidate(FrozenWireModel):
     instances: int = Field(ge=0)
     max_instances: int = Field(ge=0)
     latency_ms: float
-    replica_lag_s: float | None = Field(default=None, description="None = unknown (not checked here).")
+    replica_lag_s: float | None = Field(default=None, description="None = unknown (never 0).")
+    blind: bool = Field(default=False, description="Reachable, but no metrics arrived to judge it by.")
 
 
 class Rejection(FrozenWireModel):
@@ -54,8 +53,9 @@ class ProbeSample(FrozenWireModel):
     region: str
     at: datetime
     ok: bool = Field(description="Reachable, with more than 0 healthy instances.")
-    error_rate: float
-    latency_p99_ms: float
+    error_rate: float | None
+    latency_p99_ms: float | None
+    blind: bool = Field(default=False, description="Reachable, but no metrics arrived: never healthy.")
 
 
 class RegionTriggerState(FrozenWireModel):
@@ -84,14 +84,20 @@ class Firing(FrozenWireModel):
 
 
 class ProbeResult(WireModel):
-    """One probe of a region: reachable and healthy, with its numbers (the workflow stamps the time)."""
+    """One probe of a region: reachable and healthy, with its numbers (the workflow stamps the time).
+
+    `blind`: reachable, but its metrics did not arrive (or no requests): never healthy, and no
+    evidence of failure either; its numbers are None (unknown is never 0).
+    """
 
     region: str
     ok: bool
-    error_rate: float
-    latency_p99_ms: float
+    error_rate: float | None
+    latency_p99_ms: float | None
     healthy_instances: int = 0
     detail: str = ""
+    blind: bool = False
+    source: str = ""
 
 
 class TrafficRef(WireModel):

@@ -28,6 +28,8 @@ class RegionHealth(WireModel):
     latency_p99_ms: float | None = None
     traffic: float | None = None
     detail: str = ""
+    blind: bool = False
+    source: str = ""
 
 
 class HealthReport(WireModel):

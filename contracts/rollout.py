@@ -11,7 +11,7 @@ from config.models import HealthPolicy, Policies, Provider, RegionConfig, Topolo
 from config.strategies import AnalysisPolicy, Strategy
 from contracts.wire import WireModel
 
-RolloutStatus = Literal["running", "succeeded", "rolled_back", "failed", "aborted"]
+RolloutStatus = Literal["running", "succeeded", "partial", "rolled_back", "failed", "aborted"]
 RegionStatus = Literal[
     "pending",
     "ready",
@@ -24,8 +24,6 @@ RegionStatus = Literal[
     "aborted",
     "skipped",
 ]
-
-
 
 
 class RolloutRequest(WireModel):
@@ -54,6 +52,9 @@ class PreflightInput(RegionRef):
     """Asks whether a region can take a release before anything changes."""
 
     release: str
+    surge_instances: int = Field(
+        default=0, ge=0, description="instances the rollout adds at its peak (quota and vCPUs are checked)"
+    )
 
 
 class EnsureReleaseInput(RegionRef):
@@ -115,6 +116,7 @@ class AnalysisRecord(WireModel):
     samples: int = 0
     metrics: dict[str, dict[str, float | str | None]] = Field(default_factory=dict)
     reasons: list[str] = Field(default_factory=list)
+    no_data: bool = Field(default=False, description="no metrics arrived (or no requests): no verdict")
 
 
 class RegionDeployInput(WireModel):
@@ -179,6 +181,10 @@ class RolloutProgress(WireModel):
     approvals: list[str] = Field(default_factory=list)
     reason: str | None = None
     regions: list[RegionOutcome] = Field(default_factory=list)
+    held: list[str] = Field(
+        default_factory=list, description="regions held as unreachable, waiting to recover or be skipped"
+    )
+    skipped: list[str] = Field(default_factory=list, description="regions left out (unreachable), in order")
     deploy_order: list[str] = Field(default_factory=list, description="regions in start order")
     compensation_order: list[str] = Field(
         default_factory=list, description="regions restored by the rollout, in order"

@@ -2,7 +2,8 @@
 
 Each module is mutated by mutmut against its own unit test file only, in a work directory of its
 own, mutants/<module>/, made afresh on every run: a symlink to the module's package, copies of the
-test file and of the __init__.py / conftest.py files above it, and a pyproject.toml with the
+test file and of the __init__.py / conftest.py files above it, a symlink to tests/helpers/ (the
+root conftest imports it), and a pyproject.toml with the
 project's pytest options and a `[tool.mutmut]` table: this repository's shared settings plus the
 module (only_mutate), its package (source_paths) and its test file (the test selection). mutmut
 copies all that into mutants/<module>/mutants/, where the tests import the mutated code from.
@@ -97,6 +98,8 @@ def prepare(module: Module) -> Path:
         if (ROOT / path).is_file():
             (work / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / path, work / path)
+    # The root conftest.py imports the plain helpers (tests/helpers/); they are never mutated.
+    (work / "tests" / "helpers").symlink_to(ROOT / "tests" / "helpers", target_is_directory=True)
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
     # addopts only serves make test's parallel run (pytest-xdist); the test selection is mutmut's.

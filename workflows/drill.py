@@ -35,6 +35,7 @@ from workflows.logic.dr import (
     recovery_target,
 )
 from workflows.logic.drill_report import drill_markdown
+from workflows.logic.failover import healthy_probe
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.retries import activity_options
 
@@ -182,7 +183,8 @@ class DrillWorkflow:
             probes: list[ProbeResult] = await asyncio.gather(*(self._probe(n) for n in watched))
             if self._stopping:
                 return
-            bad = [p for p in probes if not p.ok or p.error_rate > policy.abort_error_rate]
+            # Fail closed: a production region that is down, failing or blind (no metrics) stops the drill.
+            bad = [p for p in probes if not healthy_probe(p, policy.abort_error_rate)]
             if bad:
                 worst = bad[0]
                 self._abort = (

@@ -29,8 +29,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import patches
-from workflows.logic.failover import failback_weights
-from workflows.retries import CLOUD_RETRY, UNDO_RETRY, activity_options, call_timeout
+from workflows.logic.failover import failback_weights, healthy_probe
+from workflows.retries import CLOUD_RETRY, UNDO_RETRY, activity_options, call_timeout, heartbeat_timeout
 from workflows.rollout import RegionalRolloutWorkflow
 
 
@@ -109,7 +109,7 @@ class FailbackWorkflow:
         while workflow.now() < deadline:
             probe = await self._probe(req.region, "recovery probe")
             now = workflow.now()
-            if probe.ok and probe.error_rate <= req.policies.health.max_error_rate:
+            if healthy_probe(probe, req.policies.health.max_error_rate):
                 healthy_since = healthy_since or now
                 if (now - healthy_since).total_seconds() >= policy.failback.healthy_for:
                     return True
@@ -137,7 +137,7 @@ class FailbackWorkflow:
                     timedelta(seconds=req.policies.failover.probe_interval), summary="failback probe interval"
                 )
             probe = await self._probe(req.region, f"gate {percent:g}% {n}/{policy.samples}")
-            if not probe.ok or probe.error_rate > req.policies.health.max_error_rate:
+            if not healthy_probe(probe, req.policies.health.max_error_rate):
                 return False
         return True
 
@@ -148,6 +148,7 @@ class FailbackWorkflow:
             RegionRef(service=req.service, region=region, provider=req.topology.region(region).provider),
             task_queue=req.topology.task_queue_for(region),
             start_to_close_timeout=call_timeout(self._req.policies),
+            heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{region}: {what}",
         )
@@ -158,6 +159,7 @@ class FailbackWorkflow:
             TrafficActivities.get_traffic,
             TrafficRef(service=req.service, provider=req.topology.region(req.region).provider),
             start_to_close_timeout=call_timeout(self._req.policies),
+            heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary="read global traffic weights",
         )
@@ -173,6 +175,7 @@ class FailbackWorkflow:
                 key=f"{workflow.info().workflow_id}/{req.request_id}/{step}",
             ),
             start_to_close_timeout=call_timeout(self._req.policies),
+            heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=UNDO_RETRY if step.startswith("undo") else CLOUD_RETRY,
             summary=f"traffic weights: {step}",
         )

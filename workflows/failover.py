@@ -39,11 +39,12 @@ from workflows import patches
 from workflows.logic.failover import (
     against_targets,
     choose_target,
+    healthy_probe,
     measure,
     safe_to_shift,
     shifted_weights,
 )
-from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
+from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 from workflows.rollout import RegionalRolloutWorkflow
 
 
@@ -105,6 +106,7 @@ class RegionFailoverWorkflow:
                 moved_traffic=weights.weights.get(req.from_region, 0.0),
                 rpo_target_s=req.policies.failover.rpo_target,
                 preferred=req.to_region,
+                require_lag=req.trigger != "manual",
             )
             r.rejected_candidates = choice.rejected
             if choice.target is None:
@@ -168,6 +170,7 @@ class RegionFailoverWorkflow:
             TrafficActivities.get_traffic,
             TrafficRef(service=req.service, provider=req.topology.region(req.from_region).provider),
             start_to_close_timeout=call_timeout(self._req.policies),
+            heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary="read global traffic weights",
         )
@@ -187,17 +190,19 @@ class RegionFailoverWorkflow:
             ref,
             task_queue=queue,
             start_to_close_timeout=call_timeout(self._req.policies),
+            heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: probe",
         )
         lag: float | None = None
         instances = region.instances
-        if probe.ok and name != req.from_region:
+        if probe.ok and not probe.blind and name != req.from_region:
             state: RegionState = await workflow.execute_activity_method(
                 CloudActivities.region_state,
                 ref,
                 task_queue=queue,
                 start_to_close_timeout=call_timeout(self._req.policies),
+                heartbeat_timeout=heartbeat_timeout(self._req.policies),
                 retry_policy=CLOUD_RETRY,
                 summary=f"{name}: capacity",
             )
@@ -207,13 +212,15 @@ class RegionFailoverWorkflow:
                 ref,
                 task_queue=queue,
                 start_to_close_timeout=call_timeout(self._req.policies),
+                heartbeat_timeout=heartbeat_timeout(self._req.policies),
                 retry_policy=CLOUD_RETRY,
                 summary=f"{name}: replica lag",
             )
         return Candidate(
             region=name,
             jurisdiction=region.jurisdiction,
-            healthy=probe.ok,
+            healthy=probe.ok and not probe.blind,
+            blind=probe.blind,
             traffic=weights.weights.get(name, 0.0),
             instances=instances,
             max_instances=region.capacity_limit,
@@ -230,6 +237,7 @@ class RegionFailoverWorkflow:
             ref,
             task_queue=req.topology.task_queue_for(target),
             start_to_close_timeout=call_timeout(self._req.policies),
+            heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{target}: read capacity",
         )
@@ -246,6 +254,7 @@ class RegionFailoverWorkflow:
                 ),
                 task_queue=req.topology.task_queue_for(target),
                 start_to_close_timeout=call_timeout(self._req.policies),
+                heartbeat_timeout=heartbeat_timeout(self._req.policies),
                 retry_policy=UNDO_RETRY if step.startswith("undo") else CLOUD_RETRY,
                 summary=f"{target}: scale to {count} instances",
             )
@@ -269,10 +278,16 @@ class RegionFailoverWorkflow:
             RegionRef(service=req.service, region=target, provider=region.provider),
             task_queue=req.topology.task_queue_for(target),
             start_to_close_timeout=call_timeout(self._req.policies),
+            heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{target}: replica lag against RPO",
         )
         rpo = req.policies.failover.rpo_target
+        if lag is None:
+            if req.trigger != "manual":  # an automatic failover needs the lag it promises to respect
+                raise _Failed(f"{target}: replica lag unknown; an automatic failover needs it within the RPO")
+            self._step(f"{target}: replica lag unknown (manual failover: the operator decided)")
+            return
         if lag > rpo:
             raise _Failed(f"{target}: replica lag {lag:g}s exceeds the RPO target {rpo:g}s")
         self._step(f"{target}: replica lag {lag:g}s within RPO {rpo:g}s")
@@ -288,6 +303,7 @@ class RegionFailoverWorkflow:
                 key=self._key(step),
             ),
             start_to_close_timeout=call_timeout(self._req.policies),
+            heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=UNDO_RETRY if step.startswith("undo") else CLOUD_RETRY,
             summary=f"traffic weights: {step}",
         )
@@ -309,12 +325,13 @@ class RegionFailoverWorkflow:
                 RegionRef(service=req.service, region=target, provider=region.provider),
                 task_queue=req.topology.task_queue_for(target),
                 start_to_close_timeout=call_timeout(self._req.policies),
+                heartbeat_timeout=heartbeat_timeout(self._req.policies),
                 retry_policy=CLOUD_RETRY,
                 summary=f"{target}: validate under load {n}/{policy.validate_samples}",
             )
-            bad = not probe.ok or probe.error_rate > req.policies.health.max_error_rate
-            if bad:
-                raise _Failed(f"{target} unhealthy under the new load: error rate {probe.error_rate:.2%}")
+            if not healthy_probe(probe, req.policies.health.max_error_rate):
+                shown = probe.detail or f"error rate {probe.error_rate:.2%}"
+                raise _Failed(f"{target} unhealthy under the new load: {shown}")
         self._step(f"{target}: healthy under the new load ({policy.validate_samples} probes)")
 
     async def _compensate(self) -> None:

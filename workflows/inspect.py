@@ -77,6 +77,8 @@ class HealthReportWorkflow:
                     latency_p99_ms=probe.latency_p99_ms if probe.ok or probe.healthy_instances else None,
                     traffic=weights.get(name),
                     detail=probe.detail,
+                    blind=probe.blind,
+                    source=probe.source,
                 )
             )
         return HealthReport(service=req.service, regions=rows)

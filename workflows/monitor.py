@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
 # Imported as a module: the failover module imports this one too (it signals its monitor).
 from workflows import failover as failover_workflow
 from workflows.logic.failover import evaluate
-from workflows.retries import CLOUD_RETRY, call_timeout
+from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
 
 #: Probes a region must pass in a row before an active failover entry is cleared.
 RECOVERY_PROBES = 3
@@ -135,6 +135,7 @@ class RegionHealthMonitorWorkflow:
                 ok=result.ok,
                 error_rate=result.error_rate,
                 latency_p99_ms=result.latency_p99_ms,
+                blind=result.blind,
             )
             self._status.last[name] = sample
             state = self._status.states.get(name, RegionTriggerState())
@@ -153,6 +154,7 @@ class RegionHealthMonitorWorkflow:
             RegionRef(service=inp.service, region=name, provider=region.provider),
             task_queue=inp.topology.task_queue_for(name),
             start_to_close_timeout=call_timeout(self._inp.policies),
+            heartbeat_timeout=heartbeat_timeout(self._inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: probe",
         )
@@ -168,7 +170,7 @@ class RegionHealthMonitorWorkflow:
 
     def _track_recovery(self, name: str, sample: ProbeSample) -> None:
         """A region that passes several probes in a row may fail over again later."""
-        if sample.ok:
+        if sample.ok and not sample.blind:
             self._healthy_streak[name] = self._healthy_streak.get(name, 0) + 1
             if self._healthy_streak[name] >= RECOVERY_PROBES:
                 self._status.active.pop(name, None)

@@ -65,6 +65,16 @@ DRILL_WATCH_STOPS_ITSELF = Patch(
     deprecate_after="no drill started before 2026-12-01 is still running",
 )
 
+RECHECK_REACHABILITY = Patch(
+    id="recheck-reachability",
+    added="2026-12-02",
+    why=(
+        "each region's reachability is read again just before it is changed: a region that is down is held "
+        "(or skipped, per `unavailable_region`) instead of failing the rollout and rolling back the others"
+    ),
+    deprecate_after="no rollout started before 2026-12-02 is still running",
+)
+
 #: The register, in the order the patches came.
 REGISTER: tuple[Patch, ...] = (
     NO_MEASUREMENT_IS_INCONCLUSIVE,
@@ -73,4 +83,5 @@ REGISTER: tuple[Patch, ...] = (
     FAIL_ON_FAILED_VERDICT,
     UNDO_BEFORE_STEP,
     DRILL_WATCH_STOPS_ITSELF,
+    RECHECK_REACHABILITY,
 )

@@ -48,7 +48,7 @@ from workflows.logic.dr import (
     rpo_s,
     target_problem,
 )
-from workflows.logic.failover import shifted_weights
+from workflows.logic.failover import healthy_probe, shifted_weights
 from workflows.retries import activity_options
 
 
@@ -235,7 +235,7 @@ class DisasterRecoveryWorkflow:
                 RegionRef(**self._ref(target).model_dump()),
                 **self._opts(target, f"{target}: boot probe {n}"),
             )
-            if not probe.ok or probe.error_rate > req.policies.health.max_error_rate:
+            if not healthy_probe(probe, req.policies.health.max_error_rate):
                 raise _Failed(f"{target}: restored capacity unhealthy ({probe.detail or probe.error_rate})")
 
     async def _serve(self) -> None:

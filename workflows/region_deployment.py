@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.region_steps import Aborted, RegionRun
-from workflows.retries import CLOUD_RETRY, call_timeout
+from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
 from workflows.strategies import run_blue_green, run_canary, run_rolling
 
 STRATEGIES = {"rolling": run_rolling, "canary": run_canary, "blue-green": run_blue_green}
@@ -50,7 +50,7 @@ class RegionDeploymentWorkflow:
     @promote.validator
     def _check_promote(self, full: bool) -> None:
         run = self._active()
-        if run.inp.strategy == "rolling":
+        if run.inp.strategy == "rolling" and run.waiting_for is None:
             raise ValueError(f"{run.region} deploys rolling: nothing to promote")
         if not full and run.waiting_for is None:
             raise ValueError(f"{run.region} is not waiting for promote (use --full to skip ahead)")
@@ -116,6 +116,7 @@ class RegionDeploymentWorkflow:
             RegionRef(service=inp.service, region=inp.region.name, provider=inp.region.provider),
             task_queue=inp.task_queue,
             start_to_close_timeout=call_timeout(inp.policies),
+            heartbeat_timeout=heartbeat_timeout(inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{inp.region.name}: read current release",
         )

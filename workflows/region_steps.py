@@ -32,9 +32,9 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import patches
 from workflows.logic.planning import judge_health
-from workflows.retries import ANALYSIS_RETRY, CLOUD_RETRY, UNDO_RETRY, call_timeout
+from workflows.retries import ANALYSIS_RETRY, CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 
-StepVerdict = Literal["pass", "fail", "inconclusive"]
+StepVerdict = Literal["pass", "fail", "inconclusive", "no_data"]
 
 
 class Aborted(Exception):
@@ -96,6 +96,7 @@ class RegionRun:
             EnsureReleaseInput(**self.ref(), release=release, count=count, key=self.key(step)),
             task_queue=self.inp.task_queue,
             start_to_close_timeout=call_timeout(self.inp.policies),
+            heartbeat_timeout=heartbeat_timeout(self.inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{self.region}: {label} → {release} ({count} instances)",
         )
@@ -106,6 +107,7 @@ class RegionRun:
             ScaleGroupInput(**self.ref(), group=group, release=release, count=count, key=self.key(step)),
             task_queue=self.inp.task_queue,
             start_to_close_timeout=call_timeout(self.inp.policies),
+            heartbeat_timeout=heartbeat_timeout(self.inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{self.region}: {group} group → {count} × {release}",
         )
@@ -116,6 +118,7 @@ class RegionRun:
             CanaryWeightInput(**self.ref(), weight=share, key=self.key(step)),
             task_queue=self.inp.task_queue,
             start_to_close_timeout=call_timeout(self.inp.policies),
+            heartbeat_timeout=heartbeat_timeout(self.inp.policies),
             retry_policy=retry,
             summary=f"{self.region}: {share:.0%} of traffic to {self.inp.release}",
         )
@@ -126,6 +129,7 @@ class RegionRun:
             KeyedRegionInput(**self.ref(), key=self.key(step)),
             task_queue=self.inp.task_queue,
             start_to_close_timeout=call_timeout(self.inp.policies),
+            heartbeat_timeout=heartbeat_timeout(self.inp.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{self.region}: {self.inp.release} becomes stable",
         )
@@ -139,6 +143,7 @@ class RegionRun:
             ),
             task_queue=self.inp.task_queue,
             start_to_close_timeout=call_timeout(self.inp.policies),
+            heartbeat_timeout=heartbeat_timeout(self.inp.policies),
             retry_policy=UNDO_RETRY,
             summary=f"{self.region}: restore {self.previous}, no canary traffic",
         )
@@ -147,7 +152,12 @@ class RegionRun:
     # ----- gates and analysis ----------------------------------------------------------------
 
     async def gate(self, step: str) -> bool:
-        """`samples` health samples `probe_interval` apart; any breach fails the gate."""
+        """`samples` health samples `probe_interval` apart; any breach fails the gate.
+
+        A sample without data (metrics missing, or no requests) is never healthy: per the policy's
+        `on_no_data` the gate fails, or the region waits for a decision (promote: go on; abort:
+        roll back; nobody within `no_data_deadline`: the gate fails).
+        """
         policy = self.inp.policies.health
         worst_err, worst_lat = 0.0, 0.0
         for n in range(1, policy.samples + 1):
@@ -160,12 +170,34 @@ class RegionRun:
                 RegionRef(**self.ref()),
                 task_queue=self.inp.task_queue,
                 start_to_close_timeout=call_timeout(self.inp.policies),
+                heartbeat_timeout=heartbeat_timeout(self.inp.policies),
                 retry_policy=CLOUD_RETRY,
                 summary=f"{self.region}: health {step} sample {n}/{policy.samples}",
             )
-            worst_err = max(worst_err, sample.error_rate)
-            worst_lat = max(worst_lat, sample.latency_p99_ms)
+            worst_err = max(worst_err, sample.error_rate or 0.0)
+            worst_lat = max(worst_lat, sample.latency_p99_ms or 0.0)
             reasons = judge_health(sample, policy)
+            missing = [] if reasons else sample.missing()
+            if missing and await self._decide_no_data(step, sample, missing):
+                self.out.overrides.append(
+                    f"{step}: no metrics ({', '.join(missing)}): promoted by an operator"
+                )
+                self.out.gates.append(
+                    GateRecord(
+                        step=step,
+                        passed=True,
+                        samples=n,
+                        worst_error_rate=worst_err,
+                        worst_latency_p99_ms=worst_lat,
+                        reasons=[f"no data: {', '.join(missing)}; promoted by an operator"],
+                    )
+                )
+                return True
+            if missing:
+                reasons = [
+                    f"no metrics arrived from {self.region} ({sample.source or 'provider'}): "
+                    + ", ".join(missing)
+                ]
             if reasons:
                 self.out.gates.append(
                     GateRecord(
@@ -190,6 +222,18 @@ class RegionRun:
         )
         return True
 
+    async def _decide_no_data(self, step: str, sample: HealthSample, missing: list[str]) -> bool:
+        """No data is no verdict: wait for a human (policy `wait`) or fail (policy `fail`); True: go on."""
+        policy = self.inp.policies.health
+        if policy.on_no_data == "fail":
+            return False
+        source = sample.source or "provider"
+        why = (
+            f"{step}: no metrics arrived from {self.region} ({source}): {', '.join(missing)};"
+            " promote to go on, abort to roll back"
+        )
+        return await self.wait_for_promote(why, policy.no_data_deadline)
+
     async def analyse_step(self, step: str, weight: float) -> StepVerdict:
         """`count` analysis runs `interval` apart, judged against the failure / inconclusive limits."""
         policy = self.inp.policies.analysis
@@ -211,6 +255,7 @@ class RegionRun:
                     ),
                     task_queue=self.inp.task_queue,
                     start_to_close_timeout=call_timeout(self.inp.policies),
+                    heartbeat_timeout=heartbeat_timeout(self.inp.policies),
                     retry_policy=ANALYSIS_RETRY,
                     summary=f"{self.region}: analyse {step} ({n + 1}/{policy.count})",
                 )
@@ -227,6 +272,9 @@ class RegionRun:
             judged += 1
             self.out.analysis.append(record)
             self.show(f"{step}: run {n + 1}/{policy.count} {record.verdict}")
+            if record.no_data:
+                # No data is no verdict: fail at once (on_no_data: fail), or wait for a decision.
+                return "fail" if self.inp.policies.health.on_no_data == "fail" else "no_data"
             if record.verdict == "fail":
                 failures += 1
                 if failures > policy.failure_limit:

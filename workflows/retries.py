@@ -51,6 +51,11 @@ def call_timeout(policies: Policies) -> timedelta:
     return timedelta(seconds=policies.call_timeout)
 
 
+def heartbeat_timeout(policies: Policies) -> timedelta:
+    """How soon a cloud call whose worker died is retried elsewhere: its heartbeats stop (DESIGN rule 11)."""
+    return timedelta(seconds=policies.heartbeat_timeout)
+
+
 def activity_options(
     topology: Topology, policies: Policies, region: str | None, summary: str, undo: bool = False
 ) -> dict[str, Any]:
@@ -59,6 +64,7 @@ def activity_options(
     return {
         "task_queue": topology.task_queue_for(region) if region else topology.default_task_queue,
         "start_to_close_timeout": call_timeout(policies),
+        "heartbeat_timeout": heartbeat_timeout(policies),
         "retry_policy": UNDO_RETRY if undo else CLOUD_RETRY,
         "summary": summary,
     }

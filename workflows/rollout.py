@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
@@ -28,14 +29,16 @@ with workflow.unsafe.imports_passed_through():
         WavePlan,
     )
 
+from workflows import patches
 from workflows.logic.planning import (
     most_common_release,
     plan_waves,
     regions_to_compensate,
     render_details,
+    surge_instances,
 )
 from workflows.region_deployment import RegionDeploymentWorkflow
-from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout
+from workflows.retries import CLOUD_RETRY, READ_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 
 
 class _Stop(Exception):
@@ -71,6 +74,8 @@ class RegionalRolloutWorkflow:
         self._touched: list[str] = []
         self._previous: dict[str, str | None] = {}
         self._held: set[str] = set()
+        self._unreachable: dict[str, str] = {}  # region -> why, while held as unreachable
+        self._skip: dict[str, str] = {}  # region -> who asked to skip it
 
     # ----- queries and updates -------------------------------------------------------------
 
@@ -152,6 +157,19 @@ class RegionalRolloutWorkflow:
         self._held.discard(region)
         self._show()
 
+    @workflow.update
+    def skip_region(self, region: str) -> str:
+        """Leave out a region held as unreachable; the rollout goes on and ends `partial`."""
+        self._skip[region] = "operator"
+        return f"{region} will be skipped: the rollout goes on without it and ends partial"
+
+    @skip_region.validator
+    def _check_skip(self, region: str) -> None:
+        self._check_running()
+        if region not in self._unreachable:
+            held = ", ".join(self._unreachable) or "none"
+            raise ValueError(f"{region} is not held as unreachable (held: {held})")
+
     def _check_running(self) -> None:
         if self._p.status != "running":
             raise ValueError("the rollout is not running")
@@ -171,6 +189,9 @@ class RegionalRolloutWorkflow:
                     current = plan
                     await self._run_wave(plan)
                 self._p.status, self._p.phase = "succeeded", "done"
+                if self._p.skipped:
+                    self._p.status = "partial"
+                    self._p.reason = f"skipped (unreachable): {', '.join(self._p.skipped)}"
             except _Stop as stop:
                 await self._compensate(stop, current)
         except asyncio.CancelledError:
@@ -210,11 +231,20 @@ class RegionalRolloutWorkflow:
         req = self._request()
         region = req.topology.region(name)
         queue = req.topology.task_queue_for(name)
+        strategy = req.strategy or region.strategy or req.policies.strategy
+        surge = surge_instances(region.instances, strategy, req.policies.rolling.batch_size)
         report: PreflightReport = await workflow.execute_activity_method(
             CloudActivities.preflight,
-            PreflightInput(service=req.service, region=name, provider=region.provider, release=req.release),
+            PreflightInput(
+                service=req.service,
+                region=name,
+                provider=region.provider,
+                release=req.release,
+                surge_instances=surge,
+            ),
             task_queue=queue,
             start_to_close_timeout=call_timeout(req.policies),
+            heartbeat_timeout=heartbeat_timeout(req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: preflight {req.release}",
         )
@@ -223,6 +253,7 @@ class RegionalRolloutWorkflow:
             RegionRef(service=req.service, region=name, provider=region.provider),
             task_queue=queue,
             start_to_close_timeout=call_timeout(req.policies),
+            heartbeat_timeout=heartbeat_timeout(req.policies),
             retry_policy=CLOUD_RETRY,
             summary=f"{name}: read current release",
         )
@@ -233,15 +264,132 @@ class RegionalRolloutWorkflow:
         p.current_wave = plan.name
         if req.policies.approvals.between_waves:
             await self._await_approval(plan.name)
+        held: list[str] = []
         for index, group in enumerate(plan.groups):
             await self._await_unpaused()
             await self._await_unheld(plan.name, group)
             self._raise_if_aborted()
-            p.phase = f"{plan.name}: " + ("pilot " if plan.pilot and index == 0 else "") + ", ".join(group)
-            await self._deploy_group(plan, group)
-            if plan.pilot and index == 0 and len(plan.groups) > 1:
+            pilot = plan.pilot is not None and index == 0
+            p.phase = f"{plan.name}: " + ("pilot " if pilot else "") + ", ".join(group)
+            ready = await self._reachable(group, held)
+            if pilot and held:  # the pilot goes first: the wave waits for it (or for it to be skipped)
+                ready += await self._resolve_held(plan, held)
+            if ready:
+                await self._deploy_group(plan, ready)
+            if pilot and len(plan.groups) > 1 and ready:
                 await self._bake(f"pilot {plan.pilot}", req.policies.pilot_bake)
+        await self._resolve_held(plan, held)
         await self._bake(plan.name, req.policies.bake_for(plan.name))
+
+    async def _reachable(self, group: list[str], held: list[str]) -> list[str]:
+        """The regions of `group` that answer now; the others are held, skipped or fail, per policy.
+
+        A region that is down is not evidence about the release (DESIGN rule 10): it is not rolled
+        back around unless `unavailable_region: rollback` says so.
+        """
+        if not workflow.patched(patches.RECHECK_REACHABILITY.id):
+            return list(group)
+        p, policy = self._progress(), self._request().policies.unavailable_region
+        answers = await asyncio.gather(*(self._unreachable_why(name) for name in group))
+        ready: list[str] = []
+        for name, why in zip(group, answers, strict=True):
+            if why is None:
+                ready.append(name)
+                continue
+            if policy == "rollback":
+                p.region(name).status, p.region(name).detail = "failed", f"region unreachable: {why}"
+                raise _Stop("rolled_back", f"{name}: region unreachable: {why}")
+            if policy == "skip":
+                self._mark_skipped(name, f"region unreachable: {why}; skipped by policy")
+                continue
+            self._unreachable[name] = why
+            held.append(name)
+            p.region(name).status, p.region(name).detail = "waiting", f"region unreachable: {why}"
+            p.held = list(self._unreachable)
+        self._show()
+        return ready
+
+    async def _resolve_held(self, plan: WavePlan, held: list[str]) -> list[str]:
+        """Wait until every held region recovered (then deploy it) or was skipped, or the rollout aborted.
+
+        Returns the regions that recovered before they were deployed when called for the pilot;
+        otherwise deploys them itself and returns nothing.
+        """
+        p, req = self._progress(), self._request()
+        recovered: list[str] = []
+        while held:
+            p.phase = f"{plan.name}: waiting for unreachable {', '.join(held)} (or `rollout skip-region`)"
+            self._show()
+            with contextlib.suppress(TimeoutError):  # time to look again
+                await workflow.wait_condition(
+                    lambda: any(r in self._skip for r in held) or self._abort_reason is not None,
+                    timeout=timedelta(seconds=req.policies.unavailable_recheck),
+                    timeout_summary=f"recheck {', '.join(held)}",
+                )
+            self._raise_if_aborted()
+            for name in [r for r in held if r in self._skip]:
+                held.remove(name)
+                self._unreachable.pop(name, None)
+                self._mark_skipped(name, f"region unreachable; skipped by {self._skip[name]}")
+            answers = await asyncio.gather(*(self._unreachable_why(name) for name in held))
+            back = [name for name, why in zip(list(held), answers, strict=True) if why is None]
+            for name, why in zip(list(held), answers, strict=True):
+                if why is not None:
+                    self._unreachable[name] = why
+                    p.region(name).detail = f"region unreachable: {why}"
+            for name in back:
+                held.remove(name)
+                self._unreachable.pop(name, None)
+                p.region(name).status, p.region(name).detail = "ready", "reachable again"
+            p.held = list(self._unreachable)
+            if back and plan.pilot in back:
+                recovered += back
+            elif back:
+                await self._deploy_group(plan, back)
+        return recovered
+
+    async def _unreachable_why(self, name: str) -> str | None:
+        """None if the region answers; else why not (down, unavailable or throttled past quick retries).
+
+        Asked through preflight, the same question validate asked: `region_reachable` false, or
+        an error that says the region's API is down, holds the region.
+        """
+        req = self._request()
+        region = req.topology.region(name)
+        strategy = req.strategy or region.strategy or req.policies.strategy
+        try:
+            report: PreflightReport = await workflow.execute_activity_method(
+                CloudActivities.preflight,
+                PreflightInput(
+                    service=req.service,
+                    region=name,
+                    provider=region.provider,
+                    release=req.release,
+                    surge_instances=surge_instances(
+                        region.instances, strategy, req.policies.rolling.batch_size
+                    ),
+                ),
+                task_queue=req.topology.task_queue_for(name),
+                start_to_close_timeout=call_timeout(req.policies),
+                heartbeat_timeout=heartbeat_timeout(req.policies),
+                retry_policy=READ_RETRY,
+                summary=f"{name}: reachable?",
+            )
+        except ActivityError as err:
+            if _cause_type(err) in UNREACHABLE_TYPES:
+                return _cause(err)
+            raise _Stop("failed", f"{name}: {_cause(err)}") from err
+        if not report.checks.get("region_reachable", True):
+            return "; ".join(report.problems) or "not reachable"
+        return None
+
+    def _mark_skipped(self, name: str, why: str) -> None:
+        p = self._progress()
+        outcome = p.region(name)
+        outcome.status, outcome.detail = "skipped", why
+        if name not in p.skipped:
+            p.skipped.append(name)
+        p.held = list(self._unreachable)
 
     async def _deploy_group(self, plan: WavePlan, group: list[str]) -> None:
         """Deploy a group of regions at once; any region that did not succeed stops the rollout."""
@@ -398,6 +546,7 @@ class RegionalRolloutWorkflow:
             ),
             task_queue=req.topology.task_queue_for(name),
             start_to_close_timeout=call_timeout(req.policies),
+            heartbeat_timeout=heartbeat_timeout(req.policies),
             retry_policy=UNDO_RETRY,
             summary=f"{name}: roll back to {previous}",
         )
@@ -421,6 +570,19 @@ class RegionalRolloutWorkflow:
 
     def _request(self) -> RolloutRequest:
         return self._req
+
+
+#: Error types that say a region is down rather than that the request or the release is wrong.
+UNREACHABLE_TYPES = frozenset({"RegionUnavailable", "Unavailable", "Throttled", "TimeoutError"})
+
+
+def _cause_type(err: BaseException) -> str:
+    """The ApplicationError type (or the error class) at the bottom of an activity error."""
+    while isinstance(err, ActivityError | ChildWorkflowError) and err.cause is not None:
+        err = err.cause
+    if isinstance(err, ApplicationError):
+        return err.type or "ApplicationError"
+    return type(err).__name__
 
 
 def _cause(err: BaseException) -> str:

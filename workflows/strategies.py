@@ -54,7 +54,7 @@ async def run_canary(run: RegionRun) -> bool:
         if verdict == "fail":
             run.show(f"analysis failed at {weight:g}%")
             return False
-        if verdict == "inconclusive" and not await _decide_inconclusive(run, label):
+        if verdict in ("inconclusive", "no_data") and not await _decide_inconclusive(run, label, verdict):
             return False
     if run.full_promote:
         out.overrides.append("promote --full: remaining steps and analysis skipped by an operator")
@@ -78,7 +78,9 @@ async def run_blue_green(run: RegionRun) -> bool:
         if verdict == "fail":
             run.show("pre-promotion analysis failed: blue keeps serving")
             return False
-        if verdict == "inconclusive" and not await _decide_inconclusive(run, "pre-promotion"):
+        if verdict in ("inconclusive", "no_data") and not await _decide_inconclusive(
+            run, "pre-promotion", verdict
+        ):
             return False
     if not policy.auto_promotion and not run.full_promote:
         promoted = await run.wait_for_promote("switch to green", policy.auto_promotion_seconds)
@@ -105,9 +107,20 @@ async def run_blue_green(run: RegionRun) -> bool:
     return await _bake_and_verify(run)
 
 
-async def _decide_inconclusive(run: RegionRun, label: str) -> bool:
-    """Inconclusive: wait for a human up to the deadline, then do what the policy says."""
+async def _decide_inconclusive(run: RegionRun, label: str, verdict: str = "inconclusive") -> bool:
+    """Inconclusive (or no data): wait for a human up to the deadline, then do what the policy says.
+
+    Missing data is never promoted by the deadline: nobody answering about a region that reports
+    nothing fails it (fail closed); an inconclusive analysis follows `analysis.on_deadline`.
+    """
     policy = run.inp.policies.analysis
+    if verdict == "no_data":
+        why = f"{label}: no metrics arrived from {run.region}"
+        if await run.wait_for_promote(why, run.inp.policies.health.no_data_deadline):
+            run.out.overrides.append(f"{label}: no metrics; promoted by an operator")
+            return True
+        run.show(f"{why}; nobody answered within {run.inp.policies.health.no_data_deadline:g}s")
+        return False
     if await run.wait_for_promote(f"{label} inconclusive", policy.inconclusive_deadline):
         run.out.overrides.append(f"{label}: inconclusive analysis promoted by an operator")
         return True

@@ -83,7 +83,7 @@ class AwsCloud(AwsStorage):
     # --- CloudPort: deploys -----------------------------------------------------------------
 
     @mapped
-    def preflight(self, service: str, region: str, release: str) -> PreflightReport:
+    def preflight(self, service: str, region: str, release: str, surge: int = 0) -> PreflightReport:
         """Check the region answers, the resources exist and a launch template can carry the release."""
         self._check(service, region)
         groups = self._groups(service, region)

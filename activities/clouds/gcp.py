@@ -107,7 +107,7 @@ class GcpCloud(GcpStorage):
             canary_weight=split.canary,
         )
 
-    def preflight(self, service: str, region: str, release: str) -> PreflightReport:
+    def preflight(self, service: str, region: str, release: str, surge: int = 0) -> PreflightReport:
         """The stable group exists and answers; the release names an artifact."""
         p = self._place(service, region)
         problems: list[str] = []

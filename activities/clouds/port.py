@@ -68,8 +68,9 @@ class StoragePort(Protocol):
 class CloudPort(StoragePort, Protocol):
     """Operations a provider adapter implements; every mutating one takes an idempotency key."""
 
-    def preflight(self, service: str, region: str, release: str) -> PreflightReport:
-        """Check capacity, quotas, configuration and that the release artifact exists."""
+    def preflight(self, service: str, region: str, release: str, surge: int = 0) -> PreflightReport:
+        """Check the region can take the release: reachable, the artifact exists, and `surge` more
+        instances (and their vCPUs) fit its quotas given what is in use; every check can fail."""
         ...
 
     def region_state(self, service: str, region: str) -> RegionState:
@@ -81,7 +82,8 @@ class CloudPort(StoragePort, Protocol):
         ...
 
     def health(self, service: str, region: str) -> HealthSample:
-        """Take one health sample of the service in the region (both groups, by traffic)."""
+        """Take one health sample of the service in the region (both groups, by traffic); a number
+        its metrics source did not report is None, never 0."""
         ...
 
     def scale_group(
@@ -114,6 +116,7 @@ class CloudPort(StoragePort, Protocol):
         """Set the global traffic split (regions not named keep theirs); once per key."""
         ...
 
-    def replica_lag(self, service: str, region: str) -> float:
-        """Seconds the region's data replica is behind (the RPO exposure of a failover into it)."""
+    def replica_lag(self, service: str, region: str) -> float | None:
+        """Seconds the region's data replica is behind (the RPO exposure of a failover into it);
+        None when the database reports no lag (unknown is never 0)."""
         ...

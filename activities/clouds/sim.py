@@ -34,6 +34,11 @@ from contracts.errors import (
     Unavailable,
 )
 
+#: Instances every service together may run in one simulated region, unless `sim fault quota` says
+#: otherwise; each simulated instance counts as VCPUS_PER_INSTANCE vCPUs.
+DEFAULT_INSTANCE_QUOTA = 200
+VCPUS_PER_INSTANCE = 2
+
 # What a keyed call returns, and so what its ledger entry holds.
 Result = TypeVar("Result", bound=BaseModel)
 # What a keyed call on one region returns.
@@ -76,22 +81,30 @@ class SimCloud(SimStorage):
 
     # --- CloudPort ---------------------------------------------------------------------------
 
-    def preflight(self, service: str, region: str, release: str) -> PreflightReport:
-        """Check the region is reachable and the release artifact exists."""
+    def preflight(self, service: str, region: str, release: str, surge: int = 0) -> PreflightReport:
+        """Reachable, the release artifact exists, and `surge` more instances fit the region's quota."""
         with self._store.read() as conn:
             self._api_gate(conn)
             self._require_seeded(conn, service, region)
             reachable = not store.has_outage(conn, region)
+            quota = store.instance_quota(conn, region)
+            limit = DEFAULT_INSTANCE_QUOTA if quota is None else quota
+            in_use = store.instances_in_region(conn, region)
+        free = max(0, limit - in_use)
         checks = {
             "region_reachable": reachable,
-            "capacity": True,
-            "quota": True,
-            "config": True,
+            "quota_instances": surge <= free,
+            "quota_vcpus": surge * VCPUS_PER_INSTANCE <= free * VCPUS_PER_INSTANCE,
             "artifact": bool(release),
         }
         problems = []
         if not reachable:
             problems.append("region outage")
+        if surge > free:
+            problems.append(
+                f"quota 'instances' in {region}: the rollout needs {surge} more"
+                f" ({surge * VCPUS_PER_INSTANCE} vCPUs), {free} free of {limit} ({in_use} in use)"
+            )
         if not release:
             problems.append("release artifact missing (empty release)")
         return PreflightReport(region=region, ok=all(checks.values()), checks=checks, problems=problems)
@@ -210,8 +223,9 @@ class SimCloud(SimStorage):
 
         return self._keyed("set_traffic", key, replay, lambda conn: traffic.apply(conn, service, weights))
 
-    def replica_lag(self, service: str, region: str) -> float:
-        """Seconds the region's replica is behind (1.0 unless injected); RegionUnavailable in an outage."""
+    def replica_lag(self, service: str, region: str) -> float | None:
+        """Seconds the region's replica is behind (1.0 unless injected; None: unknown); RegionUnavailable
+        in an outage."""
         with self._store.read() as conn:
             self._api_gate(conn)
             self._require_seeded(conn, service, region)
@@ -289,9 +303,26 @@ class SimCloud(SimStorage):
         with self._store.write() as conn:
             store.clear_outage(conn, region)
 
-    def inject_replica_lag(self, region: str, seconds: float) -> None:
-        """Make the region's data replica `seconds` behind (until clear_faults)."""
-        if not (seconds >= 0 and math.isfinite(seconds)):
+    def inject_metrics_gap(self, region: str) -> None:
+        """Stop the region's metrics: it keeps serving, but health and analysis read no data."""
+        with self._store.write() as conn:
+            store.set_metrics_gap(conn, region, True)
+
+    def clear_metrics_gap(self, region: str) -> None:
+        """Let the region's metrics arrive again."""
+        with self._store.write() as conn:
+            store.set_metrics_gap(conn, region, False)
+
+    def inject_quota(self, region: str, instances: int | None) -> None:
+        """Set the region's instance quota (every service together); None: back to the default."""
+        if instances is not None and instances < 0:
+            raise InvalidRequest(f"sim: an instance quota must be >= 0, got {instances}")
+        with self._store.write() as conn:
+            store.set_instance_quota(conn, region, instances)
+
+    def inject_replica_lag(self, region: str, seconds: float | None) -> None:
+        """Make the region's data replica `seconds` behind (None: its lag unknown) until clear_faults."""
+        if seconds is not None and not (seconds >= 0 and math.isfinite(seconds)):
             raise InvalidRequest(f"sim: replica lag must be >= 0 seconds, got {seconds}")
         with self._store.write() as conn:
             traffic.put_replica_lag(conn, region, seconds)

@@ -23,6 +23,7 @@ OUTAGE_LATENCY_MS = 30_000.0
 REQUESTS_PER_REGION = 2000
 PREVIEW_REQUESTS = 200  # synthetic test traffic a group gets while it takes no live traffic
 METRIC_POINTS = 60  # a metrics window is always cut into this many points (window_s / 60 each)
+SOURCE = "sim"  # what a HealthSample of the simulated cloud names as the source of its numbers
 GROUPS: tuple[Group, ...] = get_args(Group)
 
 
@@ -139,7 +140,10 @@ def sample(conn: sqlite3.Connection, service: str, region: str) -> HealthSample:
             latency_p99_ms=OUTAGE_LATENCY_MS,
             cpu=0.0,
             requests=0,
+            source=SOURCE,
         )
+    if store.has_metrics_gap(conn, region):  # up and serving, but no numbers arrive: unknown, not 0
+        return HealthSample(region=region, healthy_instances=total, instances=total, source=SOURCE)
     faults = store.release_faults(conn)
     w = _canary_share(stable, canary, store.canary_weight(conn, service, region))
     stable_err, stable_lat = impact(stable, faults, region, loaded=w < 1.0)
@@ -155,7 +159,9 @@ def sample(conn: sqlite3.Connection, service: str, region: str) -> HealthSample:
         error_rate=error_rate,
         latency_p99_ms=latency,
         cpu=random.uniform(0.35, 0.45),
-        requests=int(REQUESTS_PER_REGION * weight * n_regions),
+        # A region without live traffic (failed over, or not yet serving) still gets synthetic checks.
+        requests=int(REQUESTS_PER_REGION * weight * n_regions) or PREVIEW_REQUESTS,
+        source=SOURCE,
     )
 
 
@@ -168,6 +174,8 @@ def series(conn: sqlite3.Connection, service: str, region: str, group: Group) ->
     members = store.instances(conn, service, region, group)
     if not members:
         return MetricSeries(region=region, group=group, release=None)
+    if store.has_metrics_gap(conn, region):
+        return MetricSeries(region=region, group=group, release=majority(members))
     share = shares(conn, service, region)[group]
     error, latency = impact(members, store.release_faults(conn), region, loaded=share > 0.0)
     return MetricSeries(

@@ -90,6 +90,8 @@ ADDED_COLUMNS = (
     ("instances", "grp", "TEXT NOT NULL DEFAULT 'stable'"),
     ("release_faults", "under_load", "INTEGER NOT NULL DEFAULT 0"),
     ("ledger", "op", "TEXT NOT NULL DEFAULT 'ensure_release'"),
+    ("regions", "metrics_gap", "INTEGER NOT NULL DEFAULT 0"),
+    ("regions", "instance_quota", "INTEGER"),
 )
 TABLES = (
     "regions",
@@ -255,6 +257,36 @@ def clear_outage(conn: sqlite3.Connection, region: str) -> None:
     conn.execute("UPDATE regions SET outage = 0 WHERE name = ?", (region,))
 
 
+def has_metrics_gap(conn: sqlite3.Connection, region: str) -> bool:
+    """True if the region's metrics stop arriving (it is up; nothing reports how it does)."""
+    row = conn.execute("SELECT metrics_gap FROM regions WHERE name = ?", (region,)).fetchone()
+    return bool(row and row["metrics_gap"])
+
+
+def set_metrics_gap(conn: sqlite3.Connection, region: str, gap: bool) -> None:
+    """Stop (or restart) the region's metrics."""
+    ensure_region(conn, region)
+    conn.execute("UPDATE regions SET metrics_gap = ? WHERE name = ?", (int(gap), region))
+
+
+def instance_quota(conn: sqlite3.Connection, region: str) -> int | None:
+    """The region's injected instance quota (every service together); None: the default."""
+    row = conn.execute("SELECT instance_quota FROM regions WHERE name = ?", (region,)).fetchone()
+    return None if row is None or row["instance_quota"] is None else int(row["instance_quota"])
+
+
+def set_instance_quota(conn: sqlite3.Connection, region: str, quota: int | None) -> None:
+    """Set (None: reset to the default) the region's instance quota."""
+    ensure_region(conn, region)
+    conn.execute("UPDATE regions SET instance_quota = ? WHERE name = ?", (quota, region))
+
+
+def instances_in_region(conn: sqlite3.Connection, region: str) -> int:
+    """Instances of every service in the region (what counts against its quota)."""
+    row = conn.execute("SELECT COUNT(*) AS n FROM instances WHERE region = ?", (region,)).fetchone()
+    return int(row["n"])
+
+
 def instances(
     conn: sqlite3.Connection, service: str, region: str, group: str | None = None
 ) -> list[Instance]:
@@ -363,12 +395,12 @@ def put_api_fault(conn: sqlite3.Connection, error_rate: float, throttle: bool) -
 
 
 def clear_faults(conn: sqlite3.Connection) -> None:
-    """Remove release, outage, API, replica lag and DR faults."""
+    """Remove release, outage, metrics-gap, quota, API, replica lag and DR faults."""
     conn.execute("DELETE FROM release_faults")
     conn.execute("DELETE FROM dr_faults")
     conn.execute("DELETE FROM replica_lag")
     conn.execute("DELETE FROM api_faults")
-    conn.execute("UPDATE regions SET outage = 0")
+    conn.execute("UPDATE regions SET outage = 0, metrics_gap = 0, instance_quota = NULL")
 
 
 def wipe(conn: sqlite3.Connection) -> None:

@@ -68,14 +68,21 @@ def apply(conn: sqlite3.Connection, service: str, requested: dict[str, float]) -
     return TrafficState(service=service, weights=merged)
 
 
-def replica_lag(conn: sqlite3.Connection, region: str) -> float:
-    """Seconds the region's replica is behind: the injected lag, else DEFAULT_REPLICA_LAG_S."""
+#: How the table stores "the database reports no lag" (its column is NOT NULL).
+UNKNOWN_LAG = -1.0
+
+
+def replica_lag(conn: sqlite3.Connection, region: str) -> float | None:
+    """Seconds the region's replica is behind: the injected lag, else DEFAULT_REPLICA_LAG_S; None: unknown."""
     row = conn.execute("SELECT seconds FROM replica_lag WHERE region = ?", (region,)).fetchone()
-    return float(row["seconds"]) if row else DEFAULT_REPLICA_LAG_S
+    if row is None:
+        return DEFAULT_REPLICA_LAG_S
+    return None if float(row["seconds"]) < 0 else float(row["seconds"])
 
 
-def put_replica_lag(conn: sqlite3.Connection, region: str, seconds: float) -> None:
-    """Inject (or replace) the replica lag of a region."""
+def put_replica_lag(conn: sqlite3.Connection, region: str, seconds: float | None) -> None:
+    """Inject (or replace) the replica lag of a region (None: the database stops reporting it)."""
+    seconds = UNKNOWN_LAG if seconds is None else seconds
     conn.execute(
         "INSERT INTO replica_lag (region, seconds) VALUES (?, ?) "
         "ON CONFLICT (region) DO UPDATE SET seconds = excluded.seconds",

@@ -39,6 +39,7 @@ PERIOD_S = 10
 LONG_PERIOD_S = 60
 HIGH_RESOLUTION_RETENTION_S = 3 * 3600
 
+
 def _default_factory(endpoint_url: str | None) -> Callable[[str], Any]:
     """Clients from boto3's default credential chain; few SDK retries (Temporal retries activities)."""
     import boto3

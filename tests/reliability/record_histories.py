@@ -36,6 +36,7 @@ from contracts.failover import (
     FailoverRequest,
     MonitorInput,
 )
+from contracts.inspect import InspectRequest
 from contracts.rollout import RolloutRequest
 from tests.helpers.temporal import make_worker
 from workers.client import register_search_attributes
@@ -43,8 +44,11 @@ from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
+from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
+from workflows.region_deployment import RegionDeploymentWorkflow
+from workflows.rollout import RegionalRolloutWorkflow
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 QUEUE = "record"
@@ -233,6 +237,59 @@ async def backup_recover_drill(
     return [bk, drill, bad, dr, *children]
 
 
+async def inspect_reads(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    client = env.client
+    sim.inject_metrics_gap("ap-south-1")  # one blind region in the report
+    health = await client.start_workflow(
+        HealthReportWorkflow.run,
+        InspectRequest(service="checkout", topology=topo),
+        id="inspect:health:checkout:h12",
+        task_queue=QUEUE,
+    )
+    await health.result()
+    snaps = await client.start_workflow(
+        SnapshotInventoryWorkflow.run,
+        InspectRequest(service="checkout", topology=topo, regions=["eu-west-1", "eu-central-1"]),
+        id="inspect:snapshots:checkout:h13",
+        task_queue=QUEUE,
+    )
+    await snaps.result()
+    return [health, snaps]
+
+
+async def rollout_partial(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    """An edge region down when the edge wave starts is held, then skipped: the rollout ends partial."""
+    client = env.client
+    sim.inject_metrics_gap("eu-west-2")  # another edge region reports nothing: its gates wait for promote
+    req = RolloutRequest(service="checkout", release="2.0.0", request_id="h14", topology=topo, policies=pols)
+    handle = await start_rollout(client, req)
+    for _ in range(3000):
+        progress = await handle.query(RegionalRolloutWorkflow.progress)
+        if progress.current_wave == "core":
+            break
+        await env.sleep(5)
+    sim.inject_outage("ap-south-1")
+    for _ in range(3000):
+        progress = await handle.query(RegionalRolloutWorkflow.progress)
+        child = client.get_workflow_handle_for(RegionDeploymentWorkflow.run, "rollout:checkout/eu-west-2")
+        try:
+            blind = await child.query(RegionDeploymentWorkflow.progress)
+        except Exception:  # noqa: BLE001 - not started yet
+            blind = None
+        if blind is not None and blind.status == "waiting":
+            await child.execute_update(RegionDeploymentWorkflow.promote, True)
+        if "ap-south-1" in progress.held:
+            await handle.execute_update(RegionalRolloutWorkflow.skip_region, "ap-south-1")
+            break
+        await env.sleep(5)
+    await handle.result()
+    return [handle, client.get_workflow_handle("rollout:checkout/eu-west-2")]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "rollout_ok": rollout_ok,
     "rollout_rolled_back": rollout_rolled_back,
@@ -242,6 +299,8 @@ SCENARIOS: dict[str, Scenario] = {
     "failover_refused": failover_refused,
     "monitor_fails_over": monitor_fails_over,
     "backup_recover_drill": backup_recover_drill,
+    "inspect_reads": inspect_reads,
+    "rollout_partial": rollout_partial,
 }
 
 

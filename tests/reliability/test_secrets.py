@@ -106,6 +106,11 @@ async def all_payloads(client: Client, result: RolloutProgress) -> list[Payload]
     for wid in [result.workflow_id, *(f"{result.workflow_id}/{r}" for r in result.deploy_order)]:
         history = await client.get_workflow_handle(wid).fetch_history()
         for event in history.events:
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == "core_patch":
+                # The SDK's own patch marker: the patch id (workflows/patches.py), no user data, not encoded.
+                assert set(marker.details) == {"patch-data"}, marker
+                continue
             found.extend(payloads(event))
     return found
 

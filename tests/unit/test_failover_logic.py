@@ -13,6 +13,7 @@ from config.loader import load_topology
 from config.models import Topology
 from contracts.failover import (
     Candidate,
+    ProbeResult,
     ProbeSample,
     RegionTriggerState,
     Rejection,
@@ -23,6 +24,7 @@ from workflows.logic.failover import (
     choose_target,
     evaluate,
     failback_weights,
+    healthy_probe,
     measure,
     safe_to_shift,
     shifted_weights,
@@ -497,3 +499,82 @@ def test_measure_and_targets() -> None:
     edge = {**timings, "total_s": 120.0}
     assert against_targets(edge, POLICY)["total_s"] is True
     assert measure(T0, T0 - timedelta(seconds=1), T0, T0, T0)["detect_s"] == 0
+
+
+# --------------------------------------------------------------------------- blind regions, unknown lag
+
+
+def test_a_blind_candidate_is_rejected_before_anything_else(topology: Topology) -> None:
+    cands = fleet(topology, **{"eu-central-1": {"blind": True, "healthy": False, "replica_lag_s": 9999.0}})
+    choice = choose(topology, "eu-west-1", cands)
+    assert choice.target == "europe-west1"
+    assert (
+        Rejection(region="eu-central-1", reason="blind: no metrics arrived to judge it by") in choice.rejected
+    )
+
+
+def test_unknown_lag_rejects_a_target_only_when_the_failover_needs_it(topology: Topology) -> None:
+    cands = fleet(
+        topology, **{"eu-central-1": {"replica_lag_s": None}, "europe-west1": {"replica_lag_s": None}}
+    )
+    auto = choose(topology, "eu-west-1", cands, require_lag=True)
+    assert auto.target is None
+    reason = "replica lag unknown: an automatic failover needs it within the RPO target"
+    assert Rejection(region="eu-central-1", reason=reason) in auto.rejected
+    assert Rejection(region="europe-west1", reason=reason) in auto.rejected
+    manual = choose(topology, "eu-west-1", cands)  # an operator decided: unknown lag is not held against it
+    assert manual.target == "eu-central-1" and manual.rejected[0].reason.startswith("jurisdiction")
+    no_rpo = choose(topology, "eu-west-1", cands, require_lag=True, rpo_target_s=None)  # nothing to promise
+    assert no_rpo.target == "eu-central-1"
+    known = choose(topology, "eu-west-1", fleet(topology), require_lag=True)  # a known lag within the target
+    assert known.target == "eu-central-1"
+
+
+def _probe(**changes: Any) -> ProbeResult:
+    values: dict[str, Any] = {"region": "r1", "ok": True, "error_rate": 0.01, "latency_p99_ms": 80.0}
+    values.update(changes)
+    return ProbeResult(**values)
+
+
+def test_a_healthy_probe_is_up_not_blind_and_known_to_be_under_the_limit() -> None:
+    assert healthy_probe(_probe(), 0.01)  # exactly at the limit
+    assert not healthy_probe(_probe(error_rate=0.0100001), 0.01)
+    assert not healthy_probe(_probe(ok=False), 0.01)
+    assert not healthy_probe(_probe(blind=True), 0.01)
+    assert not healthy_probe(_probe(error_rate=None), 0.01)  # unknown is never healthy
+    assert healthy_probe(_probe(error_rate=0.0), 0.0)
+
+
+def blind_sample(at: float) -> ProbeSample:
+    return ProbeSample(
+        region="r1", at=T0 + timedelta(seconds=at), ok=True, error_rate=None, latency_p99_ms=None, blind=True
+    )
+
+
+def test_a_blind_probe_resets_failures_and_says_nothing_about_error_or_latency() -> None:
+    state, _ = run([sample(0, ok=False), sample(10, ok=False)])
+    assert state.consecutive_failures == 2
+    state, firings = evaluate(state, blind_sample(20), POLICY)
+    assert firings == [] and state.consecutive_failures == 0 and state.failing_since is None
+    # An error breach in progress is neither reset nor advanced by blind probes...
+    state, _ = run([sample(0, err=0.2), sample(10, err=0.2)])
+    assert state.error_breach_since == T0
+    for t in (20, 30, 40, 50, 60, 70):
+        state, firings = evaluate(state, blind_sample(t), POLICY)
+        assert firings == []
+        assert state.error_breach_since == T0 and state.first_bad_at == T0
+    # ...and the next real sample still over the threshold fires, the window measured from T0.
+    state, firings = evaluate(state, sample(80, err=0.2), POLICY)
+    assert [f.trigger for f in firings] == ["error_rate"] and firings[0].first_bad_at == T0
+
+
+def test_a_sample_with_only_the_blind_flag_or_only_a_missing_number_is_blind() -> None:
+    for probe in (
+        ProbeSample(region="r1", at=T0, ok=True, error_rate=0.9, latency_p99_ms=9000.0, blind=True),
+        ProbeSample(region="r1", at=T0, ok=True, error_rate=None, latency_p99_ms=9000.0),
+        ProbeSample(region="r1", at=T0, ok=True, error_rate=0.9, latency_p99_ms=None),
+    ):
+        state, _ = run([sample(t, err=0.9, p99=9000.0) for t in range(-200, 0, 10)])
+        before = (state.error_breach_since, state.latency_breach_since)
+        state, firings = evaluate(state, probe, POLICY)
+        assert firings == [] and (state.error_breach_since, state.latency_breach_since) == before

@@ -21,6 +21,7 @@ from workflows.logic.planning import (
     plan_waves,
     regions_to_compensate,
     render_details,
+    surge_instances,
 )
 
 CORE = [
@@ -355,3 +356,49 @@ def test_render_details_with_no_regions_is_just_the_header() -> None:
         "| Region | Wave | State | Release | Batches | Detail |",
         "|---|---|---|---|---|---|",
     ]
+
+
+# --------------------------------------------------------------------------- missing data, surge, held
+
+
+def test_a_missing_number_breaches_nothing_and_is_named_as_missing() -> None:
+    policy = HealthPolicy()
+    blind = _sample(error_rate=None, latency_p99_ms=None, cpu=None, requests=None)
+    assert judge_health(blind, policy) == []  # no evidence of harm...
+    assert blind.missing() == ["error rate", "p99 latency", "cpu", "request count"]  # ...and none of health
+    # A present number is still judged while another is missing.
+    assert judge_health(_sample(error_rate=None, cpu=0.99), policy) == ["cpu 99% > 85%"]
+    assert judge_health(_sample(latency_p99_ms=None, error_rate=0.5), policy) == ["error rate 50.00% > 1.00%"]
+    assert judge_health(_sample(cpu=None, latency_p99_ms=900.0), policy) == ["p99 900 ms > 200 ms"]
+
+
+def test_no_requests_is_missing_data_and_one_request_is_enough() -> None:
+    assert _sample(requests=0).missing() == ["requests (none in the window)"]
+    assert _sample(requests=1).missing() == []
+    assert _sample().missing() == []
+
+
+@pytest.mark.parametrize(
+    ("instances", "strategy", "share", "surge"),
+    [
+        (8, "rolling", 0.25, 2),  # one batch launched before the one it replaces goes
+        (4, "rolling", 0.25, 1),
+        (3, "rolling", 0.25, 1),  # at least one instance per batch
+        (10, "rolling", 0.33, 3),
+        (8, "canary", 0.25, 8),  # the canary grows to the full size before promotion
+        (8, "blue-green", 0.25, 8),  # a full green beside blue
+        (0, "rolling", 0.25, 0),
+        (0, "canary", 0.25, 0),
+    ],
+)
+def test_surge_instances(instances: int, strategy: str, share: float, surge: int) -> None:
+    assert surge_instances(instances, strategy, share) == surge  # type: ignore[arg-type]
+
+
+def test_render_details_names_held_regions_and_how_to_go_on() -> None:
+    lines = render_details(_progress(held=["ap-south-1", "sa-east-1"], reason="x")).split("\n\n")
+    assert "held, unreachable: ap-south-1, sa-east-1 (`globalops rollout skip-region` to go on)" in lines
+    assert lines.index("reason: x") > lines.index(
+        "held, unreachable: ap-south-1, sa-east-1 (`globalops rollout skip-region` to go on)"
+    )
+    assert "held" not in render_details(_progress())

@@ -59,14 +59,37 @@ def test_unknown_region_is_not_found(cloud: SimCloud) -> None:
 def test_preflight_ok(cloud: SimCloud) -> None:
     report = cloud.preflight("checkout", "r00", "2.0.0")
     assert report.ok and not report.problems
-    assert set(report.checks) == {
-        "region_reachable",
-        "capacity",
-        "quota",
-        "config",
-        "artifact",
-    }
+    assert set(report.checks) == {"region_reachable", "quota_instances", "quota_vcpus", "artifact"}
     assert not cloud.preflight("checkout", "r00", "").checks["artifact"]
+
+
+def test_preflight_fails_a_short_quota_naming_it(cloud: SimCloud) -> None:
+    in_use = sum(cloud.region_state("checkout", "r00").releases.values())
+    cloud.inject_quota("r00", in_use + 2)
+    assert cloud.preflight("checkout", "r00", "2.0.0", surge=2).ok  # exactly fits
+    short = cloud.preflight("checkout", "r00", "2.0.0", surge=3)
+    assert not short.ok and not short.checks["quota_instances"] and not short.checks["quota_vcpus"]
+    assert short.problems == [
+        f"quota 'instances' in r00: the rollout needs 3 more (6 vCPUs),"
+        f" 2 free of {in_use + 2} ({in_use} in use)"
+    ]
+    cloud.inject_quota("r00", None)  # back to the default
+    assert cloud.preflight("checkout", "r00", "2.0.0", surge=3).ok
+    cloud.inject_quota("r00", 0)
+    cloud.clear_faults()
+    assert cloud.preflight("checkout", "r00", "2.0.0", surge=3).ok
+
+
+def test_a_metrics_gap_reads_as_unknown_never_zero(cloud: SimCloud) -> None:
+    cloud.inject_metrics_gap("r00")
+    sample = cloud.health("checkout", "r00")
+    assert sample.healthy_instances == sample.instances > 0
+    assert (sample.error_rate, sample.latency_p99_ms, sample.cpu, sample.requests) == (None, None, None, None)
+    assert sample.missing() == ["error rate", "p99 latency", "cpu", "request count"]
+    assert cloud.metrics("checkout", "r00", "stable", 60).error_rate == []
+    assert cloud.health("checkout", "r01").missing() == []  # other regions keep reporting
+    cloud.clear_metrics_gap("r00")
+    assert cloud.health("checkout", "r00").missing() == []
 
 
 def test_ensure_release_replaces_in_batches(cloud: SimCloud) -> None:

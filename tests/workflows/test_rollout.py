@@ -7,12 +7,11 @@ from collections.abc import Callable
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
-from cli.launch import start_rollout
+from cli.launch import AlreadyRunning, start_rollout
 from config.models import Policies, Topology
 from contracts.rollout import (
     RolloutProgress,
@@ -242,7 +241,7 @@ async def test_a_second_start_for_the_same_service_is_refused(
     async with make_worker(ts_env.client, sim, executor, "globalops"):
         handle = await start_rollout(ts_env.client, request(topology, pols, rid="dup1"))
         await wait_until(ts_env, handle, lambda p: p.waiting_for_approval == "core")
-        with pytest.raises(WorkflowAlreadyStartedError):
+        with pytest.raises(AlreadyRunning):
             await start_rollout(ts_env.client, request(topology, pols, "9.9.9", rid="dup2"))
         await handle.execute_update(RegionalRolloutWorkflow.abort, "test over")
         result = await handle.result()

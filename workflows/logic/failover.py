@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.failover import (
         Candidate,
         Firing,
+        ProbeResult,
         ProbeSample,
         RegionTriggerState,
         Rejection,
@@ -29,6 +30,7 @@ __all__ = [
     "choose_target",
     "evaluate",
     "failback_weights",
+    "healthy_probe",
     "measure",
     "safe_to_shift",
     "shifted_weights",
@@ -39,6 +41,13 @@ _DIGITS = 9
 
 
 # ----------------------------------------------------------------------------- target choice
+
+
+def healthy_probe(probe: ProbeResult, max_error_rate: float) -> bool:
+    """Reachable, not blind, and an error rate known and at most `max_error_rate` (fail closed)."""
+    return (
+        probe.ok and not probe.blind and probe.error_rate is not None and probe.error_rate <= max_error_rate
+    )
 
 
 def needed_instances(candidate: Candidate, moved_traffic: float) -> int:
@@ -57,8 +66,11 @@ def _rejection(
     group_of: Callable[[str], str],
     moved_traffic: float,
     rpo_target_s: float | None,
+    require_lag: bool = False,
 ) -> str | None:
     """The first rule `candidate` breaks as a target for `failed`'s traffic, or None."""
+    if candidate.blind:
+        return "blind: no metrics arrived to judge it by"
     if not candidate.healthy:
         return "unhealthy"
     if residency:
@@ -66,6 +78,8 @@ def _rejection(
         if group_of(candidate.jurisdiction) != group:
             return f"jurisdiction {candidate.jurisdiction} is outside group {group} (data residency)"
     lag = candidate.replica_lag_s
+    if rpo_target_s is not None and lag is None and require_lag:
+        return "replica lag unknown: an automatic failover needs it within the RPO target"
     if rpo_target_s is not None and lag is not None and lag > rpo_target_s:
         return f"replica lag {lag:g}s > RPO target {rpo_target_s:g}s"
     needed = needed_instances(candidate, moved_traffic)
@@ -83,12 +97,14 @@ def choose_target(
     moved_traffic: float,
     rpo_target_s: float | None = None,
     preferred: str | None = None,
+    require_lag: bool = False,
 ) -> TargetChoice:
     """The healthy, compliant region with headroom and the lowest latency (ties by name).
 
     Rules, in order (a rejected region is listed with the first it breaks): healthy; with
-    `residency`, in the failed region's jurisdiction group; replica lag within `rpo_target_s`
-    (unknown lag is not held against it); enough capacity for its traffic plus `moved_traffic`.
+    not blind (no metrics is never healthy); healthy; with `residency`, in the failed region's
+    jurisdiction group; replica lag within `rpo_target_s` (unknown lag rejects it when
+    `require_lag`, as an automatic failover asks); capacity for its traffic plus `moved_traffic`.
     The failed region itself is never a candidate. `preferred` (an operator's choice) must
     qualify itself: if it does not, the answer is no target rather than another region.
     """
@@ -106,6 +122,7 @@ def choose_target(
             group_of=group_of,
             moved_traffic=moved_traffic,
             rpo_target_s=rpo_target_s,
+            require_lag=require_lag,
         )
         if reason is None:
             qualified.append((candidate, needed_instances(candidate, moved_traffic)))
@@ -232,21 +249,27 @@ def evaluate(
       for `sustained_for` (measured from the first breaching sample); a sample at or below the
       threshold resets the window. A failed probe says nothing about them: it neither breaches
       nor resets them, and they do not fire on it.
+    - A blind probe (reachable, no metrics) resets the failure count and says nothing about error
+      rate or latency: missing data is no evidence of failure, and never evidence of health.
     """
     firings: list[Firing] = []
     failures, failing_since = state.consecutive_failures, state.failing_since
     error_since, latency_since = state.error_breach_since, state.latency_breach_since
 
-    if sample.ok:
+    error, latency = sample.error_rate, sample.latency_p99_ms
+    if sample.ok and not sample.blind and error is not None and latency is not None:
         failures, failing_since = 0, None
         error_since, error_firing = _sustained(
-            error_since, sample.error_rate, policy.error_rate, sample, "error_rate", lambda v: f"{v:.2%}"
+            error_since, error, policy.error_rate, sample, "error_rate", lambda v: f"{v:.2%}"
         )
         latency_since, latency_firing = _sustained(
-            latency_since, sample.latency_p99_ms, policy.latency, sample, "latency", lambda v: f"{v:g}ms"
+            latency_since, latency, policy.latency, sample, "latency", lambda v: f"{v:g}ms"
         )
         # (Equivalent mutant, left counted: `firings` is still empty here, so `=` for `+=`.)
         firings += [f for f in (error_firing, latency_firing) if f is not None]
+    elif sample.ok:
+        # Reachable, but blind: no failed probe, and no evidence about error rate or latency either way.
+        failures, failing_since = 0, None
     else:
         failures += 1
         failing_since = failing_since or sample.at

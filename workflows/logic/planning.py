@@ -10,6 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from config.models import HealthPolicy, RollbackPolicy, Topology
+    from config.strategies import Strategy
     from contracts.cloud import HealthSample
     from contracts.rollout import (
         RegionOutcome,
@@ -46,18 +47,31 @@ def batch_targets(instances: int, batch_share: float) -> list[int]:
 
 
 def judge_health(sample: HealthSample, policy: HealthPolicy) -> list[str]:
-    """Reasons a health sample breaches the thresholds; empty means healthy."""
+    """Reasons a health sample breaches the thresholds (evidence of harm); empty means no breach.
+
+    A number the sample lacks breaches nothing here; `missing_data` says what is missing, and a
+    sample with missing data is never healthy.
+    """
     reasons: list[str] = []
-    if sample.error_rate > policy.max_error_rate:
+    if sample.error_rate is not None and sample.error_rate > policy.max_error_rate:
         reasons.append(f"error rate {sample.error_rate:.2%} > {policy.max_error_rate:.2%}")
-    if sample.latency_p99_ms > policy.max_p99_latency_ms:
+    if sample.latency_p99_ms is not None and sample.latency_p99_ms > policy.max_p99_latency_ms:
         reasons.append(f"p99 {sample.latency_p99_ms:.0f} ms > {policy.max_p99_latency_ms:.0f} ms")
-    if sample.cpu > policy.max_cpu:
+    if sample.cpu is not None and sample.cpu > policy.max_cpu:
         reasons.append(f"cpu {sample.cpu:.0%} > {policy.max_cpu:.0%}")
     share = sample.healthy_instances / sample.instances if sample.instances else 0.0
     if share < policy.min_healthy_share:
         reasons.append(f"healthy {share:.0%} < {policy.min_healthy_share:.0%}")
     return reasons
+
+
+def surge_instances(instances: int, strategy: Strategy, batch_share: float) -> int:
+    """Instances a region's deploy adds at its peak: a full green or canary group beside the old one,
+    or (rolling) one batch launched before the batch it replaces is removed."""
+    if strategy in ("canary", "blue-green"):
+        return instances
+    targets = batch_targets(instances, batch_share)
+    return targets[0] if targets else 0
 
 
 def regions_to_compensate(
@@ -114,6 +128,9 @@ def render_details(progress: RolloutProgress) -> str:
         head.append("⏸ paused: `globalops rollout resume` to continue")
     if progress.waiting_for_approval:
         head.append(f"✋ waiting for approval of wave **{progress.waiting_for_approval}**")
+    if progress.held:
+        held = ", ".join(progress.held)
+        head.append(f"held, unreachable: {held} (`globalops rollout skip-region` to go on)")
     if progress.reason:
         head.append(f"reason: {progress.reason}")
     table = ["| Region | Wave | State | Release | Batches | Detail |", "|---|---|---|---|---|---|"]
