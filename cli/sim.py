@@ -320,20 +320,34 @@ def fault_api(
             envvar="GLOBALOPS_SIM_THROTTLE",
         ),
     ] = False,
+    delay: Annotated[
+        float,
+        typer.Option(
+            "--delay",
+            min=0,
+            help="Seconds every changing call takes before it acts (a slow API, heartbeating), e.g. 20.",
+        ),
+    ] = 0.0,
     topology: TopologyOption = None,
 ) -> None:
-    """Make the cloud API flaky: every call fails with probability --error-rate.
+    """Make the cloud API flaky: every call fails with probability --error-rate; --delay slows changes.
 
     Both errors are retryable, so activities should retry them and a rollout should
-    still finish, with no instance changed twice (idempotency keys).
+    still finish, with no instance changed twice (idempotency keys). With --delay a
+    changing call waits (heartbeating) before it acts, like a cloud call that waits for
+    instances to become healthy: a worker killed in it is noticed within the heartbeat
+    timeout (policies: heartbeat_timeout), not the whole call timeout.
 
     Example: globalops sim fault api --error-rate 0.3 --throttle
     """
     _check_rate(error_rate)
     cloud, _ = _open(topology)
-    cloud.inject_api_fault(error_rate, throttle)
+    cloud.inject_api_fault(error_rate, throttle, delay)
     kind = "Throttled" if throttle else "Unavailable"
-    typer.echo(f"cloud API calls now fail {error_rate * 100:g}% of the time ({kind})")
+    typer.echo(
+        f"cloud API calls now fail {error_rate * 100:g}% of the time ({kind})"
+        + (f"; changes take {delay:g}s" if delay else "")
+    )
 
 
 @fault_app.command("corrupt")

@@ -16,6 +16,7 @@ from activities.clouds import sim_store as store
 from activities.clouds import sim_traffic as traffic
 from activities.clouds import sim_views as views
 from activities.clouds.sim_storage import SimStorage
+from activities.heartbeat import pause
 from config.paths import state_dir
 from contracts.cloud import (
     DeployResult,
@@ -327,11 +328,14 @@ class SimCloud(SimStorage):
         with self._store.write() as conn:
             traffic.put_replica_lag(conn, region, seconds)
 
-    def inject_api_fault(self, error_rate: float, throttle: bool) -> None:
-        """Make every CloudPort call fail with probability `error_rate` (Throttled or Unavailable)."""
+    def inject_api_fault(self, error_rate: float, throttle: bool, delay_s: float = 0.0) -> None:
+        """Make every CloudPort call fail with probability `error_rate` (Throttled or Unavailable), and
+        every mutating call take `delay_s` seconds before it acts (heartbeating: a long cloud call)."""
         _check_rate(error_rate)
+        if not (delay_s >= 0 and math.isfinite(delay_s)):
+            raise InvalidRequest(f"sim: an API delay must be >= 0 seconds, got {delay_s}")
         with self._store.write() as conn:
-            store.put_api_fault(conn, error_rate, throttle)
+            store.put_api_fault(conn, error_rate, throttle, delay_s)
 
     # --- views for the CLI and tests ---------------------------------------------------------
 
@@ -409,7 +413,13 @@ class SimCloud(SimStorage):
 
         A key already used by another kind of call is refused (InvalidRequest). An error in
         `apply` rolls everything back and records nothing, so the key may be used again.
+        An injected API delay is spent first, outside the transaction, heartbeating like a real
+        long call: a worker killed in it leaves the change undone, and the retry makes it once.
         """
+        with self._store.read() as conn:
+            delay = store.api_delay(conn)
+        if delay > 0:
+            pause(delay, f"sim: {op} in progress ({delay:g}s API delay)")
         with self._store.write() as conn:
             self._api_gate(conn)
             stored = store.ledger_get(conn, key)

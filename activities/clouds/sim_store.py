@@ -92,6 +92,7 @@ ADDED_COLUMNS = (
     ("ledger", "op", "TEXT NOT NULL DEFAULT 'ensure_release'"),
     ("regions", "metrics_gap", "INTEGER NOT NULL DEFAULT 0"),
     ("regions", "instance_quota", "INTEGER"),
+    ("api_faults", "delay_s", "REAL NOT NULL DEFAULT 0"),
 )
 TABLES = (
     "regions",
@@ -386,12 +387,18 @@ def api_fault(conn: sqlite3.Connection) -> tuple[float, bool] | None:
     return (float(row["error_rate"]), bool(row["throttle"])) if row else None
 
 
-def put_api_fault(conn: sqlite3.Connection, error_rate: float, throttle: bool) -> None:
+def put_api_fault(conn: sqlite3.Connection, error_rate: float, throttle: bool, delay_s: float = 0.0) -> None:
     """Inject (or replace) the API fault."""
     conn.execute(
-        "INSERT OR REPLACE INTO api_faults (id, error_rate, throttle) VALUES (1, ?, ?)",
-        (error_rate, int(throttle)),
+        "INSERT OR REPLACE INTO api_faults (id, error_rate, throttle, delay_s) VALUES (1, ?, ?, ?)",
+        (error_rate, int(throttle), delay_s),
     )
+
+
+def api_delay(conn: sqlite3.Connection) -> float:
+    """Seconds every mutating call takes before it acts (a slow cloud API), 0 unless injected."""
+    row = conn.execute("SELECT delay_s FROM api_faults WHERE id = 1").fetchone()
+    return float(row["delay_s"]) if row else 0.0
 
 
 def clear_faults(conn: sqlite3.Connection) -> None:

@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
 
-from tests.helpers.crash import COMPLETED, DevEnv, KillLog, crash_at, finished, ok_json
+from tests.helpers.crash import COMPLETED, DevEnv, KillLog, crash_at, crash_policies, finished, ok_json
+from tests.helpers.polling import apoll
 
 pytestmark = pytest.mark.e2e
 DRILL_REGIONS = ("eu-west-1", "us-east-1")
+PENDING_ACTIVITY_STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+TIMEOUT_TYPE_HEARTBEAT = TimeoutType.TIMEOUT_TYPE_HEARTBEAT
 
 
 def assert_nothing_twice(env: DevEnv, expected_instances: dict[str, int]) -> None:
@@ -175,3 +179,58 @@ async def test_drill_passes_and_leaves_nothing_after_worker_kills(dev_env: DevEn
     assert_nothing_twice(env, env.configured)
     print("\n" + kill_log.summary("drill"))
     assert len(kill_log.kills) >= 10
+
+
+async def test_a_worker_killed_inside_a_long_cloud_call_is_retried_after_its_heartbeat_timeout(
+    dev_env: DevEnv, tmp_path: Path
+) -> None:
+    """The call's heartbeats stop with the worker: the step is retried after the heartbeat timeout
+    (2 s here), long before its call timeout (120 s) would have run out, and changes once."""
+    env = dev_env
+    policies = yaml.safe_load(crash_policies(tmp_path).read_text(encoding="utf-8"))
+    policies |= {"call_timeout": "120s", "heartbeat_timeout": "2s"}
+    path = tmp_path / "long-call-policies.yaml"
+    path.write_text(yaml.safe_dump(policies), encoding="utf-8")
+    base = env.sim.ledger_size()
+    assert env.run("sim", "fault", "api", "--error-rate", "0", "--delay", "30").returncode == 0
+    started = env.run(
+        "rollout", "start", "--service", "checkout", "--release", "4.0.0", "--policies", str(path)
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    client = await env.connect()
+    pilot = client.get_workflow_handle("rollout:checkout/us-east-1")
+
+    async def in_the_call() -> bool:
+        try:
+            desc = await pilot.describe()
+        except Exception:  # noqa: BLE001 - the pilot's deploy has not started yet
+            return False
+        return any(
+            a.activity_type.name == "ensure_release" and a.state == PENDING_ACTIVITY_STARTED
+            for a in desc.raw_description.pending_activities
+        )
+
+    await apoll(in_the_call, "the pilot's first batch call to be running", limit_s=90)
+    await env.kill("worker")  # inside the 30 s call: the change is not made yet
+    assert env.sim.ledger_size() == base
+    env.run("sim", "clear")  # the retry runs at full speed
+    out = env.up()
+    assert "worker starting" in out, out
+    assert await finished(env, "rollout:checkout") == COMPLETED
+    history = await pilot.fetch_history()
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    first_batch = next(
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and scheduled[e.activity_task_started_event_attributes.scheduled_event_id] == "ensure_release"
+    )
+    assert first_batch.attempt == 2
+    timeout = first_batch.last_failure.timeout_failure_info
+    assert timeout.timeout_type == TIMEOUT_TYPE_HEARTBEAT, first_batch.last_failure
+    assert env.sim.ledger_size() - base == 2 * len(env.configured)  # every batch changed once
+    assert_nothing_twice(env, env.configured)
