@@ -20,13 +20,19 @@ from cli.launch import start_rollout
 from config.models import Policies, Topology
 from contracts.ids import region_deployment_id, rollout_id
 from contracts.rollout import RegionOutcome, RolloutProgress, RolloutRequest
-from tests.helpers.temporal import make_worker
+from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
 EDGE_DOWN = "ap-south-1"
 EDGE = ["ca-central-1", "eu-west-2", "ap-southeast-2", "ap-south-1", "sa-east-1", "me-south-1", "af-south-1"]
+
+
+@pytest.fixture
+def topology(topology: Topology) -> Topology:
+    """A task queue of each test's own: no worker of another test on this server can take its tasks."""
+    return topology.model_copy(update={"default_task_queue": unique_queue()})
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +48,7 @@ def request(
             "service": "checkout",
             "release": release,
             "request_id": "fail-closed",
-            "topology": topology.model_copy(update={"default_task_queue": "globalops"}),
+            "topology": topology,
             "policies": policies,
             "strategy": strategy,
         }
@@ -98,7 +104,7 @@ async def test_a_region_without_metrics_waits_for_a_decision_and_promote_goes_on
     policies: Policies,
 ) -> None:
     sim.inject_metrics_gap(EDGE_DOWN)
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         handle = await start_rollout(ts_env.client, request(topology, policies))
         waiting = await wait_child(ts_env, EDGE_DOWN, lambda o: o.status == "waiting")
         assert "no metrics arrived from ap-south-1 (sim)" in waiting.detail, waiting.detail
@@ -132,7 +138,7 @@ async def test_no_decision_before_the_deadline_fails_the_gate_and_rolls_back(
     policies: Policies,
 ) -> None:
     sim.inject_metrics_gap(EDGE_DOWN)
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         result = await (
             await start_rollout(ts_env.client, request(topology, health(policies, no_data_deadline=600)))
         ).result()
@@ -151,7 +157,7 @@ async def test_on_no_data_fail_fails_at_once_and_abort_rolls_back(
     policies: Policies,
 ) -> None:
     sim.inject_metrics_gap("us-east-1")  # the pilot
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         result = await (
             await start_rollout(ts_env.client, request(topology, health(policies, on_no_data="fail")))
         ).result()
@@ -172,7 +178,7 @@ async def test_abort_while_waiting_for_missing_metrics_rolls_back(
     policies: Policies,
 ) -> None:
     sim.inject_metrics_gap("us-east-1")
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         handle = await start_rollout(ts_env.client, request(topology, policies))
         await wait_child(ts_env, "us-east-1", lambda o: o.status == "waiting")
         await handle.execute_update(RegionalRolloutWorkflow.abort, "no metrics, no rollout")
@@ -191,7 +197,7 @@ async def test_a_canary_without_metrics_waits_instead_of_passing(
     policies: Policies,
 ) -> None:
     sim.inject_metrics_gap("us-east-1")
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         handle = await start_rollout(ts_env.client, request(topology, policies, strategy="canary"))
         waiting = await wait_child(ts_env, "us-east-1", lambda o: o.status == "waiting")
         assert "no metrics arrived from us-east-1" in waiting.detail, waiting.detail
@@ -211,7 +217,7 @@ async def test_an_edge_outage_during_the_core_wave_is_held_then_skipped_and_the_
     topology: Topology,
     policies: Policies,
 ) -> None:
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         handle = await start_rollout(ts_env.client, request(topology, policies))
         await wait_until(ts_env, handle, lambda p: p.current_wave == "core")
         sim.inject_outage(EDGE_DOWN)  # after preflight: the region goes down while the core wave runs
@@ -245,7 +251,7 @@ async def test_a_held_region_that_recovers_is_deployed_and_the_rollout_succeeds(
     topology: Topology,
     policies: Policies,
 ) -> None:
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         handle = await start_rollout(ts_env.client, request(topology, policies))
         await wait_until(ts_env, handle, lambda p: p.current_wave == "core")
         sim.inject_outage(EDGE_DOWN)
@@ -268,7 +274,7 @@ async def test_unavailable_region_policy_skip_or_rollback(
     status: str,
 ) -> None:
     pols = policies.model_copy(update={"unavailable_region": policy})
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         handle = await start_rollout(ts_env.client, request(topology, pols))
         await wait_until(ts_env, handle, lambda p: p.current_wave == "core")
         sim.inject_outage(EDGE_DOWN)
@@ -292,7 +298,7 @@ async def test_a_short_quota_fails_preflight_before_any_region_changes(
     in_use = sum(sim.region_state("checkout", "eu-west-1").releases.values())
     sim.inject_quota("eu-west-1", in_use)  # not one instance more
     before = sim.inventory()
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, topology.default_task_queue):
         result = await (
             await start_rollout(ts_env.client, request(topology, policies, strategy="blue-green"))
         ).result()
