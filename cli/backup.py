@@ -35,7 +35,15 @@ from cli.options import (
     load,
 )
 from cli.render import web_ui_url
-from cli.schedules import MIN_CATCHUP_S, catchup, create_schedule, register_schedule_commands, utc
+from cli.schedules import (
+    MIN_CATCHUP_S,
+    TimeZoneOpt,
+    catchup,
+    check_time_zone,
+    create_schedule,
+    register_schedule_commands,
+    utc,
+)
 from config.durations import format_duration
 from contracts.dr import BackupReport, BackupRequest
 from contracts.ids import backup_id, backup_schedule_id
@@ -192,6 +200,7 @@ def schedule_create(
     ] = None,
     regions: RegionsOpt = None,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused (unpause to start).")] = False,
+    time_zone: TimeZoneOpt = None,
     note: NoteOpt = None,
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
@@ -205,6 +214,7 @@ def schedule_create(
     """
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     interval = duration("--every", every, pols.dr.backup.interval, minimum=1.0)
+    tz = check_time_zone("--time-zone", time_zone)
     window = duration(
         "--catchup-window", catchup_window, pols.dr.backup.catchup_window, minimum=MIN_CATCHUP_S
     )
@@ -213,7 +223,9 @@ def schedule_create(
     request = BackupRequest(service=service, topology=topo, policies=pols, regions=names, request_id="")
     schedule = Schedule(
         action=launch.backup(request).schedule_action(backup_id(service)),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=interval))]),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=interval))], time_zone_name=tz
+        ),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup(window)),
         state=ScheduleState(paused=paused, note=note or ("created paused" if paused else None)),
     )

@@ -40,7 +40,14 @@ from cli.options import (
     duration,
     load,
 )
-from cli.schedules import MIN_CATCHUP_S, catchup, create_schedule, register_schedule_commands
+from cli.schedules import (
+    MIN_CATCHUP_S,
+    TimeZoneOpt,
+    catchup,
+    check_time_zone,
+    create_schedule,
+    register_schedule_commands,
+)
 from config.durations import format_duration
 from config.models import Policies, Topology
 from config.paths import state_dir
@@ -321,11 +328,12 @@ def schedule_create(
         ),
     ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused (unpause to start).")] = False,
+    time_zone: TimeZoneOpt = None,
     note: NoteOpt = None,
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
 ) -> None:
-    """Create the drill schedule of a service (id drill:SERVICE): cron in UTC, SKIP overlap.
+    """Create the drill schedule of a service (id drill:SERVICE): cron in --time-zone (UTC), SKIP overlap.
 
     A drill still running when the next is due makes that one skip; missed drills are caught up
     only within the catch-up window. Runs get ids drill:SERVICE-<scheduled time>.
@@ -336,13 +344,14 @@ def schedule_create(
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     policy = pols.dr.drill
     expr = check_cron("--cron", cron if cron is not None else policy.cron)
+    tz = check_time_zone("--time-zone", time_zone)
     window = duration("--catchup-window", catchup_window, policy.catchup_window, minimum=MIN_CATCHUP_S)
     pause = policy.pause_on_failure if pause_on_failure is None else pause_on_failure
     request, names = _request(topo, pols, service, regions, "")
     sid = drill_schedule_id(service)
     schedule = Schedule(
         action=launch.drill(request, names).schedule_action(sid),
-        spec=ScheduleSpec(cron_expressions=[expr]),
+        spec=ScheduleSpec(cron_expressions=[expr], time_zone_name=tz),
         policy=SchedulePolicy(
             overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup(window), pause_on_failure=pause
         ),
@@ -355,8 +364,8 @@ def schedule_create(
 
     asyncio.run(go())
     out.print(
-        f"created schedule [bold]{sid}[/]: cron '{expr}' (UTC), regions {', '.join(names)}, catch-up"
-        f" {format_duration(window)}, overlap SKIP"
+        f"created schedule [bold]{sid}[/]: cron '{expr}' ({tz or 'UTC'}), regions {', '.join(names)},"
+        f" catch-up {format_duration(window)}, overlap SKIP"
         + (", pauses on failure" if pause else "")
         + (" (paused)" if paused else "")
     )

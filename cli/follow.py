@@ -106,11 +106,16 @@ async def watch(
     return task.result()
 
 
-async def steer(what: str, call: Awaitable[Any], *, not_found: str | None = None) -> str:
+async def answer(what: str, call: Awaitable[R], *, not_found: str | None = None) -> R:
     """Send an update (by method reference) and return its answer; a refusal is one line, exit 2."""
     try:
-        return str(await call)
+        return await call
     except WorkflowUpdateFailedError as exc:
         fail(f"{what} refused: {exc.cause or exc}")
     except RPCError as exc:
         fail(f"{what} refused: {not_found + ' (' + exc.message + ')' if not_found else exc.message}")
+
+
+async def steer(what: str, call: Awaitable[Any], *, not_found: str | None = None) -> str:
+    """`answer`, as the text to print."""
+    return str(await answer(what, call, not_found=not_found))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+from datetime import UTC, datetime
 from typing import Annotated, cast, get_args
 
 import typer
@@ -17,6 +18,7 @@ from temporalio.service import RPCError
 from cli import launch
 from cli.errors import fail
 from cli.follow import Follow, client_or_fail, err, out, start_and_follow, steer
+from cli.freeze import listing
 from cli.options import (
     JsonOpt,
     PoliciesOpt,
@@ -31,6 +33,8 @@ from cli.render import progress_table, rollout_json, web_ui_url
 from config.strategies import Strategy
 from contracts.ids import region_deployment_id, rollout_id, rollout_id_of
 from contracts.rollout import RolloutProgress, RolloutRequest
+from workflows.freeze_api import freeze_text
+from workflows.logic.change import holding
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
@@ -60,6 +64,13 @@ def start(
         ),
     ] = None,
     wait: WaitOpt = False,
+    fail_if_frozen: Annotated[
+        bool,
+        typer.Option(
+            "--fail-if-frozen",
+            help="Exit 1 instead of starting when a freeze covers the service (default: start, wait frozen).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a rollout. Validates the configuration first: bad input exits 2 and starts nothing.
@@ -81,6 +92,8 @@ def start(
         strategy=cast(Strategy | None, strategy),
     )
     wid = rollout_id(service)
+    if fail_if_frozen:
+        asyncio.run(_refuse_if_frozen(service, topo.region_names()))
     follow: Follow[RegionalRolloutWorkflow, RolloutProgress] = Follow(
         conflict=(
             f"a rollout of '{service}' is already running; watch it with `globalops rollout status {wid}`"
@@ -93,6 +106,14 @@ def start(
     raise typer.Exit(
         asyncio.run(start_and_follow(launch.rollout(request), follow, wait=wait, as_json=as_json))
     )
+
+
+async def _refuse_if_frozen(service: str, regions: list[str]) -> None:
+    """--fail-if-frozen: one line and exit 1 when a freeze in force covers this rollout."""
+    freezes = await listing(await client_or_fail())
+    held = holding(freezes, datetime.now(UTC), "rollout", service, regions)
+    if held:
+        fail(f"not started: {freeze_text(held)} (see `globalops freeze list`)", code=1)
 
 
 async def _live(

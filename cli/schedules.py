@@ -1,13 +1,15 @@
 """Temporal Schedules of `globalops backup|drill`: create, and the shared list/describe/pause/trigger.
 
 The schedule commands (list/describe/pause/unpause/delete/trigger) are built once and registered on
-both `backup schedule` and `drill schedule`; times are shown in UTC.
+both `backup schedule` and `drill schedule`; times are shown in the schedule's own time zone
+(`--time-zone` at create, Temporal Schedules' own time zone support; default UTC).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from cli.errors import fail
 from cli.follow import client_or_fail
 from cli.options import JsonOpt, NoteOpt, PoliciesOpt, ServiceOpt, TopologyOpt, load
+from config.change import zone
 from config.durations import format_duration
 
 _out = Console()
@@ -89,7 +92,11 @@ async def describe_json(desc: ScheduleDescription, count: int = 5) -> dict[str, 
         "overlap": policy.overlap.name,
         "catchup_window_s": policy.catchup_window.total_seconds() if policy.catchup_window else None,
         "pause_on_failure": policy.pause_on_failure,
-        "next_action_times": [t.astimezone(UTC).isoformat() for t in info.next_action_times[:count]],
+        "time_zone": spec.time_zone_name or "UTC",
+        "next_action_times": [
+            t.astimezone(zone(spec.time_zone_name or "UTC")).isoformat()
+            for t in info.next_action_times[:count]
+        ],
         "num_actions": info.num_actions,
         "num_actions_skipped_overlap": info.num_actions_skipped_overlap,
         "num_actions_missed_catchup_window": info.num_actions_missed_catchup_window,
@@ -114,7 +121,8 @@ def print_describe(data: dict[str, Any], as_json: bool) -> None:
     )
     catchup = data["catchup_window_s"]
     _out.print(
-        f"[bold]{data['schedule_id']}[/]: {when} (UTC) · {'PAUSED' if data['paused'] else 'active'}"
+        f"[bold]{data['schedule_id']}[/]: {when} ({data['time_zone']})"
+        f" · {'PAUSED' if data['paused'] else 'active'}"
         f" · overlap {data['overlap']} · catch-up {format_duration(catchup) if catchup else 'server default'}"
         + (" · pauses on failure" if data["pause_on_failure"] else "")
     )
@@ -126,7 +134,7 @@ def print_describe(data: dict[str, Any], as_json: bool) -> None:
     )
     for running in data["running"]:
         _out.print(f"running: {running}")
-    _out.print("next runs (UTC):")
+    _out.print(f"next runs ({data['time_zone']}):")
     for at in data["next_action_times"]:
         _out.print(f"  {datetime.fromisoformat(at):%a %Y-%m-%d %H:%M}")
 
@@ -159,13 +167,15 @@ def register_schedule_commands(
                 if not (entry.id == wanted if service else entry.id.startswith(wanted)):
                     continue
                 state, info = entry.schedule.state if entry.schedule else None, entry.info
+                tz = (entry.schedule.spec.time_zone_name if entry.schedule else None) or "UTC"
                 nxt = info.next_action_times[0] if info and info.next_action_times else None
                 rows.append(
                     {
                         "schedule_id": entry.id,
                         "paused": bool(state and state.paused),
                         "note": state.note if state else None,
-                        "next_action_time": nxt.astimezone(UTC).isoformat() if nxt else None,
+                        "time_zone": tz,
+                        "next_action_time": nxt.astimezone(zone(tz)).isoformat() if nxt else None,
                     }
                 )
             return rows
@@ -178,7 +188,7 @@ def register_schedule_commands(
             _out.print(f"no {noun} schedules (create one with `globalops {noun} schedule create`)")
             return
         table = Table(title=f"{noun} schedules")
-        for column in ("schedule", "state", "next run (UTC)", "note"):
+        for column in ("schedule", "state", "next run", "time zone", "note"):
             table.add_column(column)
         for r in rows:
             nxt = r["next_action_time"]
@@ -186,6 +196,7 @@ def register_schedule_commands(
                 r["schedule_id"],
                 "paused" if r["paused"] else "active",
                 f"{datetime.fromisoformat(nxt):%a %Y-%m-%d %H:%M}" if nxt else "—",
+                r["time_zone"],
                 r["note"] or "",
             )
         _out.print(table)
@@ -266,6 +277,26 @@ def register_schedule_commands(
 
 #: Temporal's smallest catch-up window; shorter ones are raised to it by the server.
 MIN_CATCHUP_S = 10.0
+
+
+def check_time_zone(option: str, value: str | None) -> str | None:
+    """An IANA time zone name (None: UTC); one line naming the option if unknown."""
+    if value is None:
+        return None
+    try:
+        zone(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        fail(f"{option}: unknown time zone '{value}': use an IANA name such as Europe/Berlin")
+    return value
+
+
+TimeZoneOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--time-zone",
+        help="IANA time zone the schedule runs in, e.g. Europe/Berlin (cron in local time; default UTC).",
+    ),
+]
 
 
 def catchup(value: float) -> timedelta:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from config.aws import AwsRegionConfig
 from config.base import CONFIG
+from config.change import ChangeWindow, zone
 from config.dr import DrPolicy
 from config.durations import Duration
 from config.failover import FailoverPolicy
@@ -115,12 +117,25 @@ class RegionConfig(BaseModel):
         default=None,
         description="Deploy strategy for this region (None = the rollout's or the policies' strategy).",
     )
+    time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone the region's change windows are read in, e.g. Europe/Berlin.",
+    )
     aws: AwsRegionConfig | None = Field(
         default=None, description="AWS resource names and endpoint (provider: aws)."
     )
     gcp: GcpRegionConfig | None = Field(
         default=None, description="GCP project, zones, resource names and endpoint (provider: gcp)."
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}': use an IANA name such as Europe/Berlin") from None
+        return value
 
     @property
     def capacity_limit(self) -> int:
@@ -452,6 +467,13 @@ class Policies(BaseModel):
         description=(
             "Long cloud calls (instances healthy, snapshot completed, DNS in sync) heartbeat while they "
             "wait; a call whose worker stops heartbeating this long is retried on another worker."
+        ),
+    )
+    change_windows: list[ChangeWindow] = Field(
+        default_factory=list,
+        description=(
+            "Blocked windows in each region's local time (topology time_zone): a region whose window is "
+            "closed waits (status waiting) while the others go on."
         ),
     )
     call_timeout: Duration = Field(

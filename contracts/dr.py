@@ -14,7 +14,7 @@ from contracts.storage import (
 )
 from contracts.wire import WireModel
 
-DrStatus = Literal["running", "succeeded", "refused", "failed", "aborted", "skipped"]
+DrStatus = Literal["running", "frozen", "succeeded", "refused", "failed", "aborted", "skipped"]
 DrMode = Literal["recover", "drill", "validate"]
 
 

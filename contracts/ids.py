@@ -84,3 +84,7 @@ def drill_region_id(drill_workflow_id: str, region: str) -> str:
 def inspect_id(kind: str, service: str, nonce: str) -> str:
     """A short read-only workflow the CLI runs through the workers (health, snapshots)."""
     return f"inspect:{kind}:{service}:{nonce}"
+
+
+#: The one freeze registry of a namespace: every freeze, and the operations it tells about them.
+FREEZE_REGISTRY_ID = "freezes"

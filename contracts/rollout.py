@@ -11,7 +11,7 @@ from config.models import HealthPolicy, Policies, Provider, RegionConfig, Topolo
 from config.strategies import AnalysisPolicy, Strategy
 from contracts.wire import WireModel
 
-RolloutStatus = Literal["running", "succeeded", "partial", "rolled_back", "failed", "aborted"]
+RolloutStatus = Literal["running", "frozen", "succeeded", "partial", "rolled_back", "failed", "aborted"]
 RegionStatus = Literal[
     "pending",
     "ready",
@@ -23,6 +23,7 @@ RegionStatus = Literal[
     "failed",
     "aborted",
     "skipped",
+    "frozen",
 ]
 
 
@@ -185,6 +186,7 @@ class RolloutProgress(WireModel):
         default_factory=list, description="regions held as unreachable, waiting to recover or be skipped"
     )
     skipped: list[str] = Field(default_factory=list, description="regions left out (unreachable), in order")
+    frozen: str | None = Field(default=None, description="while status is frozen: which freeze holds it, why")
     deploy_order: list[str] = Field(default_factory=list, description="regions in start order")
     compensation_order: list[str] = Field(
         default_factory=list, description="regions restored by the rollout, in order"

@@ -15,6 +15,7 @@ from temporalio.worker import Interceptor, Worker
 from activities.analysis_activities import AnalysisActivities
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry, default_registry
+from activities.freeze_activities import FreezeActivities
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
 from workers import telemetry
@@ -22,6 +23,7 @@ from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
+from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
@@ -38,14 +40,17 @@ WORKFLOWS = [
     BackupWorkflow,
     DisasterRecoveryWorkflow,
     DrillWorkflow,
+    FreezeRegistryWorkflow,
     HealthReportWorkflow,
     SnapshotInventoryWorkflow,
 ]
 
 
-def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
-    """Every activity this worker runs, bound to its cloud adapters."""
+def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> list[Callable[..., Any]]:
+    """Every activity this worker runs, bound to its cloud adapters (and its client, for the freeze
+    registry's look at running operations)."""
     acts = CloudActivities(clouds)
+    freezes = FreezeActivities(client)
     analysis = AnalysisActivities(clouds)
     traffic = TrafficActivities(clouds)
     storage = StorageActivities(clouds)
@@ -72,6 +77,7 @@ def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
         storage.check_volume,
         storage.list_resources,
         storage.delete_resource,
+        freezes.running_operations,
     ]
 
 
@@ -84,7 +90,7 @@ def build_workers(
     sticky_timeout: float = 10.0,
 ) -> list[Worker]:
     """One Worker per task queue, each running the workflows and the activities."""
-    activities = activity_functions(clouds)
+    activities = activity_functions(clouds, client)
     return [
         Worker(
             client,

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.traffic_activities import TrafficActivities
     from contracts import ids
     from contracts import search_attributes as sa
+    from contracts.change import Freeze, FreezeSet
     from contracts.dr import (
         DrillRegion,
         DrillReport,
@@ -29,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from contracts.storage import Resource
 
 from workflows import patches
+from workflows import recovery as recovery_wf
+from workflows.freeze_api import FreezeAware, FreezeWatch, freeze_text
 from workflows.logic.dr import (
     drill_regions,
     freeze_at,
@@ -36,7 +39,6 @@ from workflows.logic.dr import (
 )
 from workflows.logic.drill_report import drill_markdown
 from workflows.logic.failover import healthy_probe
-from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.retries import activity_options
 
 
@@ -46,7 +48,7 @@ def drill_env(workflow_id: str) -> str:
 
 
 @workflow.defn(name="DrillWorkflow")
-class DrillWorkflow:
+class DrillWorkflow(FreezeAware):
     """Recoveries in drill mode, one child per region; production probed throughout; a final sweep."""
 
     @workflow.init
@@ -61,6 +63,7 @@ class DrillWorkflow:
             rpo_target_s=dr.rpo_target,
         )
         self._abort: str | None = None
+        self._watch = FreezeWatch("drill", req.service)
         self._stopping = False  # the drill is ending: the watch returns after its current probe round
 
     @workflow.query
@@ -76,8 +79,12 @@ class DrillWorkflow:
 
     @abort.validator
     def _check_abort(self, reason: str) -> None:
-        if self._report.status != "running":
+        if self._report.status not in ("running", "frozen"):
             raise ValueError(f"the drill is not running (status {self._report.status})")
+
+    async def _freezes_changed(self, freezes: FreezeSet) -> None:
+        """The active freezes: a drill waits for a freeze that covers it before it starts rehearsing."""
+        self._watch.changed(freezes)
 
     @workflow.run
     async def run(self, req: DrillRequest) -> DrillReport:
@@ -94,6 +101,12 @@ class DrillWorkflow:
             DrillRegion(region=n, target_region=recovery_target(req.topology, req.service, n)) for n in names
         ]
         self._show()
+        if workflow.patched(patches.FREEZE_AWARE.id):
+            await self._watch.register(answer_within=2.0)
+            if await self._watch.wait(names, self._show_frozen, lambda: self._abort is not None):
+                r.status, r.reason = "running", None
+                self._show()
+            await self._watch.unregister()  # rehearsals are isolated: once started, a drill runs to its end
         rehearsals = asyncio.gather(*(self._rehearse(row) for row in r.regions))
         watch = asyncio.ensure_future(self._watch_production())
         try:
@@ -145,7 +158,7 @@ class DrillWorkflow:
         wid = ids.drill_region_id(workflow.info().workflow_id, row.region)
         try:
             result: RecoveryReport = await workflow.execute_child_workflow(
-                DisasterRecoveryWorkflow.run,
+                recovery_wf.DisasterRecoveryWorkflow.run,
                 RecoveryRequest(
                     service=req.service,
                     source_region=row.region,
@@ -251,6 +264,10 @@ class DrillWorkflow:
         workflow.upsert_search_attributes([sa.STATUS.value_set(r.verdict or r.status)])
         workflow.set_current_details(r.markdown)
         return r
+
+    def _show_frozen(self, held: list[Freeze]) -> None:
+        self._report.status, self._report.reason = "frozen", freeze_text(held)
+        self._show()
 
     def _show(self) -> None:
         workflow.set_current_details(drill_markdown(self._report))

@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.traffic_activities import TrafficActivities
     from contracts import ids
     from contracts import search_attributes as sa
+    from contracts.change import Freeze, FreezeSet
     from contracts.cloud import (
         RegionState,
         TrafficState,
@@ -29,18 +30,20 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import patches
+from workflows import rollout as rollout_wf
+from workflows.freeze_api import FreezeAware, FreezeWatch, freeze_text
 from workflows.logic.failover import failback_weights, healthy_probe
 from workflows.retries import CLOUD_RETRY, UNDO_RETRY, activity_options, call_timeout, heartbeat_timeout
-from workflows.rollout import RegionalRolloutWorkflow
 
 
 @workflow.defn(name="FailbackWorkflow")
-class FailbackWorkflow:
+class FailbackWorkflow(FreezeAware):
     """Waits for sustained recovery, then 10 → 50 → 100 % back with a health gate at each step."""
 
     @workflow.init
     def __init__(self, req: FailbackRequest) -> None:
         self._req = req
+        self._watch = FreezeWatch("failback", req.service)
         self._report = FailbackReport(
             workflow_id=workflow.info().workflow_id, service=req.service, region=req.region, backup=req.backup
         )
@@ -55,10 +58,15 @@ class FailbackWorkflow:
         """Wait for recovery; step traffic back; on a failed gate put it all on the backup again."""
         r = self._report
         before: dict[str, float] | None = None  # the weights to restore while traffic is moving
+        registered = workflow.patched(patches.FREEZE_AWARE.id)
+        if registered:
+            await self._watch.register(answer_within=5.0)
         try:
             if not await self._await_recovery():
                 r.status, r.reason = "failed", f"{req.region} did not stay healthy within {req.max_wait_s:g}s"
                 return r
+            if registered:
+                await self._watch.wait([req.region, req.backup], self._show_frozen)
             start = await self._traffic()
             before = dict(start.weights)
             current = dict(before)
@@ -88,6 +96,16 @@ class FailbackWorkflow:
         finally:
             workflow.upsert_search_attributes([sa.STATUS.value_set(r.status)])
             self._show()
+            if registered:
+                await self._watch.unregister()
+
+    async def _freezes_changed(self, freezes: FreezeSet) -> None:
+        """The active freezes: only one that says `all` holds a failback (part of an emergency)."""
+        self._watch.changed(freezes)
+
+    def _show_frozen(self, held: list[Freeze]) -> None:
+        self._report.phase = freeze_text(held)
+        self._show()
 
     async def _restore(self, before: dict[str, float]) -> None:
         """Put the weights of before the failback back: a target state, safe whatever the failed step did."""
@@ -209,10 +227,10 @@ class FailbackWorkflow:
 
     async def _release_rollout(self) -> None:
         handle = workflow.get_external_workflow_handle_for(
-            RegionalRolloutWorkflow.run, ids.rollout_id(self._req.service)
+            rollout_wf.RegionalRolloutWorkflow.run, ids.rollout_id(self._req.service)
         )
         try:
-            await handle.signal(RegionalRolloutWorkflow.release_region, self._req.region)
+            await handle.signal(rollout_wf.RegionalRolloutWorkflow.release_region, self._req.region)
         except Exception:  # noqa: BLE001 - no rollout running: nothing to resume
             return
 

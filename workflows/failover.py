@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.traffic_activities import TrafficActivities
     from contracts import ids
     from contracts import search_attributes as sa
+    from contracts.change import Freeze, FreezeSet
     from contracts.cloud import (
         RegionState,
         TrafficState,
@@ -36,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
 # module and reads the class when it runs, so either can be imported first.
 from workflows import monitor as monitor_workflow
 from workflows import patches
+from workflows import rollout as rollout_wf
+from workflows.freeze_api import FreezeAware, FreezeWatch, freeze_text
 from workflows.logic.failover import (
     against_targets,
     choose_target,
@@ -45,7 +48,6 @@ from workflows.logic.failover import (
     shifted_weights,
 )
 from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
-from workflows.rollout import RegionalRolloutWorkflow
 
 
 class _Refused(Exception):
@@ -57,7 +59,7 @@ class _Failed(Exception):
 
 
 @workflow.defn(name="RegionFailoverWorkflow")
-class RegionFailoverWorkflow:
+class RegionFailoverWorkflow(FreezeAware):
     """Moves a failed region's traffic to the best safe region and reports how long each part took."""
 
     @workflow.init
@@ -71,6 +73,7 @@ class RegionFailoverWorkflow:
             trigger=req.trigger,
         )
         self._undo: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        self._watch = FreezeWatch("failover", req.service)
         self._abort: str | None = None
 
     @workflow.query
@@ -89,6 +92,10 @@ class RegionFailoverWorkflow:
         if self._report.status != "running":
             raise ValueError("the failover is not running")
 
+    async def _freezes_changed(self, freezes: FreezeSet) -> None:
+        """The active freezes: only one that says `all` holds a failover (an emergency)."""
+        self._watch.changed(freezes)
+
     @workflow.run
     async def run(self, req: FailoverRequest) -> FailoverReport:
         """Decide, then act step by step; refuse without change, or undo what changed on failure."""
@@ -96,6 +103,9 @@ class RegionFailoverWorkflow:
         started = workflow.now()
         first_bad = req.first_bad_at or started
         detected = req.detected_at or started
+        registered = workflow.patched(patches.FREEZE_AWARE.id)
+        if registered:
+            await self._watch.register(answer_within=5.0)
         try:
             weights, candidates, failed = await self._gather()
             choice = choose_target(
@@ -116,6 +126,8 @@ class RegionFailoverWorkflow:
             problem = safe_to_shift(weights.weights, healthy, req.from_region, target)
             if problem:
                 raise _Refused(problem)
+            if registered:
+                await self._watch.wait([req.from_region, target], self._show_frozen)
             decided = workflow.now()
             self._step(f"decided: {req.from_region} → {target}")
             await self._hold_rollout(req.from_region)
@@ -158,6 +170,8 @@ class RegionFailoverWorkflow:
             self._show()
             if workflow.patched(patches.NOTIFY_MONITOR.id):
                 await self._notify_monitor()
+            if registered:
+                await self._watch.unregister()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return r
 
@@ -341,11 +355,17 @@ class RegionFailoverWorkflow:
             await undo()
             self._step(f"undone: {what}")
 
+    def _show_frozen(self, held: list[Freeze]) -> None:
+        self._report.phase = freeze_text(held)
+        self._show()
+
     async def _hold_rollout(self, region: str) -> None:
-        await self._signal_rollout(RegionalRolloutWorkflow.hold_region, "hold region", region)
+        await self._signal_rollout(rollout_wf.RegionalRolloutWorkflow.hold_region, "hold region", region)
 
     async def _release_rollout(self, region: str) -> None:
-        await self._signal_rollout(RegionalRolloutWorkflow.release_region, "release region", region)
+        await self._signal_rollout(
+            rollout_wf.RegionalRolloutWorkflow.release_region, "release region", region
+        )
 
     async def _notify_monitor(self) -> None:
         """Free the monitor's concurrency slot (the safety rule counts running failovers only)."""
@@ -359,11 +379,11 @@ class RegionFailoverWorkflow:
             return
 
     async def _signal_rollout(
-        self, signal: Callable[[RegionalRolloutWorkflow, str], None], what: str, region: str
+        self, signal: Callable[[rollout_wf.RegionalRolloutWorkflow, str], None], what: str, region: str
     ) -> None:
         """Tell a running rollout of the service to hold (or release) the region; none running is fine."""
         handle = workflow.get_external_workflow_handle_for(
-            RegionalRolloutWorkflow.run, ids.rollout_id(self._req.service)
+            rollout_wf.RegionalRolloutWorkflow.run, ids.rollout_id(self._req.service)
         )
         try:
             await handle.signal(signal, region)

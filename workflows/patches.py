@@ -75,6 +75,16 @@ RECHECK_REACHABILITY = Patch(
     deprecate_after="no rollout started before 2026-12-02 is still running",
 )
 
+FREEZE_AWARE = Patch(
+    id="freeze-aware",
+    added="2026-12-02",
+    why=(
+        "operations register with the freeze registry (`globalops freeze`) when they start and leave it when "
+        "they end, so a freeze reaches them at their next safe point"
+    ),
+    deprecate_after="no rollout, deploy, drill, failover, failback or recovery from before 2026-12-02 runs",
+)
+
 #: The register, in the order the patches came.
 REGISTER: tuple[Patch, ...] = (
     NO_MEASUREMENT_IS_INCONCLUSIVE,
@@ -84,4 +94,5 @@ REGISTER: tuple[Patch, ...] = (
     UNDO_BEFORE_STEP,
     DRILL_WATCH_STOPS_ITSELF,
     RECHECK_REACHABILITY,
+    FREEZE_AWARE,
 )

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.storage_activities import StorageActivities
     from activities.traffic_activities import TrafficActivities
     from contracts import search_attributes as sa
+    from contracts.change import Freeze, FreezeSet
     from contracts.cloud import (
         RegionState,
         TrafficState,
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import patches
+from workflows.freeze_api import FreezeAware, FreezeWatch, freeze_text
 from workflows.logic.dr import (
     choose_snapshot,
     met,
@@ -61,12 +63,13 @@ class _Failed(Exception):
 
 
 @workflow.defn(name="DisasterRecoveryWorkflow")
-class DisasterRecoveryWorkflow:
+class DisasterRecoveryWorkflow(FreezeAware):
     """Recover (production), drill (isolated, always removed) or validate (restore, check, remove)."""
 
     @workflow.init
     def __init__(self, req: RecoveryRequest) -> None:
         self._req = req
+        self._watch = FreezeWatch("recover", req.service)
         dr = req.policies.dr
         self._report = RecoveryReport(
             workflow_id=workflow.info().workflow_id,
@@ -91,6 +94,11 @@ class DisasterRecoveryWorkflow:
         r = self._report
         started = workflow.now()
         failed_at = req.failed_at or started
+        # A recovery by hand is an emergency (held only by a freeze with `all`); drills and
+        # validations are held by their drill, or change nothing.
+        registered = req.mode == "recover" and workflow.patched(patches.FREEZE_AWARE.id)
+        if registered:
+            await self._watch.register(answer_within=5.0)
         try:
             problem = target_problem(req.topology, req.service, req.source_region, req.target_region)
             if problem:
@@ -103,6 +111,8 @@ class DisasterRecoveryWorkflow:
                     f"snapshot {snap.id} is {r.rpo_s:.0f}s older than the failure, over the RPO target"
                     f" {r.rpo_target_s:.0f}s (accept with --accept-rpo-breach)"
                 )
+            if registered:
+                await self._watch.wait([req.source_region, req.target_region], self._show_frozen)
             volume = await self._restore(snap)
             await self._verify(volume, snap)
             if req.mode != "validate":
@@ -135,7 +145,17 @@ class DisasterRecoveryWorkflow:
             r.phase = "done"
             workflow.upsert_search_attributes([sa.STATUS.value_set(r.status)])
             self._show()
+            if registered:
+                await self._watch.unregister()
         return r
+
+    async def _freezes_changed(self, freezes: FreezeSet) -> None:
+        """The active freezes: only one that says `all` holds a recovery (an emergency)."""
+        self._watch.changed(freezes)
+
+    def _show_frozen(self, held: list[Freeze]) -> None:
+        self._report.phase = freeze_text(held)
+        self._show()
 
     # ----- steps ---------------------------------------------------------------------------------
 

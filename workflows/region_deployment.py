@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
     from contracts import search_attributes as sa
+    from contracts.change import FreezeSet
     from contracts.cloud import RegionState
     from contracts.rollout import (
         RegionDeployInput,
@@ -17,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
         RegionRef,
     )
 
+from workflows import patches
+from workflows.freeze_api import FreezeAware, FreezeWatch
 from workflows.region_steps import Aborted, RegionRun
 from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
 from workflows.strategies import run_blue_green, run_canary, run_rolling
@@ -25,12 +28,13 @@ STRATEGIES = {"rolling": run_rolling, "canary": run_canary, "blue-green": run_bl
 
 
 @workflow.defn(name="RegionDeploymentWorkflow")
-class RegionDeploymentWorkflow:
+class RegionDeploymentWorkflow(FreezeAware):
     """Deploys a release to one region; the parent rollout (or `globalops deploy`) decides what follows."""
 
     def __init__(self) -> None:
         self._run: RegionRun | None = None
         self._done = False
+        self._watch = FreezeWatch("deploy")
 
     @workflow.query
     def progress(self) -> RegionOutcome | None:
@@ -46,6 +50,10 @@ class RegionDeploymentWorkflow:
             return f"{run.region}: full promotion (remaining steps and analysis skipped)"
         run.promotions += 1
         return f"{run.region}: promoted past '{run.waiting_for}'"
+
+    async def _freezes_changed(self, freezes: FreezeSet) -> None:
+        """The active freezes (from the registry, or from the parent rollout)."""
+        self._watch.changed(freezes)
 
     @promote.validator
     def _check_promote(self, full: bool) -> None:
@@ -75,8 +83,12 @@ class RegionDeploymentWorkflow:
     @workflow.run
     async def run(self, inp: RegionDeployInput) -> RegionOutcome:
         """Run the strategy; on failure, abort or cancellation, restore the previous release."""
+        self._watch.service = inp.service
+        standalone = workflow.info().parent is None and workflow.patched(patches.FREEZE_AWARE.id)
+        if standalone:  # in a rollout, the parent tells its regions about freezes
+            await self._watch.register(answer_within=5.0)
         previous = inp.previous_release or await self._current_release(inp)
-        run = self._run = RegionRun(inp, previous)
+        run = self._run = RegionRun(inp, previous, self._watch)
         run.show("starting")
         try:
             ok = await STRATEGIES[inp.strategy](run)
@@ -96,6 +108,8 @@ class RegionDeploymentWorkflow:
         finally:
             self._done = True
             workflow.upsert_search_attributes([sa.STATUS.value_set(run.out.status)])
+        if standalone:
+            await self._watch.unregister()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return run.out
 

@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.analysis_activities import AnalysisActivities
     from activities.cloud_activities import CloudActivities
+    from contracts.change import Freeze
     from contracts.cloud import (
         HealthSample,
         RegionState,
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import patches
+from workflows.freeze_api import FreezeWatch, freeze_text
 from workflows.logic.planning import judge_health
 from workflows.retries import ANALYSIS_RETRY, CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 
@@ -44,8 +46,9 @@ class Aborted(Exception):
 class RegionRun:
     """Shared state of one region's deploy (input, outcome, operator signals) and its primitive steps."""
 
-    def __init__(self, inp: RegionDeployInput, previous: str) -> None:
+    def __init__(self, inp: RegionDeployInput, previous: str, watch: FreezeWatch) -> None:
         self.inp = inp
+        self.watch = watch
         self.previous = previous
         self.region = inp.region.name
         self.out = RegionOutcome(
@@ -87,6 +90,18 @@ class RegionRun:
     def check_abort(self) -> None:
         if self.abort_reason is not None:
             raise Aborted(self.abort_reason)
+
+    async def safe_point(self) -> None:
+        """Between batches and before each step: while a freeze covers this region, change nothing."""
+
+        def show(held: list[Freeze]) -> None:
+            self.out.status = "frozen"
+            self.show(freeze_text(held))
+
+        if await self.watch.wait([self.region], show, lambda: self.abort_reason is not None):
+            self.out.status = "deploying"
+            self.show("freeze ended: going on")
+        self.check_abort()
 
     # ----- cloud calls ---------------------------------------------------------------------------
 

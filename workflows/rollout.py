@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import cast
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
     from contracts import ids
     from contracts import search_attributes as sa
+    from contracts.change import Freeze, FreezeSet
     from contracts.cloud import (
         PreflightReport,
         RegionState,
@@ -29,7 +32,12 @@ with workflow.unsafe.imports_passed_through():
         WavePlan,
     )
 
+# A module import: operations imports this module too (the registry tells rollouts about freezes).
 from workflows import patches
+from workflows import region_deployment as deployment_wf
+from workflows.admission import Admission, Refused
+from workflows.failures import cause
+from workflows.freeze_api import FreezeAware, FreezeWatch, freeze_text
 from workflows.logic.planning import (
     most_common_release,
     plan_waves,
@@ -37,8 +45,7 @@ from workflows.logic.planning import (
     render_details,
     surge_instances,
 )
-from workflows.region_deployment import RegionDeploymentWorkflow
-from workflows.retries import CLOUD_RETRY, READ_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
+from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 
 
 class _Stop(Exception):
@@ -51,7 +58,7 @@ class _Stop(Exception):
 
 
 @workflow.defn(name="RegionalRolloutWorkflow")
-class RegionalRolloutWorkflow:
+class RegionalRolloutWorkflow(FreezeAware):
     """Rolls one release of one service across every region of a topology, wave by wave."""
 
     @workflow.init
@@ -74,8 +81,8 @@ class RegionalRolloutWorkflow:
         self._touched: list[str] = []
         self._previous: dict[str, str | None] = {}
         self._held: set[str] = set()
-        self._unreachable: dict[str, str] = {}  # region -> why, while held as unreachable
-        self._skip: dict[str, str] = {}  # region -> who asked to skip it
+        self._admission = Admission(req, self._p, lambda: self._abort_reason is not None, self._show)
+        self._watch = FreezeWatch("rollout", req.service)
 
     # ----- queries and updates -------------------------------------------------------------
 
@@ -159,19 +166,30 @@ class RegionalRolloutWorkflow:
 
     @workflow.update
     def skip_region(self, region: str) -> str:
-        """Leave out a region held as unreachable; the rollout goes on and ends `partial`."""
-        self._skip[region] = "operator"
+        """Leave out a region held (unreachable, or its change window closed); the rollout ends `partial`."""
+        self._admission.skip(region, "operator")
         return f"{region} will be skipped: the rollout goes on without it and ends partial"
 
     @skip_region.validator
     def _check_skip(self, region: str) -> None:
         self._check_running()
-        if region not in self._unreachable:
-            held = ", ".join(self._unreachable) or "none"
+        if region not in self._admission.why:
+            held = ", ".join(self._admission.why) or "none"
             raise ValueError(f"{region} is not held as unreachable (held: {held})")
 
+    async def _freezes_changed(self, freezes: FreezeSet) -> None:
+        """The freeze registry's current set; passed on to the regions deploying now."""
+        if not self._watch.changed(freezes):
+            return
+        child = deployment_wf.RegionDeploymentWorkflow
+        wid = workflow.info().workflow_id
+        for name in list(self._running):
+            handle = workflow.get_external_workflow_handle_for(child.run, ids.region_deployment_id(wid, name))
+            with contextlib.suppress(Exception):  # the region's deploy just ended
+                await handle.signal(child.freezes_changed, freezes)
+
     def _check_running(self) -> None:
-        if self._p.status != "running":
+        if self._p.status not in ("running", "frozen"):
             raise ValueError("the rollout is not running")
 
     # ----- the run -------------------------------------------------------------------------
@@ -182,6 +200,9 @@ class RegionalRolloutWorkflow:
         plans = self._plans
         self._p.started_at = workflow.now()
         current: WavePlan = plans[0]
+        freezes = workflow.patched(patches.FREEZE_AWARE.id)
+        if freezes:
+            await self._watch.register(answer_within=5.0)
         try:
             try:
                 await self._validate(plans[0])
@@ -199,6 +220,8 @@ class RegionalRolloutWorkflow:
             raise
         finally:
             self._finish()
+        if freezes:
+            await self._watch.unregister()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._p
 
@@ -268,128 +291,49 @@ class RegionalRolloutWorkflow:
         for index, group in enumerate(plan.groups):
             await self._await_unpaused()
             await self._await_unheld(plan.name, group)
+            await self._await_unfrozen(group)
             self._raise_if_aborted()
             pilot = plan.pilot is not None and index == 0
             p.phase = f"{plan.name}: " + ("pilot " if pilot else "") + ", ".join(group)
-            ready = await self._reachable(group, held)
-            if pilot and held:  # the pilot goes first: the wave waits for it (or for it to be skipped)
-                ready += await self._resolve_held(plan, held)
+            try:
+                ready = await self._admission.admit(group, held)
+                if pilot and held:  # the pilot goes first: the wave waits for it (or for it to be skipped)
+                    ready += await self._admission.resolve(plan, held, self._deploy_later(plan), pilot=True)
+            except Refused as refused:
+                raise _Stop(cast(RolloutStatus, refused.status), refused.reason) from refused
+            self._raise_if_aborted()
             if ready:
                 await self._deploy_group(plan, ready)
             if pilot and len(plan.groups) > 1 and ready:
                 await self._bake(f"pilot {plan.pilot}", req.policies.pilot_bake)
-        await self._resolve_held(plan, held)
+        try:
+            await self._admission.resolve(plan, held, self._deploy_later(plan))
+        except Refused as refused:
+            raise _Stop(cast(RolloutStatus, refused.status), refused.reason) from refused
+        self._raise_if_aborted()
         await self._bake(plan.name, req.policies.bake_for(plan.name))
 
-    async def _reachable(self, group: list[str], held: list[str]) -> list[str]:
-        """The regions of `group` that answer now; the others are held, skipped or fail, per policy.
+    def _deploy_later(self, plan: WavePlan) -> Callable[[list[str]], Awaitable[None]]:
+        """Deploy regions that were held, once they may be changed (a freeze still comes first)."""
 
-        A region that is down is not evidence about the release (DESIGN rule 10): it is not rolled
-        back around unless `unavailable_region: rollback` says so.
-        """
-        if not workflow.patched(patches.RECHECK_REACHABILITY.id):
-            return list(group)
-        p, policy = self._progress(), self._request().policies.unavailable_region
-        answers = await asyncio.gather(*(self._unreachable_why(name) for name in group))
-        ready: list[str] = []
-        for name, why in zip(group, answers, strict=True):
-            if why is None:
-                ready.append(name)
-                continue
-            if policy == "rollback":
-                p.region(name).status, p.region(name).detail = "failed", f"region unreachable: {why}"
-                raise _Stop("rolled_back", f"{name}: region unreachable: {why}")
-            if policy == "skip":
-                self._mark_skipped(name, f"region unreachable: {why}; skipped by policy")
-                continue
-            self._unreachable[name] = why
-            held.append(name)
-            p.region(name).status, p.region(name).detail = "waiting", f"region unreachable: {why}"
-            p.held = list(self._unreachable)
-        self._show()
-        return ready
-
-    async def _resolve_held(self, plan: WavePlan, held: list[str]) -> list[str]:
-        """Wait until every held region recovered (then deploy it) or was skipped, or the rollout aborted.
-
-        Returns the regions that recovered before they were deployed when called for the pilot;
-        otherwise deploys them itself and returns nothing.
-        """
-        p, req = self._progress(), self._request()
-        recovered: list[str] = []
-        while held:
-            p.phase = f"{plan.name}: waiting for unreachable {', '.join(held)} (or `rollout skip-region`)"
-            self._show()
-            with contextlib.suppress(TimeoutError):  # time to look again
-                await workflow.wait_condition(
-                    lambda: any(r in self._skip for r in held) or self._abort_reason is not None,
-                    timeout=timedelta(seconds=req.policies.unavailable_recheck),
-                    timeout_summary=f"recheck {', '.join(held)}",
-                )
+        async def deploy(regions: list[str]) -> None:
+            await self._await_unfrozen(regions)
             self._raise_if_aborted()
-            for name in [r for r in held if r in self._skip]:
-                held.remove(name)
-                self._unreachable.pop(name, None)
-                self._mark_skipped(name, f"region unreachable; skipped by {self._skip[name]}")
-            answers = await asyncio.gather(*(self._unreachable_why(name) for name in held))
-            back = [name for name, why in zip(list(held), answers, strict=True) if why is None]
-            for name, why in zip(list(held), answers, strict=True):
-                if why is not None:
-                    self._unreachable[name] = why
-                    p.region(name).detail = f"region unreachable: {why}"
-            for name in back:
-                held.remove(name)
-                self._unreachable.pop(name, None)
-                p.region(name).status, p.region(name).detail = "ready", "reachable again"
-            p.held = list(self._unreachable)
-            if back and plan.pilot in back:
-                recovered += back
-            elif back:
-                await self._deploy_group(plan, back)
-        return recovered
+            await self._deploy_group(plan, regions)
 
-    async def _unreachable_why(self, name: str) -> str | None:
-        """None if the region answers; else why not (down, unavailable or throttled past quick retries).
+        return deploy
 
-        Asked through preflight, the same question validate asked: `region_reachable` false, or
-        an error that says the region's API is down, holds the region.
-        """
-        req = self._request()
-        region = req.topology.region(name)
-        strategy = req.strategy or region.strategy or req.policies.strategy
-        try:
-            report: PreflightReport = await workflow.execute_activity_method(
-                CloudActivities.preflight,
-                PreflightInput(
-                    service=req.service,
-                    region=name,
-                    provider=region.provider,
-                    release=req.release,
-                    surge_instances=surge_instances(
-                        region.instances, strategy, req.policies.rolling.batch_size
-                    ),
-                ),
-                task_queue=req.topology.task_queue_for(name),
-                start_to_close_timeout=call_timeout(req.policies),
-                heartbeat_timeout=heartbeat_timeout(req.policies),
-                retry_policy=READ_RETRY,
-                summary=f"{name}: reachable?",
-            )
-        except ActivityError as err:
-            if _cause_type(err) in UNREACHABLE_TYPES:
-                return _cause(err)
-            raise _Stop("failed", f"{name}: {_cause(err)}") from err
-        if not report.checks.get("region_reachable", True):
-            return "; ".join(report.problems) or "not reachable"
-        return None
-
-    def _mark_skipped(self, name: str, why: str) -> None:
+    async def _await_unfrozen(self, regions: list[str]) -> None:
+        """A safe point: while a freeze covers these regions, change nothing and show why."""
         p = self._progress()
-        outcome = p.region(name)
-        outcome.status, outcome.detail = "skipped", why
-        if name not in p.skipped:
-            p.skipped.append(name)
-        p.held = list(self._unreachable)
+
+        def show(held: list[Freeze]) -> None:
+            p.status, p.frozen = "frozen", freeze_text(held)
+            self._show()
+
+        if await self._watch.wait(regions, show, lambda: self._abort_reason is not None):
+            p.status, p.frozen = "running", None
+            self._show()
 
     async def _deploy_group(self, plan: WavePlan, group: list[str]) -> None:
         """Deploy a group of regions at once; any region that did not succeed stops the rollout."""
@@ -414,7 +358,7 @@ class RegionalRolloutWorkflow:
             p.deploy_order.append(name)
             self._running[name] = asyncio.create_task(
                 workflow.execute_child_workflow(
-                    RegionDeploymentWorkflow.run,
+                    deployment_wf.RegionDeploymentWorkflow.run,
                     child_input,
                     id=ids.region_deployment_id(wid, name),
                     static_summary=f"{req.service} {req.release} → {name} ({plan.name} wave)",
@@ -572,23 +516,4 @@ class RegionalRolloutWorkflow:
         return self._req
 
 
-#: Error types that say a region is down rather than that the request or the release is wrong.
-UNREACHABLE_TYPES = frozenset({"RegionUnavailable", "Unavailable", "Throttled", "TimeoutError"})
-
-
-def _cause_type(err: BaseException) -> str:
-    """The ApplicationError type (or the error class) at the bottom of an activity error."""
-    while isinstance(err, ActivityError | ChildWorkflowError) and err.cause is not None:
-        err = err.cause
-    if isinstance(err, ApplicationError):
-        return err.type or "ApplicationError"
-    return type(err).__name__
-
-
-def _cause(err: BaseException) -> str:
-    """The innermost message of an activity or child-workflow error, for humans."""
-    while isinstance(err, ActivityError | ChildWorkflowError) and err.cause is not None:
-        err = err.cause
-    if isinstance(err, asyncio.CancelledError):
-        return "cancelled"
-    return str(err) or type(err).__name__
+_cause = cause

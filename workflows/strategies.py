@@ -15,6 +15,7 @@ async def run_rolling(run: RegionRun) -> bool:
     out.batches_total = len(targets)
     for index, target in enumerate(targets, start=1):
         run.check_abort()
+        await run.safe_point()
         step = f"batch {index}/{len(targets)}"
         await run.ensure_release(inp.release, target, f"batch-{index}", step)
         out.batches_done = index
@@ -36,6 +37,7 @@ async def run_canary(run: RegionRun) -> bool:
         if run.full_promote:
             break
         run.check_abort()
+        await run.safe_point()
         label = f"step {index}/{len(steps)}"
         if step.pause is not None:
             await run.wait_for_promote(f"{label} pause", step.pause.duration)
@@ -87,6 +89,7 @@ async def run_blue_green(run: RegionRun) -> bool:
         if not promoted:
             out.overrides.append(f"auto-promoted after {policy.auto_promotion_seconds:g}s without promote")
     run.check_abort()
+    await run.safe_point()
     await run.weight(1.0, "switch")
     out.batches_done = 2
     run.show("switched: all traffic on green")

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -274,3 +275,29 @@ def test_backup_schedule_uses_an_explicit_interval_and_catch_up_window(user: Use
         assert ok_json(user, "backup", "schedule", "describe", *sched, "--json")["paused"] is False
     finally:
         assert user.run("backup", "schedule", "delete", *sched).returncode == 0
+
+
+def test_a_drill_schedule_in_a_time_zone_runs_at_nine_local_time(user: User, policies: Path) -> None:
+    sched = ("--service", "checkout")
+    user.run("drill", "schedule", "delete", *sched)  # none left from another test
+    try:
+        created = user.run(
+            "drill", "schedule", "create", *sched, "--time-zone", "Europe/Berlin", "--policies", str(policies)
+        )
+        assert created.returncode == 0, created.stderr
+        assert "'0 9 * * MON' (Europe/Berlin)" in created.stdout
+        desc = ok_json(user, "drill", "schedule", "describe", *sched, "--json")
+        assert desc["time_zone"] == "Europe/Berlin"
+        berlin = ZoneInfo("Europe/Berlin")
+        runs = [datetime.fromisoformat(t) for t in desc["next_action_times"]]
+        assert len(runs) == 5
+        for at in runs:  # every Monday 09:00 in Berlin, summer or winter time
+            local = at.astimezone(berlin)
+            assert (local.weekday(), local.hour, local.minute) == (0, 9, 0), at
+            assert at.utcoffset() == local.utcoffset()  # shown in the schedule's own zone
+        listed = ok_json(user, "drill", "schedule", "list", *sched, "--json")["schedules"]
+        assert all(s["time_zone"] == "Europe/Berlin" for s in listed)
+        bad = user.run("drill", "schedule", "create", *sched, "--time-zone", "Mars/Olympus_Mons")
+        assert bad.returncode == 2 and "--time-zone: unknown time zone 'Mars/Olympus_Mons'" in bad.stderr
+    finally:
+        user.run("drill", "schedule", "delete", *sched)

@@ -47,7 +47,7 @@ def make_worker(
         client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=activity_functions(registry),
+        activities=activity_functions(registry, client),
         activity_executor=executor,
     )
 

@@ -26,6 +26,7 @@ from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
+from contracts.change import FreezeEnd, FreezeRequest, RegistryState
 from contracts.dr import (
     BackupRequest,
     DrillRequest,
@@ -36,6 +37,7 @@ from contracts.failover import (
     FailoverRequest,
     MonitorInput,
 )
+from contracts.ids import FREEZE_REGISTRY_ID
 from contracts.inspect import InspectRequest
 from contracts.rollout import RolloutRequest
 from tests.helpers.temporal import make_worker
@@ -44,6 +46,7 @@ from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
+from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
@@ -290,6 +293,33 @@ async def rollout_partial(
     return [handle, client.get_workflow_handle("rollout:checkout/eu-west-2")]
 
 
+async def freeze_rollout(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    """A freeze stops a rollout at its next safe point; ending it lets the rollout finish."""
+    client = env.client
+    registry = await client.start_workflow(
+        FreezeRegistryWorkflow.run, RegistryState(), id=FREEZE_REGISTRY_ID, task_queue=QUEUE
+    )
+    req = RolloutRequest(service="checkout", release="2.0.0", request_id="h15", topology=topo, policies=pols)
+    handle = await start_rollout(client, req)
+    for _ in range(3000):
+        if (await handle.query(RegionalRolloutWorkflow.progress)).current_wave == "core":
+            break
+        await env.sleep(5)
+    freeze = await registry.execute_update(
+        FreezeRegistryWorkflow.start_freeze, FreezeRequest(reason="incident", services=["checkout"], by="h")
+    )
+    for _ in range(3000):
+        if (await handle.query(RegionalRolloutWorkflow.progress)).status == "frozen":
+            break
+        await env.sleep(5)
+    await registry.execute_update(FreezeRegistryWorkflow.end_freeze, FreezeEnd(id=freeze.id, by="h"))
+    await handle.result()
+    await registry.terminate("recorded")
+    return [handle, registry]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "rollout_ok": rollout_ok,
     "rollout_rolled_back": rollout_rolled_back,
@@ -301,6 +331,7 @@ SCENARIOS: dict[str, Scenario] = {
     "backup_recover_drill": backup_recover_drill,
     "inspect_reads": inspect_reads,
     "rollout_partial": rollout_partial,
+    "freeze_rollout": freeze_rollout,
 }
 
 

@@ -149,6 +149,20 @@ TABLE: list[Row] = [
     Row("topo-unknown-wave-name", "topology", ("waves[2].name", "'edges'"),
         file=_set("waves.2.name", "edges"), args=ROLLOUT),
     # --- policies files ----------------------------------------------------------------------
+    Row("topo-unknown-time-zone", "topology",
+        ("regions[2].time_zone", "unknown time zone 'Europe/Atlantis'", "IANA"),
+        file=_set("regions.2.time_zone", "Europe/Atlantis"), args=ROLLOUT),
+    Row("pol-window-from-after-to", "policies",
+        ("change_windows[0]", "to: '16:00' must be after from '18:00'"),
+        file=_set("change_windows", [{"days": ["fri"], "from": "18:00", "to": "16:00"}]), args=ROLLOUT),
+    Row("pol-window-bad-day", "policies", ("change_windows[0].days", "'friday'"),
+        file=_set("change_windows", [{"days": ["friday"], "from": "16:00", "to": "24:00"}]), args=ROLLOUT),
+    Row("cli-freeze-until-past", "cli", ("--until", "is in the past", "before it starts"),
+        args=("freeze", "start", "--reason", "x", "--until", "2020-01-01T00:00:00Z")),
+    Row("cli-freeze-until-not-a-time", "cli", ("--until", "'soonish'", "neither a duration"),
+        args=("freeze", "start", "--reason", "x", "--until", "soonish")),
+    Row("cli-freeze-unknown-region", "cli", ("--region", "'mars-central-1'", "not a region"),
+        args=("freeze", "start", "--reason", "x", "--region", "mars-central-1")),
     Row("pol-duration-fast", "policies", ("pilot_bake", "'fast' is not a duration"),
         file=_set("pilot_bake", "fast"), args=ROLLOUT),
     Row("pol-unknown-field", "policies", ("health.max_latency_ms", "unknown field", "max_p99_latency_ms"),
@@ -402,6 +416,10 @@ async def _deploy(env: WorkflowEnvironment, topo: Topology, pols: Policies, stra
         id=f"deploy:{uuid.uuid4().hex[:8]}",
         task_queue=topo.default_task_queue,
     )
+    for _ in range(100):  # until the deploy runs its strategy (it registers for freezes first)
+        if await handle.query(RegionDeploymentWorkflow.progress) is not None:
+            break
+        await asyncio.sleep(0.1)
     return Live(handle, lambda: handle.query(RegionDeploymentWorkflow.progress))
 
 
