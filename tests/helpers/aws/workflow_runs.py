@@ -39,12 +39,13 @@ from workflows.recovery import DisasterRecoveryWorkflow
 
 
 def fast_policies() -> Policies:
-    """The shipped policies with one analysis run per step on 10 s CloudWatch points and two canary steps."""
+    """The shipped policies with one analysis run per step over 15 minutes of the ALB's 1-minute points
+    (put_metrics puts 20) and two canary steps."""
     base = load_policies()
     return base.model_copy(
         update={
             "analysis": base.analysis.model_copy(
-                update={"count": 1, "min_samples": 10, "window": 300.0, "interval": 10.0}
+                update={"count": 1, "min_samples": 10, "window": 900.0, "interval": 10.0}
             ),
             "canary": base.canary.model_copy(
                 update={"steps": [CanaryStep(set_weight=50), CanaryStep(set_weight=100)]}
@@ -182,8 +183,8 @@ class Faults:
             return None
         self.injected += 1
         service = event_name.split(".")[1]
-        # CloudWatch speaks CBOR (smithy-rpc-v2): it gets the protocol-neutral 503.
-        if service == "cloudwatch" or self._rng.random() < 0.5:
+        # CloudWatch speaks CBOR (smithy-rpc-v2) and Service Quotas JSON: they get the protocol-neutral 503.
+        if service in ("cloudwatch", "service-quotas") or self._rng.random() < 0.5:
             return AWSResponse(request.url, 503, {}, _Body(b""))
         body = _EC2_THROTTLE if service == "ec2" else _QUERY_THROTTLE
         return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Body(body))
