@@ -2,9 +2,9 @@
 
 Starts a moto server (fake credentials, this process only; extended with percentiles and EC2
 quotas, tests/helpers/aws/moto_extensions.py), provisions the AWS resources the adapter expects and
-the metrics AWS would publish for them (tests/helpers/aws/provision.py), starts a Temporal dev server with its Web UI
-and a worker whose registry has the sim and the AWS adapter, then runs the rollout and prints
-what each AWS region runs afterwards, read back from moto.
+the metrics AWS would publish for them (tests/helpers/aws/provision.py), starts a Temporal dev
+server with its Web UI and a worker whose registry has the sim and the AWS adapter, then runs the
+rollout and prints what each AWS region runs afterwards, read back from moto.
 """
 
 from __future__ import annotations

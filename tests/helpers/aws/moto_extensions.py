@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from moto.cloudwatch import models as cloudwatch_models
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.servicequotas import models as quota_models
 
 STANDARD_QUOTA_CODE = "L-1216C47A"
@@ -53,7 +53,8 @@ def set_vcpu_quota(region: str, vcpus: int, account_id: str = DEFAULT_ACCOUNT_ID
     """Apply `vcpus` as the region's L-1216C47A value (what a granted quota increase does)."""
     install()
     backend = quota_models.servicequotas_backends[account_id][region]
-    backend.ec2_quota_values = {**getattr(backend, "ec2_quota_values", {}), STANDARD_QUOTA_CODE: vcpus}
+    values = {**getattr(backend, "ec2_quota_values", {}), STANDARD_QUOTA_CODE: vcpus}
+    setattr(backend, "ec2_quota_values", values)  # noqa: B010 - an attribute of this extension only
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -123,3 +124,8 @@ def _add_ec2_quotas() -> None:
         }
 
     backend.get_service_quota = get_service_quota  # type: ignore[method-assign]
+
+
+def forget_metrics(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    """Drop every data point moto's CloudWatch holds in `region`: as if nothing had been published there."""
+    cloudwatch_models.cloudwatch_backends[account_id][region].metric_data.clear()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.launch import start_rollout
@@ -27,7 +29,9 @@ from contracts.failover import (
     FailoverReport,
     FailoverRequest,
 )
+from contracts.ids import region_deployment_id, rollout_id
 from contracts.rollout import (
+    RegionOutcome,
     RolloutProgress,
     RolloutRequest,
 )
@@ -36,6 +40,8 @@ from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
+from workflows.region_deployment import RegionDeploymentWorkflow
+from workflows.rollout import RegionalRolloutWorkflow
 
 
 def fast_policies() -> Policies:
@@ -66,15 +72,44 @@ def fast_policies() -> Policies:
 async def rollout(
     env: WorkflowEnvironment, topology: Topology, release: str, strategy: str | None = None
 ) -> RolloutProgress:
+    return await (await start(env, topology, release, strategy)).result()
+
+
+async def start(
+    env: WorkflowEnvironment,
+    topology: Topology,
+    release: str,
+    strategy: str | None = None,
+    policies: Policies | None = None,
+) -> WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress]:
+    """Start a rollout (fast policies unless others are given) and return its handle."""
     req = RolloutRequest(
         service=SERVICE,
         release=release,
         request_id=uuid.uuid4().hex[:8],
         topology=topology,
-        policies=fast_policies(),
+        policies=policies or fast_policies(),
         strategy=strategy,
     )
-    return await (await start_rollout(env.client, req)).result()
+    return await start_rollout(env.client, req)
+
+
+async def wait_region(
+    env: WorkflowEnvironment, region: str, predicate: Callable[[RegionOutcome], bool]
+) -> RegionOutcome:
+    """Query the region's deploy until `predicate` holds, moving the test server's clock meanwhile."""
+    child = env.client.get_workflow_handle_for(
+        RegionDeploymentWorkflow.run, region_deployment_id(rollout_id(SERVICE), region)
+    )
+    for _ in range(600):
+        try:
+            state: RegionOutcome | None = await child.query(RegionDeploymentWorkflow.progress)
+        except RPCError:  # the child has not started yet
+            state = None
+        if state is not None and predicate(state):
+            return state
+        await env.sleep(30)
+    raise AssertionError(f"{region}'s deploy never reached the expected state")
 
 
 async def failover(env: WorkflowEnvironment, topology: Topology, source: str, target: str) -> FailoverReport:
