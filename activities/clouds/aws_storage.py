@@ -44,12 +44,10 @@ from activities.clouds.aws_clients import (
     token,
 )
 from activities.clouds.aws_groups import Groups
-from activities.clouds.aws_waits import Done, Pending, Waiter
+from activities.clouds.aws_waits import Waiter, instances_running, snapshot_completed
 from contracts.errors import (
-    CloudError,
     InvalidRequest,
     NotFound,
-    Unavailable,
 )
 from contracts.storage import (
     PROD,
@@ -357,54 +355,12 @@ class AwsStorage:
 
     def _wait_completed(self, region: str, snapshot_id: str) -> None:
         """Wait until the snapshot is `completed`; one in `error` is deleted and the call retried."""
-        ec2 = self._ec2(region)
-
-        def check() -> Done[None] | Pending:
-            try:
-                found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
-            except ClientError as exc:
-                if error_code(exc).endswith("NotFound"):  # a new snapshot may not be visible yet
-                    return Pending("not visible yet")
-                raise
-            if not found:
-                return Pending("not visible yet")
-            state = str(found[0].get("State", ""))
-            if state == "completed":
-                return Done(None)
-            if state == "error":
-                ec2.delete_snapshot(SnapshotId=snapshot_id)
-                message = found[0].get("StateMessage") or "no message"
-                raise Unavailable(
-                    f"AWS: snapshot {snapshot_id} in {region} failed ({message}); deleted, retried"
-                )
-            return Pending(f"{state} {found[0].get('Progress') or ''}".strip())
-
+        check = snapshot_completed(self._ec2(region), region, snapshot_id)
         self._waiter(region).until(f"snapshot {snapshot_id} in {region} completed", check)
 
     def _wait_running(self, region: str, instance_ids: list[str]) -> None:
         """Wait until every instance is `running`."""
-        ec2 = self._ec2(region)
-
-        def check() -> Done[None] | Pending:
-            try:
-                pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=instance_ids)
-                states = {
-                    str(i["InstanceId"]): str(i["State"]["Name"])
-                    for page in pages
-                    for r in page["Reservations"]
-                    for i in r["Instances"]
-                }
-            except ClientError as exc:
-                if error_code(exc).endswith("NotFound"):  # new instances may not be visible yet
-                    return Pending("not visible yet")
-                raise
-            if all(states.get(i) == "running" for i in instance_ids):
-                return Done(None)
-            gone = sorted(i for i in instance_ids if states.get(i) in ("shutting-down", "terminated"))
-            if gone:
-                raise CloudError(f"AWS: instances {', '.join(gone)} in {region} ended while launching")
-            return Pending(", ".join(f"{i} {states.get(i, 'not visible')}" for i in instance_ids))
-
+        check = instances_running(self._ec2(region), region, instance_ids)
         self._waiter(region).until(f"instances {', '.join(instance_ids)} in {region} running", check)
 
     # ----- look-ups -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -203,20 +204,26 @@ def put_metrics(
     service: str = SERVICE,
     minutes: int = 20,
     error_rate: float = 0.002,
+    canary_error_rate: float | None = None,
+    regions: Sequence[str] | None = None,
 ) -> None:
-    """What AWS publishes for a healthy service, once a minute over the last `minutes`, per AWS region:
-    the ALB's metrics of both target groups, EC2's CPU of both groups and the replica's lag."""
+    """What AWS publishes for a healthy service, once a minute over the last `minutes`, per AWS region
+    (or those named): the ALB's metrics of both target groups (the canary's at `canary_error_rate` if
+    given), EC2's CPU of both groups and the replica's lag."""
     now = datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(7)
     for region in (r for r in topology.regions if r.provider == "aws"):
+        if regions is not None and region.name not in regions:
+            continue
         cfg = region.aws or AwsRegionConfig()
         cw = _client("cloudwatch", region.name, endpoint_url)
         for group in ("stable", "canary"):
             dims = target_group_dims(topology, endpoint_url, region.name, group, service)
+            rate = canary_error_rate if group == "canary" and canary_error_rate is not None else error_rate
             data = []
             for step in range(minutes):
                 requests = rng.randint(500, 700)
-                errors = round(requests * error_rate * rng.uniform(0.5, 1.5))
+                errors = round(requests * rate * rng.uniform(0.5, 1.5))
                 p99_s = 0.08 * rng.uniform(0.93, 1.07)
                 data += alb_minute(dims, now - timedelta(minutes=step), requests, errors, p99_s)
             cw.put_metric_data(Namespace=ELB_NAMESPACE, MetricData=data)

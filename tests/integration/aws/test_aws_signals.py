@@ -17,14 +17,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.aws import AwsCloud
 from activities.clouds.sim import SimCloud
+from activities.metrics import metrics_provider
 from config.models import Topology
 from contracts.errors import InvalidRequest
 from tests.helpers.aws.inventory import diff, moto_inventory
 from tests.helpers.aws.moto_extensions import forget_metrics, set_vcpu_quota
-from tests.helpers.aws.provision import AWS_REGIONS, SERVICE, aws_config, put_custom_metrics
+from tests.helpers.aws.provision import AWS_REGIONS, SERVICE, aws_config, put_custom_metrics, put_metrics
 from tests.helpers.aws.signals import FailingRelease
 from tests.helpers.aws.worker import aws_worker
-from tests.helpers.aws.workflow_runs import rollout, start, wait_region
+from tests.helpers.aws.workflow_runs import fast_policies, rollout, start, wait_region
 from workers.client import register_search_attributes
 from workflows.rollout import RegionalRolloutWorkflow
 
@@ -179,3 +180,42 @@ def test_custom_series_stay_possible_by_configuration(topology: Topology, moto_e
     assert sample.requests is not None and sample.requests > 0
     assert sample.cpu is None  # EC2's CPU was forgotten with the rest: unknown, not 0
     assert sample.missing() == ["cpu"]
+
+
+def test_the_cloudwatch_provider_reads_each_target_groups_native_series(aws: AwsCloud) -> None:
+    provider = metrics_provider("cloudwatch", aws)  # an AWS region names its own target groups
+    canary = provider.series(SERVICE, EAST, "canary", "2.0.0", 900)
+    stable = provider.series(SERVICE, EAST, "stable", "1.0.0", 900)
+    for series in (canary, stable):
+        assert len(series.error_rate) >= 14 and len(series.latency_p99_ms) == len(series.error_rate)
+        assert all(0 <= e < 0.01 for e in series.error_rate) and all(
+            70 < p < 90 for p in series.latency_p99_ms
+        )
+        assert series.requests >= 14 * 500
+    forget_metrics(EAST)
+    quiet = provider.series(SERVICE, EAST, "canary", "2.0.0", 900)
+    assert (quiet.error_rate, quiet.latency_p99_ms, quiet.requests) == ([], [], 0)  # no data, not zeros
+
+
+async def test_canary_analysis_on_native_metrics_fails_a_canary_that_answers_5xx(
+    ts_env: WorkflowEnvironment,
+    topology: Topology,
+    sim: SimCloud,
+    aws: AwsCloud,
+    executor: concurrent.futures.Executor,
+    moto_endpoint: str,
+) -> None:
+    forget_metrics(EAST)
+    put_metrics(topology, moto_endpoint, regions=[EAST], canary_error_rate=0.2)
+    base = fast_policies()
+    policies = base.model_copy(
+        update={"analysis": base.analysis.model_copy(update={"provider": "cloudwatch"})}
+    )
+    async with aws_worker(ts_env.client, topology.default_task_queue, sim, aws, executor):
+        result = await (await start(ts_env, topology, "2.0.0", "canary", policies)).result()
+    assert result.status == "rolled_back", result.reason
+    pilot = result.region(EAST)
+    assert pilot.analysis[0].verdict == "fail" and not pilot.analysis[0].no_data
+    assert any(r.startswith("error rate ") for r in pilot.analysis[0].reasons), pilot.analysis[0].reasons
+    state = aws.region_state(SERVICE, EAST)
+    assert state.releases == {"1.0.0": 2} and state.canary_instances == 0 and state.canary_weight == 0
