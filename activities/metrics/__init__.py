@@ -22,14 +22,17 @@ def metrics_provider(
 ) -> MetricsProvider:
     """The provider called `name`; InvalidRequest for an unknown name or a missing Prometheus URL.
 
-    `cloud` is the region's adapter (used by "sim"); `endpoint_url` points CloudWatch clients at
+    `cloud` is the region's adapter (used by "sim", and by "cloudwatch" on an AWS region, whose adapter
+    says where its groups' metrics are); `endpoint_url` points CloudWatch clients of other regions at
     another endpoint (e.g. moto). CloudWatch and Prometheus are imported only when chosen.
     """
     if name == "sim":
         return SimMetrics(cloud)
     if name == "cloudwatch":
-        from activities.metrics.cloudwatch import CloudWatchMetrics
+        from activities.metrics.cloudwatch import CloudWatchMetrics, GroupSource
 
+        if isinstance(cloud, GroupSource):  # an AWS region names its own target groups (or series)
+            return CloudWatchMetrics.of(cloud)
         return CloudWatchMetrics(namespace=cloudwatch_namespace, endpoint_url=endpoint_url)
     if name == "prometheus":
         from activities.metrics.prometheus import PrometheusMetrics
