@@ -46,7 +46,9 @@ def test_counts_without_buckets_have_no_p99() -> None:
 def test_bucket_bounds_as_the_api_defines_them() -> None:
     exp = exponential([1], n=3, growth=2, scale=10).bucket_options
     assert bucket_bounds(exp) == [10, 20, 40, 80]
-    lin = Dist.BucketOptions(linear_buckets=Dist.BucketOptions.Linear(num_finite_buckets=2, width=5, offset=1))
+    lin = Dist.BucketOptions(
+        linear_buckets=Dist.BucketOptions.Linear(num_finite_buckets=2, width=5, offset=1)
+    )
     assert bucket_bounds(lin) == [1, 6, 11]
     assert bucket_bounds(explicit([1, 2.5], [1]).bucket_options) == [1, 2.5]
     assert bucket_bounds(Dist.BucketOptions()) == []
@@ -105,4 +107,6 @@ def test_q_outside_zero_one_is_refused(q: float) -> None:
 def test_filter_literals_are_quoted_and_one_of_lists_several() -> None:
     assert quote('a"b\\c') == '"a\\"b\\\\c"'
     assert equals("resource.labels.backend_name", ["x"]) == 'resource.labels.backend_name = "x"'
-    assert equals("metric.labels.instance_name", ["a", "b"]) == 'metric.labels.instance_name = one_of("a", "b")'
+    assert (
+        equals("metric.labels.instance_name", ["a", "b"]) == 'metric.labels.instance_name = one_of("a", "b")'
+    )

@@ -213,17 +213,20 @@ class ComputeState:
 
     def region_quotas(self, project: str, region: str) -> list[dict[str, Any]]:
         """Quotas as `Region.quotas` reports them: usage counts the region's live instances."""
-        instances = cpus = 0
+        own: Counter[str] = Counter()
         for coll, names in self.items.items():
             parts = coll.split("/")
             if coll.endswith("/instances") and parts[1] == project and parts[3].rsplit("-", 1)[0] == region:
-                instances += len(names)
-                cpus += sum(vcpus(str(i.get("machineType", ""))) or 0 for i in names.values())
-        own = {"INSTANCES": float(instances), "CPUS": float(cpus)}
+                for inst in names.values():
+                    machine = str(inst.get("machineType", "")).rsplit("/", 1)[-1]
+                    cpus = vcpus(machine) or 0
+                    own["INSTANCES"] += 1
+                    own["CPUS"] += cpus
+                    own[f"{machine.split('-', 1)[0].upper()}_CPUS"] += cpus  # the family's quota (E2_CPUS)
         limits = {m: (limit, 0.0) for m, limit in DEFAULT_QUOTAS.items()}
         limits.update(self.quotas.get((project, region), {}))
         return [
-            {"metric": metric, "limit": limit, "usage": own.get(metric, 0.0) + other}
+            {"metric": metric, "limit": limit, "usage": float(own[metric]) + other}
             for metric, (limit, other) in sorted(limits.items())
         ]
 
