@@ -6,16 +6,22 @@ expects is one it wrote, shaped as GCP records it, and what nobody wrote is no d
 
 from __future__ import annotations
 
+import concurrent.futures
+import uuid
+
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.gcp import GcpCloud
 from activities.clouds.sim import SimCloud
 from activities.metrics import metrics_provider
-from config.models import Topology
+from config.models import Policies, Topology
 from contracts.errors import InvalidRequest
-from tests.helpers.gcp import PROJECT, SERVICE
+from contracts.rollout import RegionDeployInput
+from tests.helpers.gcp import PROJECT, SERVICE, gcp_worker
 from tests.helpers.gcp_monitoring import cpu, instances, latencies, lb_traffic, recent, replica_lag
 from tests.helpers.gcp_server import ComputeTestServer
+from workflows.region_deployment import RegionDeploymentWorkflow
 
 REGION = "europe-west1"
 
@@ -150,3 +156,35 @@ def test_the_machine_familys_quota_and_instances_are_checked_too(
         f"quota 'E2_CPUS' in {REGION}: needs 4, 2 free of 10 (8 in use)",
     ]
     assert quiet.preflight(SERVICE, REGION, "2.0.0", surge=0).ok  # nothing added: nothing to fit
+
+
+async def test_canary_analysis_with_the_cloud_monitoring_provider_catches_a_bad_canary(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    gcp: GcpCloud,
+    gcp_server: ComputeTestServer,
+    gtopo: Topology,
+    policies: Policies,
+    executor: concurrent.futures.Executor,
+) -> None:
+    gcp_server.state.release_faults["3.0.0"] = (0.08, 0.0)
+    analysis = policies.analysis.model_copy(update={"provider": "cloud_monitoring"})
+    inp = RegionDeployInput(
+        service=SERVICE,
+        release="3.0.0",
+        region=gtopo.region(REGION),
+        task_queue="globalops",
+        wave=gtopo.wave_of(REGION),
+        policies=policies.model_copy(update={"analysis": analysis}),
+        key_prefix=f"deploy:gcp/{uuid.uuid4().hex[:8]}",
+        strategy="canary",
+    )
+    async with gcp_worker(ts_env.client, sim, gcp, executor, "globalops"):
+        result = await ts_env.client.execute_workflow(
+            RegionDeploymentWorkflow.run, inp, id=f"deploy:{uuid.uuid4().hex[:8]}", task_queue="globalops"
+        )
+    assert result.status == "rolled_back", result.detail
+    judged = result.analysis[0]
+    assert (judged.weight, judged.verdict, judged.samples) == (5, "fail", 60), judged
+    assert any(r.startswith("error rate") for r in judged.reasons), judged.reasons
+    assert gcp.region_state(SERVICE, REGION).releases == {"1.0.0": 4}
