@@ -6,16 +6,19 @@ Every scrape advances the counters by the traffic the sim serves since the previ
 service, region, group (`stable` | `canary`) and release:
 
 * ``http_requests_total{service,region,group,release,code}``: ``code="200"`` and ``code="500"``
-  (the failed requests). Like a real client library's labelled counter, a ``500`` series appears
-  only once a request has failed.
+  (the failed requests). A release that never fails (error rate 0) has no ``500`` series, like a
+  real client library's labelled counter that was never incremented.
 * ``http_request_duration_seconds_bucket|_sum|_count{service,region,group,release}``: a histogram
   of LATENCY_BUCKETS_S whose 99th percentile is the group's p99 latency (see `latency_share`).
 
 The labels are those that `activities.metrics.prometheus.DEFAULT_QUERIES` select by. The sim's
 request numbers are read as requests per second; each scrape draws the sim's usual noise
-(`sim_groups.point`). A region in a metrics gap (`globalops sim fault metrics-gap`) is exported
+(`sim_groups.point`). A group's counters start at 0 on the first scrape that finds it, like a
+new process's (so every series of a group starts together, and rate() extrapolates them alike),
+and end when it goes. A region in a metrics gap (`globalops sim fault metrics-gap`) is exported
 not at all, though its counters go on counting: numbers that do not arrive are no data, never 0.
-A region in an outage serves nothing and is not exported either (its exporter is unreachable).
+A region in an outage serves nothing and is not exported either (its exporter is unreachable);
+its groups start again at 0 when it comes back.
 """
 
 from __future__ import annotations
@@ -134,10 +137,10 @@ class SimExporter:
                 "Latency of the simulated service's requests.",
                 labels=list(SERIES_LABELS),
             )
-            for key in exported:
+            for key, can_fail in exported:
                 totals = self._totals[key]
                 requests.add_metric([*key, "200"], totals.requests - totals.errors)
-                if totals.errors > 0:
+                if can_fail or totals.errors > 0:
                     requests.add_metric([*key, "500"], totals.errors)
                 bounds = zip(LATENCY_BUCKETS_S, totals.buckets, strict=True)
                 buckets = [(str(le), n) for le, n in bounds]  # "0.01", "1.0": as client_python writes them
@@ -145,20 +148,27 @@ class SimExporter:
         yield requests
         yield latency
 
-    def _advance(self, elapsed: float) -> list[_Key]:
-        """Count `elapsed` seconds of every serving group's traffic; the keys to export, in order."""
-        exported: list[_Key] = []
+    def _advance(self, elapsed: float) -> list[tuple[_Key, bool]]:
+        """Count `elapsed` seconds of every serving group's traffic; the keys to export, in order, each
+        with whether its release can fail."""
+        exported: list[tuple[_Key, bool]] = []
+        serving: dict[_Key, _Totals] = {}
         with self._store.read() as conn:
             for service in store.seeded_services(conn):
                 for region in store.seeded_regions(conn, service):
                     gap = store.has_metrics_gap(conn, region)
                     for load in groups.loads(conn, service, region):
                         key = (service, region, load.group, load.release)
-                        error_rate, p99_ms = groups.point(load.error_rate, load.latency_p99_ms)
-                        totals = self._totals.setdefault(key, _Totals())
-                        totals.add(load.requests * elapsed, error_rate, p99_ms / 1000)
+                        totals = self._totals.get(key)
+                        if totals is None:  # new: it counts from this scrape on
+                            totals = _Totals()
+                        else:
+                            error_rate, p99_ms = groups.point(load.error_rate, load.latency_p99_ms)
+                            totals.add(load.requests * elapsed, error_rate, p99_ms / 1000)
+                        serving[key] = totals
                         if not gap:
-                            exported.append(key)
+                            exported.append((key, load.error_rate > 0))
+        self._totals = serving  # a group that went (or a region that went down) starts again at 0
         return exported
 
 

@@ -106,8 +106,7 @@ def test_latency_share_puts_exactly_one_percent_above_the_p99() -> None:
 
 def test_each_scrape_counts_the_traffic_since_the_previous_one(scrape: Scrape) -> None:
     first = scrape()
-    assert requests(first, "200") == 0.0
-    assert requests(first, "500") is None  # no request failed yet: no 500 series, like a real counter
+    assert (requests(first, "200"), requests(first, "500")) == (0.0, 0.0)  # every series starts at 0
 
     later = scrape(10)
     ok, failed = requests(later, "200"), requests(later, "500")
@@ -191,8 +190,33 @@ def test_an_outage_serves_and_exports_nothing(cloud: SimCloud, scrape: Scrape) -
     assert not [key for key in down if ("region", R) in key[1]]
     cloud.clear_outage(R)
     back = scrape(10)
-    total = (requests(back, "200") or 0) + (requests(back, "500") or 0)
-    assert total == pytest.approx(10 * REGION_RPS)  # nothing was served while it was down
+    assert (requests(back, "200"), requests(back, "500")) == (0.0, 0.0)  # its groups start again at 0
+    later = scrape(10)
+    total = (requests(later, "200") or 0) + (requests(later, "500") or 0)
+    assert total == pytest.approx(10 * REGION_RPS)
+
+
+def test_a_new_group_counts_from_its_first_scrape_and_ends_when_it_goes(
+    cloud: SimCloud, scrape: Scrape
+) -> None:
+    canary = {"group": "canary", "release": "2.0.0"}
+    scrape()
+    cloud.scale_group(SVC, R, "canary", "2.0.0", 1, "c1")
+    cloud.set_canary_weight(SVC, R, 0.5, "w1")
+    seen = scrape(10)
+    # Every series of the group starts together at 0 (so rate() extrapolates them alike).
+    assert (requests(seen, "200", **canary), requests(seen, "500", **canary)) == (0.0, 0.0)
+    assert bucket(seen, "+Inf", **canary) == 0.0
+    counted = scrape(10)
+    ok, failed = requests(counted, "200", **canary), requests(counted, "500", **canary)
+    assert ok is not None and failed is not None and ok + failed == pytest.approx(5 * REGION_RPS)
+
+    cloud.scale_group(SVC, R, "canary", "2.0.0", 0, "gone")
+    gone = scrape(10)
+    assert requests(gone, "200", **canary) is None
+    cloud.scale_group(SVC, R, "canary", "2.0.0", 1, "c2")
+    cloud.set_canary_weight(SVC, R, 0.5, "w2")
+    assert requests(scrape(10), "200", **canary) == 0.0  # a new canary: new counters
 
 
 def test_every_service_of_the_sim_is_exported(cloud: SimCloud, scrape: Scrape) -> None:
