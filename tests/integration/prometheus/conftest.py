@@ -1,5 +1,5 @@
-"""Fixtures of the Prometheus tests: a sim, its exporter and a real Prometheus scraping it (one each per
-test process), and a Temporal dev server on the real clock."""
+"""Fixtures of the Prometheus tests: a sim, its exporter and a real Prometheus scraping it, and a Temporal dev
+server on the real clock; one of each per test module, stopped after it."""
 
 from __future__ import annotations
 
@@ -25,15 +25,15 @@ from tests.helpers.temporal import dev_server
 from workers.client import register_search_attributes
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prom_topology() -> Topology:
     return prometheus_topology()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prom_sim(tmp_path_factory: pytest.TempPathFactory, prom_topology: Topology) -> SimCloud:
     """The sim the exporter serves: release BAD fails 30 % of requests (+400 ms), FLAWLESS none, and GAPPED
-    serves but reports no metrics. Each test works on services of its own."""
+    serves but reports no metrics. Each test of a module works on services of its own."""
     cloud = SimCloud(tmp_path_factory.mktemp("prom-sim") / "sim.db")
     cloud.seed_topology(prom_topology)
     cloud.inject_release_fault(BAD, error_rate=0.3, latency_ms=400)
@@ -42,7 +42,7 @@ def prom_sim(tmp_path_factory: pytest.TempPathFactory, prom_topology: Topology) 
     return cloud
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prom_exporter(prom_sim: SimCloud) -> Iterator[int]:
     """The sim's exporter on a free port (returned), in a thread of the test process."""
     served = serve(prom_sim.db_path, port=0)
@@ -52,7 +52,7 @@ def prom_exporter(prom_sim: SimCloud) -> Iterator[int]:
         served.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prometheus(prom_exporter: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian's Prometheus scraping the exporter every second; its URL once it has scraped it once."""
     if not PROMETHEUS.exists():
