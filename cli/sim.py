@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from activities.clouds import sim_exporter
 from activities.clouds.sim import SimCloud
 from cli.errors import fail
 from config.loader import ConfigError, load_topology
@@ -464,6 +465,53 @@ def snapshots(
             taken_at = snap.taken_at.strftime("%Y-%m-%d %H:%M:%S")
             table.add_row(snap.id, snap.source_region, taken_at, snap.copy_of or "")
         console.print(table)
+
+
+@sim_app.command()
+def exporter(
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            min=0,
+            max=65535,
+            help="Port to serve /metrics on (0: any free port, printed at start).",
+            envvar="GLOBALOPS_SIM_EXPORTER_PORT",
+        ),
+    ] = sim_exporter.DEFAULT_PORT,
+    address: Annotated[
+        str,
+        typer.Option(
+            "--address",
+            help="Address to listen on (0.0.0.0: every interface).",
+            envvar="GLOBALOPS_SIM_EXPORTER_ADDRESS",
+        ),
+    ] = "127.0.0.1",
+    topology: TopologyOption = None,
+) -> None:
+    """Serve the simulated service's metrics to Prometheus until Ctrl-C (runs in the foreground).
+
+    Per service, region and group (stable | canary): http_requests_total by code and the
+    latency histogram http_request_duration_seconds, the RED metrics that canary analysis
+    with `analysis.provider: prometheus` reads by default. Every scrape counts the traffic
+    the sim served since the last one, shaped by the canary weight and the release faults
+    injected. A region in a metrics gap or an outage is not exported (no data, never 0).
+    Point a Prometheus scrape job at http://ADDRESS:PORT/metrics.
+
+    Example: globalops sim exporter --port 9465
+    """
+    cloud, _ = _open(topology)
+    try:
+        served = sim_exporter.serve(cloud.db_path, port, address)
+    except OSError as exc:
+        fail(f"cannot listen on {address}:{port}: {exc.strerror or exc}")
+    typer.echo(f"serving the sim's metrics on http://{address}:{served.port}/metrics (Ctrl-C to stop)")
+    try:
+        served.thread.join()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        served.stop()
 
 
 @sim_app.command()

@@ -217,6 +217,12 @@ def seeded_regions(conn: sqlite3.Connection, service: str) -> list[str]:
     return [str(r["region"]) for r in rows]
 
 
+def seeded_services(conn: sqlite3.Connection) -> list[str]:
+    """Services seeded in at least one region, by name."""
+    rows = conn.execute("SELECT DISTINCT service FROM traffic ORDER BY service").fetchall()
+    return [str(r["service"]) for r in rows]
+
+
 def traffic_weight(conn: sqlite3.Connection, service: str, region: str) -> float:
     """The region's share of the service's global traffic (0 if not seeded)."""
     row = conn.execute(

