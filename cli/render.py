@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from rich.table import Table
 
+from config.models import wave_rank
 from contracts.rollout import (
     RegionOutcome,
     RolloutProgress,
@@ -34,6 +35,12 @@ def web_ui_url(workflow_id: str) -> str:
     return f"{base}/namespaces/{quote(namespace(), safe='')}/workflows/{quote(workflow_id, safe='')}"
 
 
+def in_topology_order(regions: list[RegionOutcome]) -> list[RegionOutcome]:
+    """A rollout's regions by wave (core, then edge); a stable sort keeps the topology's file order
+    inside a wave, so the list reads like `sim status`, `health` and `backup list`."""
+    return sorted(regions, key=lambda o: wave_rank(o.wave))
+
+
 def progress_table(p: RolloutProgress) -> Table:
     """A table of every region's wave, state, release and batches."""
     title = f"{p.service} → {p.release}  [{p.status}]  {p.phase}"
@@ -46,7 +53,7 @@ def progress_table(p: RolloutProgress) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("region", "wave", "strategy", "state", "release", "steps", "detail"):
         table.add_column(column)
-    for o in p.regions:
+    for o in in_topology_order(p.regions):
         style = _STYLE.get(o.status, "")
         batches = f"{o.batches_done}/{o.batches_total}" if o.batches_total else ""
         table.add_row(
@@ -86,7 +93,7 @@ def rollout_json(p: RolloutProgress) -> dict[str, Any]:
         "service": p.service,
         "release": p.release,
         "previous_release": p.previous_release,
-        "regions": [region_json(o) for o in p.regions],
+        "regions": [region_json(o) for o in in_topology_order(p.regions)],
         "reason": p.reason,
         "deploy_order": p.deploy_order,
         "compensation_order": p.compensation_order,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,6 +68,13 @@ def _open(topology_path: Path | None) -> tuple[SimCloud, Topology]:
     return cloud, topology
 
 
+def _order(topology: Topology) -> Callable[[str], tuple[int, str]]:
+    """Sort key of region names in topology order (by wave, then file order); regions the sim holds
+    but this topology does not name come last, by name."""
+    rank = {name: i for i, name in enumerate(topology.ordered_region_names())}
+    return lambda region: (rank.get(region, len(rank)), region)
+
+
 def _check_regions(topology: Topology, regions: list[str]) -> None:
     known = {r.name for r in topology.regions}
     unknown = [r for r in regions if r not in known]
@@ -110,7 +118,8 @@ def status(
     """
     cloud, topo = _open(topology)
     _check_service(topo, service)
-    rows = cloud.status(service)
+    order = _order(topo)
+    rows = sorted(cloud.status(service), key=lambda row: order(row["region"]))
     if as_json:
         keys = (
             "region",
@@ -395,7 +404,8 @@ def traffic(
     """
     cloud, topo = _open(topology)
     _check_service(topo, service)
-    weights: dict[str, float] = cloud.inventory()["traffic"].get(service, {})
+    stored: dict[str, float] = cloud.inventory()["traffic"].get(service, {})
+    weights = {region: stored[region] for region in sorted(stored, key=_order(topo))}
     if as_json:
         typer.echo(json.dumps({"service": service, "weights": weights}))
         return
@@ -428,7 +438,8 @@ def snapshots(
     """
     cloud, topo = _open(topology)
     _check_service(topo, service)
-    snaps = cloud.snapshots(service)
+    order = _order(topo)
+    snaps = sorted(cloud.snapshots(service), key=lambda snap: order(snap.region))  # stable: newest first
     if as_json:
         keys = ("id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of")
         rows = [snap.model_dump(mode="json", include=set(keys)) for snap in snaps]

@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from cli.sim import sim_app
+from config.loader import load_topology
 
 app = typer.Typer()
 app.add_typer(sim_app, name="sim")
@@ -49,7 +50,7 @@ def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
     assert list(doc) == ["regions"]
     rows = doc["regions"]
     assert len(rows) == 16
-    assert [r["region"] for r in rows] == sorted(r["region"] for r in rows)
+    assert [r["region"] for r in rows] == load_topology().ordered_region_names()
     for row in rows:
         assert set(row) == {
             "region",
@@ -328,15 +329,15 @@ def test_snapshots_lists_originals_and_copies() -> None:
 
     doc = snapshots_json("--service", "checkout")
     rows = doc["snapshots"]
-    assert [r["id"] for r in rows] == [copy.id, new.id, old.id]  # by region, newest first
-    assert set(rows[0]) == {"id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of"}
-    assert (rows[0]["region"], rows[0]["source_region"], rows[0]["copy_of"]) == (
+    assert [r["id"] for r in rows] == [new.id, old.id, copy.id]  # by region in topology order, newest first
+    assert set(rows[2]) == {"id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of"}
+    assert (rows[2]["region"], rows[2]["source_region"], rows[2]["copy_of"]) == (
         "eu-west-1",
         "us-east-1",
         old.id,
     )
-    assert datetime.fromisoformat(rows[2]["taken_at"]) == t0
-    assert rows[1]["copy_of"] is None
+    assert datetime.fromisoformat(rows[1]["taken_at"]) == t0
+    assert rows[0]["copy_of"] is None
 
     assert run("fault", "outage", "us-east-1").exit_code == 0
     result = run("snapshots")
