@@ -99,8 +99,9 @@ def status(
         bool,
         typer.Option(
             "--json",
-            help='Print one JSON object: {"regions": [{region, release, healthy, '
-            "traffic, error_rate, latency_ms, canary_release, canary_weight, canary_instances}]}.",
+            help='Print one JSON object: {"regions": [{region, release, groups: {stable: {release: '
+            "instances}, canary: {release: instances}}, healthy, traffic, error_rate, latency_ms, "
+            "canary_release, canary_weight, canary_instances}]}.",
             envvar="GLOBALOPS_JSON",
         ),
     ] = False,
@@ -109,8 +110,10 @@ def status(
     """Show, per region, the release a service runs, its canary, health and traffic share.
 
     The release column is the release most stable instances run; during a rolling
-    deploy a region shows the mix. The canary column shows a canary / green group and
-    the share of the region's traffic it takes, like "2.0.0 @ 25%". Error rate and p99
+    deploy a region shows the mix (--json: `release` is that majority, `groups` counts the
+    instances on each release in the stable and the canary / green group). The canary
+    column shows a canary / green group and the share of the region's traffic it takes,
+    like "2.0.0 @ 25%". Error rate and p99
     latency are one fresh (slightly noisy) sample, weighted by each group's traffic, so
     an injected release fault shows up only where that release serves.
 
@@ -124,6 +127,7 @@ def status(
         keys = (
             "region",
             "release",
+            "groups",
             "healthy",
             "traffic",
             "error_rate",

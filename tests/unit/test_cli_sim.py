@@ -55,6 +55,7 @@ def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
         assert set(row) == {
             "region",
             "release",
+            "groups",
             "healthy",
             "traffic",
             "error_rate",
@@ -64,6 +65,7 @@ def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
             "canary_instances",
         }
         assert row["release"] == "1.0.0"
+        assert row["groups"] == {"stable": {"1.0.0": 4}, "canary": {}}
         assert row["canary_release"] is None
         assert row["canary_weight"] == 0.0
         assert row["canary_instances"] == 0
@@ -212,6 +214,26 @@ def test_status_shows_the_canary_in_json_and_table() -> None:
     assert "2.0.0 @ 25%" in result.stdout
     assert "5/5" in result.stdout
     assert result.stdout.count("@") == 1
+
+
+def test_status_json_counts_instances_per_release_and_group() -> None:
+    """Mid-rollout a region runs a mix: the majority release alone would hide it."""
+    from activities.clouds.sim import SimCloud
+
+    status()  # seeds the fresh sim
+    cloud = SimCloud()
+    cloud.ensure_release("checkout", "us-east-1", "2.0.0", 1, "batch-1")
+    cloud.scale_group("checkout", "us-west-2", "canary", "2.0.0", 2, "canary")
+    cloud.ensure_release("checkout", "us-west-2", "1.1.0", 3, "hotfix")
+    rows = status()
+    assert (rows["us-east-1"]["release"], rows["us-east-1"]["groups"]) == (
+        "1.0.0",
+        {"stable": {"1.0.0": 3, "2.0.0": 1}, "canary": {}},
+    )
+    assert (rows["us-west-2"]["release"], rows["us-west-2"]["groups"]) == (
+        "1.1.0",
+        {"stable": {"1.0.0": 1, "1.1.0": 3}, "canary": {"2.0.0": 2}},
+    )
 
 
 def traffic_json(*args: str) -> dict[str, Any]:

@@ -275,6 +275,7 @@ def test_status_rows(cloud: SimCloud) -> None:
         "error_rate",
         "latency_ms",
         "stable_releases",
+        "groups",
         "canary_release",
         "canary_weight",
         "canary_instances",
