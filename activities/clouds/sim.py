@@ -39,6 +39,11 @@ from contracts.errors import (
 DEFAULT_INSTANCE_QUOTA = 200
 VCPUS_PER_INSTANCE = 2
 
+#: What a healthy release does in the sim: the share of requests that fail and the p99 latency in ms.
+#: A release fault replaces the error rate and adds to the latency.
+BASELINE_ERROR_RATE = groups.BASELINE_ERROR_RATE
+BASELINE_LATENCY_MS = groups.BASELINE_LATENCY_MS
+
 # What a keyed call returns, and so what its ledger entry holds.
 Result = TypeVar("Result", bound=BaseModel)
 # What a keyed call on one region returns.
@@ -270,22 +275,27 @@ class SimCloud(SimStorage):
     def inject_release_fault(
         self,
         release: str,
-        error_rate: float,
+        error_rate: float | None = None,
         latency_ms: float = 0.0,
         regions: list[str] | None = None,
         under_load: bool = False,
     ) -> None:
         """Make instances on `release` fail and slow down, in `regions` (None = everywhere).
 
+        `error_rate` is absolute: the share of requests they fail, instead of BASELINE_ERROR_RATE
+        (None: the baseline, so the fault only slows them); `latency_ms` is added to the p99 of
+        BASELINE_LATENCY_MS. The fault replaces any earlier one of the same release.
+
         With `under_load` the fault hits a group only while it serves live traffic (canary:
         weight > 0; stable: weight < 1): preview traffic to a 0-weight green group is clean.
         """
-        _check_rate(error_rate)
+        rate = BASELINE_ERROR_RATE if error_rate is None else error_rate
+        _check_rate(rate)
         if latency_ms < 0:
             raise InvalidRequest(f"sim: latency_ms must be >= 0, got {latency_ms}")
         fault = store.ReleaseFault(
             release,
-            error_rate,
+            rate,
             latency_ms,
             None if regions is None else frozenset(regions),
             under_load,
@@ -339,6 +349,21 @@ class SimCloud(SimStorage):
         """Per region, by name: releases, canary, health and traffic (API faults do not apply)."""
         with self._store.read() as conn:
             return views.status_rows(conn, service)
+
+    def release_faults(self) -> list[dict[str, Any]]:
+        """Every injected release fault, by release: error rate, added p99 ms, regions (None: all)."""
+        with self._store.read() as conn:
+            faults = store.release_faults(conn)
+        return [
+            {
+                "release": f.release,
+                "error_rate": f.error_rate,
+                "added_latency_ms": f.latency_ms,
+                "regions": None if f.regions is None else sorted(f.regions),
+                "under_load": f.under_load,
+            }
+            for f in sorted(faults, key=lambda f: f.release)
+        ]
 
     def inventory(self) -> dict[str, Any]:
         """Counts to diff: instances, groups, canary weights, traffic, total, ledger, snapshots, resources."""

@@ -47,7 +47,7 @@ def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
     result = run("status", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert list(doc) == ["regions"]
+    assert list(doc) == ["regions", "baseline", "release_faults"]
     rows = doc["regions"]
     assert len(rows) == 16
     assert [r["region"] for r in rows] == load_topology().ordered_region_names()
@@ -105,6 +105,65 @@ def test_release_fault_shows_only_where_named() -> None:
     assert all(row["error_rate"] < 0.01 for row in status().values())
 
 
+def test_release_fault_error_rate_is_optional_and_latency_relative_to_the_baseline() -> None:
+    """--latency +50% adds half the 80 ms baseline p99; without --error-rate the baseline 0.2 % stays."""
+    result = run("fault", "release", "1.0.0", "--latency", "+50%", "--regions", "us-east-1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines() == [
+        "release 1.0.0 now fails 0.2% of requests (baseline 0.2%) with p99 120 ms (baseline 80 ms)"
+        " in us-east-1"
+    ]
+    row = status()["us-east-1"]
+    assert 120 * 0.95 <= row["latency_ms"] <= 120 * 1.05
+    assert row["error_rate"] == pytest.approx(0.002, rel=0.11)
+
+    assert run("fault", "release", "1.0.0", "--latency", "+40ms", "--error-rate", "0.3").exit_code == 0
+    row = status()["eu-west-1"]  # replaced: everywhere now, 30 % errors, +40 ms
+    assert 120 * 0.95 <= row["latency_ms"] <= 120 * 1.05
+    assert row["error_rate"] == pytest.approx(0.3, rel=0.11)
+
+
+def test_latency_ms_still_adds_milliseconds() -> None:
+    result = run("fault", "release", "1.0.0", "--error-rate", "0.2", "--latency-ms", "100")
+    assert result.exit_code == 0, result.output
+    assert "with p99 180 ms" in result.stdout
+    assert 180 * 0.95 <= status()["us-east-1"]["latency_ms"] <= 180 * 1.05
+
+
+def test_status_shows_the_baseline_and_every_release_fault() -> None:
+    run("fault", "release", "3.0.0", "--error-rate", "0.2", "--regions", "ap-south-1,eu-west-1")
+    run("fault", "release", "2.0.0", "--latency", "+30%", "--under-load")
+    result = run("status", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["baseline"] == {"error_rate": 0.002, "latency_ms": 80.0}
+    assert doc["release_faults"] == [
+        {
+            "release": "2.0.0",
+            "error_rate": 0.002,
+            "added_latency_ms": 24.0,
+            "regions": None,
+            "under_load": True,
+        },
+        {
+            "release": "3.0.0",
+            "error_rate": 0.2,
+            "added_latency_ms": 0.0,
+            "regions": ["ap-south-1", "eu-west-1"],
+            "under_load": False,
+        },
+    ]
+    table = run("status").stdout.splitlines()
+    assert table[-3:] == [
+        "baseline (a healthy release): 0.2% errors, p99 80 ms",
+        "fault: release 2.0.0 fails 0.2% of requests, p99 +24 ms, in all regions (under live traffic only)",
+        "fault: release 3.0.0 fails 20% of requests, p99 +0 ms, in ap-south-1, eu-west-1",
+    ]
+    assert run("clear").exit_code == 0
+    assert json.loads(run("status", "--json").stdout)["release_faults"] == []
+    assert run("status").stdout.splitlines()[-1] == "baseline (a healthy release): 0.2% errors, p99 80 ms"
+
+
 def test_outage_and_api_fault() -> None:
     result = run("fault", "outage", "eu-west-1")
     assert result.exit_code == 0, result.output
@@ -141,6 +200,10 @@ def test_outage_and_api_fault() -> None:
             "--latency-ms",
         ),
         (["status", "--service", "nope"], "nope"),
+        (["fault", "release", "2.0.0"], "--error-rate, --latency: give one or both"),
+        (["fault", "release", "2.0.0", "--latency", "30%"], "--latency: '30%'"),
+        (["fault", "release", "2.0.0", "--latency", "+fast"], "--latency: '+fast'"),
+        (["fault", "release", "2.0.0", "--latency", "+5ms", "--latency-ms", "5"], "give one of them"),
     ],
 )
 def test_bad_input_is_refused_in_one_line(args: list[str], needle: str) -> None:

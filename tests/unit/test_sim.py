@@ -203,6 +203,22 @@ def test_release_fault_hits_named_regions_and_release_only(cloud: SimCloud) -> N
     assert cloud.health("checkout", "r01").error_rate < 0.01
 
 
+def test_release_fault_without_an_error_rate_keeps_the_baseline(cloud: SimCloud) -> None:
+    cloud.inject_release_fault("1.0.0", latency_ms=40, regions=["r00"])
+    sample = cloud.health("checkout", "r00")
+    assert sample.error_rate == pytest.approx(0.002, rel=0.11)
+    assert 120 * 0.95 <= sample.latency_p99_ms <= 120 * 1.05
+    assert cloud.release_faults() == [
+        {
+            "release": "1.0.0",
+            "error_rate": 0.002,
+            "added_latency_ms": 40.0,
+            "regions": ["r00"],
+            "under_load": False,
+        }
+    ]
+
+
 def test_release_fault_everywhere_is_capped(cloud: SimCloud) -> None:
     cloud.inject_release_fault("1.0.0", 1.0)
     for region in REGIONS:
