@@ -9,6 +9,7 @@ from urllib.parse import quote
 from rich.table import Table
 
 from config.models import wave_rank
+from contracts.errors import SIM_SEED_COMMAND
 from contracts.rollout import (
     RegionOutcome,
     RolloutProgress,
@@ -39,6 +40,20 @@ def in_topology_order(regions: list[RegionOutcome]) -> list[RegionOutcome]:
     """A rollout's regions by wave (core, then edge); a stable sort keeps the topology's file order
     inside a wave, so the list reads like `sim status`, `health` and `backup list`."""
     return sorted(regions, key=lambda o: wave_rank(o.wave))
+
+
+def seed_hint(p: RolloutProgress, topology: str | None) -> str | None:
+    """For a rollout that failed because the simulated cloud never ran its service in some regions
+    (their preflight's NotFound names SIM_SEED_COMMAND): one sentence naming them and the command
+    that seeds the sim from `topology` (None: the shipped one). None for any other outcome."""
+    regions = [o.region for o in in_topology_order(p.regions) if SIM_SEED_COMMAND in o.detail]
+    if p.status != "failed" or not regions:
+        return None
+    command = SIM_SEED_COMMAND + (f" --topology {topology}" if topology else "")
+    return (
+        f"the simulated cloud has never run '{p.service}' in {', '.join(regions)}, so nothing was"
+        f" changed: seed it with `{command}`, then start the rollout again"
+    )
 
 
 def progress_table(p: RolloutProgress) -> Table:

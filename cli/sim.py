@@ -557,6 +557,32 @@ def snapshots(
 
 
 @sim_app.command()
+def seed(topology: TopologyOption = None) -> None:
+    """Seed the sim from a topology: each service on its initial release in every region it lacks.
+
+    What is seeded already (instances, traffic, faults, snapshots) stays as it is. The
+    worker seeds the sim from GLOBALOPS_TOPOLOGY when it starts, and every `sim` command
+    from its --topology; run this when you start operations with a topology of your own,
+    so that its services and regions exist in the sim (a rollout's preflight otherwise
+    fails with "was never seeded").
+
+    Example: globalops sim seed --topology payments.yaml
+    """
+    try:
+        topo = load_topology(topology)
+    except ConfigError as exc:
+        fail(str(exc))
+    seeded = SimCloud().seed_topology(topo)
+    for service in topo.services:
+        fresh = seeded[service.name]
+        if fresh:
+            where = f"{len(fresh)} region(s): {', '.join(fresh)}"
+            typer.echo(f"seeded {service.name} {service.initial_release} in {where}")
+        else:
+            typer.echo(f"{service.name}: already seeded in every region of the topology")
+
+
+@sim_app.command()
 def clear(topology: TopologyOption = None) -> None:
     """Remove every injected fault (release, outage, replica lag, API, corrupt); instances stay.
 

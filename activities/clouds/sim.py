@@ -240,8 +240,8 @@ class SimCloud(SimStorage):
 
     # --- seeding and admin -------------------------------------------------------------------
 
-    def seed(self, service: str, regions: list[tuple[str, int]], release: str) -> None:
-        """Put `service` on `release` in each (region, instance_count) not seeded yet.
+    def seed(self, service: str, regions: list[tuple[str, int]], release: str) -> list[str]:
+        """Put `service` on `release` in each (region, instance_count) not seeded yet; returns those.
 
         The first seeding of a service splits its traffic equally; regions added later
         start at weight 0, so the split still sums to 1 and keeps any weights set since.
@@ -249,18 +249,19 @@ class SimCloud(SimStorage):
         with self._store.write() as conn:
             fresh = dict(r for r in regions if not store.is_seeded(conn, service, r[0]))
             if not fresh:
-                return
+                return []
             first = not store.seeded_regions(conn, service)
             for region, n in fresh.items():
                 store.ensure_region(conn, region)
                 store.add_instances(conn, service, region, release, n, None)
                 store.set_traffic_weight(conn, service, region, 1.0 / len(fresh) if first else 0.0)
+            return list(fresh)
 
-    def seed_topology(self, topology: TopologyLike) -> None:
-        """Seed every service of the topology on its initial release in every region."""
+    def seed_topology(self, topology: TopologyLike) -> dict[str, list[str]]:
+        """Seed every service of the topology on its initial release in every region not seeded yet;
+        returns the regions seeded now, per service."""
         regions = [(r.name, r.instances) for r in topology.regions]
-        for service in topology.services:
-            self.seed(service.name, regions, service.initial_release)
+        return {s.name: self.seed(s.name, regions, s.initial_release) for s in topology.services}
 
     def reset(self) -> None:
         """Delete everything: instances, traffic, faults, snapshots, DR resources and the ledger."""
@@ -395,7 +396,7 @@ class SimCloud(SimStorage):
     @staticmethod
     def _require_seeded(conn: sqlite3.Connection, service: str, region: str) -> None:
         if not store.is_seeded(conn, service, region):
-            raise NotFound(f"sim: service '{service}' is not deployed in region '{region}'")
+            raise NotFound(store.not_seeded(service, f"region '{region}'"))
 
     def _once(
         self,

@@ -332,3 +332,54 @@ def test_help(args: list[str], needles: tuple[str, ...], connect_calls: list[str
     for needle in needles:
         assert needle in result.stdout, needle
     assert connect_calls == []
+
+
+def test_a_sim_that_never_ran_the_service_is_one_line_naming_the_topology_to_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollout fails every preflight with the sim's NotFound; `--wait` says so in one line with
+    the command that fixes it, the user's topology file filled in (not the whole reason, 16 times)."""
+    import cli.rollout
+    from cli.follow import Follow
+    from contracts.rollout import RegionOutcome, RolloutProgress
+
+    mine = _mutated(
+        default_topology_path(),
+        tmp_path / "payments.yaml",
+        _set("services.0", {"name": "payments", "initial_release": "1.0.0"}),
+    )
+
+    async def failed_preflight(launch: Any, follow: Follow[Any, RolloutProgress], **_: Any) -> int:
+        topology = launch.request.topology
+        message = "sim: service 'payments' was never seeded in region '{}': seed the sim from your topology"
+        message += " with `globalops sim seed --topology FILE`"
+        progress = RolloutProgress(
+            workflow_id="rollout:payments",
+            status="failed",
+            service="payments",
+            release="2.0.0",
+            rollback_policy="rollback_all",
+            reason="preflight failed: " + " | ".join(message.format(n) for n in topology.region_names()),
+            regions=[
+                RegionOutcome(region=n, wave=topology.wave_of(n), status="failed", detail=message.format(n))
+                for n in topology.region_names()
+            ],
+        )
+        follow.report(progress, False)
+        return 1
+
+    monkeypatch.setattr(cli.rollout, "start_and_follow", failed_preflight)
+    result = runner.invoke(
+        app, ["rollout", "start", "-s", "payments", "-r", "2.0.0", "--topology", str(mine), "--wait"]
+    )
+    assert result.exit_code == 1
+    first, web_ui = result.stdout.splitlines()
+    assert first.startswith(
+        "rollout:payments: failed — the simulated cloud has never run 'payments' in us-east-1, us-west-2,"
+        " us-central1, "
+    )
+    assert first.endswith(
+        f", sa-east-1, so nothing was changed: seed it with `globalops sim seed --topology {mine}`,"
+        " then start the rollout again"
+    )
+    assert web_ui.startswith("Web UI: ")

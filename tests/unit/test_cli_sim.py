@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 
 from cli.sim import sim_app
 from config.loader import load_topology
+from config.paths import default_topology_path
 
 app = typer.Typer()
 app.add_typer(sim_app, name="sim")
@@ -214,6 +215,39 @@ def test_bad_topology_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "topology.yaml"
     bad.write_text("services: [\n", encoding="utf-8")
     assert_refused(run("status", "--topology", str(bad)), str(bad))
+
+
+def test_seed_adds_a_topology_of_your_own_and_keeps_what_is_there(tmp_path: Path) -> None:
+    """A topology with a service the sim has never seen: `sim seed` adds it, nothing else changes."""
+    import yaml
+
+    from activities.clouds.sim import SimCloud
+
+    status()  # seeds the shipped topology: checkout everywhere
+    SimCloud().ensure_release("checkout", "us-east-1", "2.0.0", 4, "k")
+    shipped = yaml.safe_load(default_topology_path().read_text(encoding="utf-8"))
+    shipped["services"].append({"name": "payments", "initial_release": "4.1.0"})
+    mine = tmp_path / "payments.yaml"
+    mine.write_text(yaml.safe_dump(shipped), encoding="utf-8")
+
+    result = run("seed", "--topology", str(mine))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "checkout: already seeded in every region of the topology",
+        f"seeded payments 4.1.0 in 16 region(s): {', '.join(load_topology().region_names())}",
+    ]
+    rows = {
+        r["region"]: r
+        for r in json.loads(run("status", "--service", "payments", "--json", "--topology", str(mine)).stdout)[
+            "regions"
+        ]
+    }
+    assert len(rows) == 16 and {r["release"] for r in rows.values()} == {"4.1.0"}
+    assert status()["us-east-1"]["release"] == "2.0.0"  # checkout kept its rollout
+
+    again = run("seed", "--topology", str(mine))
+    assert again.stdout.splitlines()[-1] == "payments: already seeded in every region of the topology"
+    assert_refused(run("seed", "--topology", str(tmp_path / "missing.yaml")), "missing.yaml")
 
 
 def test_reset_restores() -> None:
