@@ -9,6 +9,7 @@ from urllib.parse import quote
 from rich.table import Table
 
 from config.models import wave_rank
+from config.paths import state_dir
 from contracts.errors import SIM_SEED_COMMAND
 from contracts.rollout import (
     RegionOutcome,
@@ -30,10 +31,27 @@ _STYLE = {
 }
 
 
+DEFAULT_WEB_UI = "http://localhost:8233"
+#: The file under $GLOBALOPS_HOME where `dev up` records the address of the Web UI it started.
+WEB_UI_RECORD = "web-ui-url"
+
+
+def web_ui_base() -> str:
+    """The Web UI's base URL: $GLOBALOPS_WEB_UI, else the one `dev up` recorded (its --ui-port),
+    else the dev server's default :8233."""
+    base = os.environ.get("GLOBALOPS_WEB_UI")
+    if not base:
+        try:
+            base = (state_dir() / WEB_UI_RECORD).read_text(encoding="utf-8").strip()
+        except OSError:
+            base = ""
+    return (base or DEFAULT_WEB_UI).rstrip("/")
+
+
 def web_ui_url(workflow_id: str) -> str:
-    """The Temporal Web UI page of a workflow ($GLOBALOPS_WEB_UI, default the dev server's :8233)."""
-    base = os.environ.get("GLOBALOPS_WEB_UI", "http://localhost:8233").rstrip("/")
-    return f"{base}/namespaces/{quote(namespace(), safe='')}/workflows/{quote(workflow_id, safe='')}"
+    """The Temporal Web UI page of a workflow (under `web_ui_base()`)."""
+    namespace_part = quote(namespace(), safe="")
+    return f"{web_ui_base()}/namespaces/{namespace_part}/workflows/{quote(workflow_id, safe='')}"
 
 
 def in_topology_order(regions: list[RegionOutcome]) -> list[RegionOutcome]:
