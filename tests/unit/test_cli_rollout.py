@@ -1,7 +1,9 @@
-"""`globalops rollout start` refuses bad input with one line and exit 2, before touching Temporal."""
+"""`globalops rollout start` refuses bad input with one line and exit 2, before touching Temporal; what
+`rollout start --wait` and `rollout status` print."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,3 +385,62 @@ def test_a_sim_that_never_ran_the_service_is_one_line_naming_the_topology_to_see
         " then start the rollout again"
     )
     assert web_ui.startswith("Web UI: ")
+
+
+ROLLOUT_JSON_KEYS = {
+    "workflow_id",
+    "status",
+    "service",
+    "release",
+    "previous_release",
+    "regions",
+    "reason",
+    "deploy_order",
+    "compensation_order",
+    "held",
+    "skipped",
+    "started_at",
+    "finished_at",
+    "web_ui_url",
+}
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_status_json_has_start_and_end_times_held_and_skipped(
+    monkeypatch: pytest.MonkeyPatch, finished: bool
+) -> None:
+    """`rollout status --json` gives the documented keys; a running rollout has no end time yet."""
+    from datetime import UTC, datetime, timedelta
+
+    import cli.rollout
+    from contracts.rollout import RolloutProgress
+
+    started = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
+    progress = RolloutProgress(
+        workflow_id="rollout:checkout",
+        status="partial" if finished else "running",
+        service="checkout",
+        release="2.0.0",
+        rollback_policy="rollback_all",
+        held=[] if finished else ["ap-south-1"],
+        skipped=["ap-south-1"] if finished else [],
+        started_at=started,
+        finished_at=started + timedelta(minutes=42) if finished else None,
+    )
+
+    async def fake_status(wid: str) -> RolloutProgress:
+        assert wid == "rollout:checkout"
+        return progress
+
+    monkeypatch.setattr(cli.rollout, "_status", fake_status)
+    result = runner.invoke(app, ["rollout", "status", "checkout", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) == ROLLOUT_JSON_KEYS
+    assert datetime.fromisoformat(doc["started_at"]) == started
+    if finished:
+        assert datetime.fromisoformat(doc["finished_at"]) - started == timedelta(minutes=42)
+        assert (doc["held"], doc["skipped"]) == ([], ["ap-south-1"])
+    else:
+        assert doc["finished_at"] is None
+        assert (doc["held"], doc["skipped"]) == (["ap-south-1"], [])
