@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import cli.backup
 import cli.failover
+import cli.follow
 from cli import launch
 from cli.main import app
 from cli.render import progress_table, rollout_json
@@ -71,6 +72,8 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> None:
     async def no_monitor(_client: Any, _service: str) -> None:
         return None
 
+    # Wide enough that no region name wraps, whatever width the shared console was made with.
+    monkeypatch.setattr(cli.follow.out, "width", 200)
     monkeypatch.setattr(cli.failover, "client_or_fail", no_client)
     monkeypatch.setattr(cli.backup, "client_or_fail", no_client)
     monkeypatch.setattr(cli.failover, "_monitor_status", no_monitor)
@@ -142,7 +145,7 @@ def test_sim_snapshots_by_region_in_topology_order_newest_first() -> None:
 
 def test_health_json_and_table(workers: None, order: list[str]) -> None:
     assert [r["region"] for r in json_of("health", "--service", "checkout", "--json")["regions"]] == order
-    table = runner.invoke(app, ["health", "--service", "checkout"], env={"COLUMNS": "200"})
+    table = runner.invoke(app, ["health", "--service", "checkout"])
     assert table.exit_code == 0, table.output
     assert lines_naming(table.stdout, order) == order
 
@@ -150,7 +153,7 @@ def test_health_json_and_table(workers: None, order: list[str]) -> None:
 def test_backup_list_json_and_table(workers: None, order: list[str]) -> None:
     doc = json_of("backup", "list", "--service", "checkout", "--json")
     assert [r["region"] for r in doc["regions"]] == order
-    table = runner.invoke(app, ["backup", "list", "--service", "checkout"], env={"COLUMNS": "200"})
+    table = runner.invoke(app, ["backup", "list", "--service", "checkout"])
     assert table.exit_code == 0, table.output
     assert lines_naming(table.stdout, order) == order
 
