@@ -147,6 +147,12 @@ class Notification(BaseModel):
     events: list[Annotated[EventName, BeforeValidator(_known_event)]] = Field(
         min_length=1, description="The events this sink receives."
     )
+    give_up_after: Duration = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="How long a failing sink is retried before it is given up.",
+    )
 
     @field_validator("url")
     @classmethod
