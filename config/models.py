@@ -13,6 +13,7 @@ from config.dr import DrPolicy
 from config.durations import Duration
 from config.failover import FailoverPolicy
 from config.gcp import GcpRegionConfig
+from config.notify import Hooks, Notification
 from config.strategies import (
     AnalysisPolicy,
     BlueGreenPolicy,
@@ -478,6 +479,13 @@ class Policies(BaseModel):
             "Longest one attempt of a cloud call may run before Temporal retries it; also how long "
             "a call lost with a crashed worker waits to be retried elsewhere."
         ),
+    )
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        description="Apprise sinks and the events each receives (docs/change-control.md).",
+    )
+    hooks: Hooks = Field(
+        default_factory=Hooks, description="Webhook gates: pre_rollout, pre_region, post_batch, post_region."
     )
 
     @field_validator("bake", mode="before")

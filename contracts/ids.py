@@ -84,3 +84,8 @@ def drill_region_id(drill_workflow_id: str, region: str) -> str:
 def inspect_id(kind: str, service: str, nonce: str) -> str:
     """A short read-only workflow the CLI runs through the workers (health, snapshots)."""
     return f"inspect:{kind}:{service}:{nonce}"
+
+
+def notification_id(event_id: str) -> str:
+    """The workflow that sends one event to its sinks: one per event id, so a repeated start sends nothing."""
+    return f"notify:{event_id}"

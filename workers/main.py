@@ -15,6 +15,8 @@ from temporalio.worker import Interceptor, Worker
 from activities.analysis_activities import AnalysisActivities
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry, default_registry
+from activities.hook_activities import call_hook
+from activities.notify_activities import send_notification
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
 from workers import telemetry
@@ -24,6 +26,7 @@ from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
+from workflows.notify import NotifyWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
@@ -40,6 +43,7 @@ WORKFLOWS = [
     DrillWorkflow,
     HealthReportWorkflow,
     SnapshotInventoryWorkflow,
+    NotifyWorkflow,
 ]
 
 
@@ -72,6 +76,8 @@ def activity_functions(clouds: CloudRegistry) -> list[Callable[..., Any]]:
         storage.check_volume,
         storage.list_resources,
         storage.delete_resource,
+        send_notification,
+        call_hook,
     ]
 
 

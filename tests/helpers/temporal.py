@@ -7,8 +7,9 @@ import concurrent.futures
 import contextlib
 import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -55,14 +56,16 @@ def make_worker(
     executor: concurrent.futures.Executor,
     task_queue: str,
     extra_workflows: Sequence[type] = (),
+    activities: Sequence[Callable[..., Any]] | None = None,
 ) -> Worker:
-    """A worker running the real workflows (plus test drivers) and the real activities against the sim."""
+    """A worker running the real workflows (plus test drivers) and the real activities against the sim
+    (or `activities`, e.g. tests/helpers/breaks.py's with one of them broken)."""
     registry = CloudRegistry({"sim": lambda: sim})
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=activity_functions(registry),
+        activities=activity_functions(registry) if activities is None else list(activities),
         activity_executor=executor,
     )
 
