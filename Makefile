@@ -33,7 +33,7 @@ demo-aws: $(STAMP)
 ## (unit, time-skipping workflow tests, end-to-end on real servers) in TEST_JOBS processes (default 2: most
 ## of the suite waits on real servers; TEST_JOBS=0 runs it in one), then mutation testing (make mutation).
 TEST_JOBS ?= 2
-test: $(STAMP) /usr/bin/chromium imports docs
+test: $(STAMP) /usr/bin/chromium /usr/bin/prometheus imports docs
 	$(PY) -m pytest -n $(TEST_JOBS)
 	$(PY) scripts/mutation.py
 
@@ -47,6 +47,19 @@ test: $(STAMP) /usr/bin/chromium imports docs
 	  exit 1; }
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+## The Prometheus tests (tests/integration/prometheus/) run Debian's Prometheus server: installed here when
+## missing. The package may start a system service of its own (on :9090); the tests never use it, they start
+## their own server on a free port with a temporary storage directory.
+/usr/bin/prometheus:
+	@command -v apt-get >/dev/null || { \
+	  echo "make test: the Prometheus tests need /usr/bin/prometheus; apt-get is missing: install it yourself" >&2; \
+	  exit 1; }
+	@[ "$$(id -u)" = 0 ] || { \
+	  echo "make test: the Prometheus tests need /usr/bin/prometheus; run 'sudo apt-get install prometheus' first" >&2; \
+	  exit 1; }
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n $(TEST_JOBS) -m "not e2e and not slow"

@@ -145,8 +145,9 @@ def list_snapshots(
 ) -> None:
     """List the snapshots stored in each region (originals and copies), newest first.
 
-    Read-only, through each region's cloud adapter: a region whose provider cannot be reached
-    shows its error instead. A copy names the region whose data it holds (source).
+    Read-only, through each region's cloud adapter, in topology order (by wave, then file order):
+    a region whose provider cannot be reached shows its error instead. A copy names the region
+    whose data it holds (source).
 
     Example: globalops backup list --service checkout --region eu-central-1 --json
     """
@@ -158,8 +159,9 @@ def list_snapshots(
         )
 
     inventory = asyncio.run(go())
+    rank = {name: i for i, name in enumerate(topo.ordered_region_names())}
     rows: list[dict[str, Any]] = []
-    for region in inventory.regions:
+    for region in sorted(inventory.regions, key=lambda r: rank.get(r.region, len(rank))):
         row: dict[str, Any] = {
             "region": region.region,
             "snapshots": [s.model_dump(mode="json") for s in region.snapshots],

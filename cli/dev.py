@@ -21,6 +21,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from cli.errors import fail
+from cli.render import WEB_UI_RECORD, web_ui_base
 from config.paths import state_dir
 from contracts.search_attributes import REGISTRATION
 from workers import telemetry
@@ -130,11 +131,19 @@ async def _wait_ready(address: str, task_queue: str | None, pid: int, what: str,
 @dev_app.command("up")
 def up(
     port: Annotated[int, typer.Option("--port", help="Temporal frontend port.")] = 7233,
-    ui_port: Annotated[int, typer.Option("--ui-port", help="Web UI port.")] = 8233,
+    ui_port: Annotated[
+        int, typer.Option("--ui-port", help="Web UI port; the links every command prints follow it.")
+    ] = 8233,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also start a worker.")] = True,
     task_queue: Annotated[str, typer.Option("--task-queue", help="The worker's task queue.")] = "globalops",
 ) -> None:
-    """Start the dev server (database under .globalops/) and a worker; does nothing if they already run."""
+    """Start the dev server (database under .globalops/) and a worker; does nothing if they already run.
+
+    The Web UI's address is recorded under $GLOBALOPS_HOME, so the links other commands print
+    point at --ui-port (GLOBALOPS_WEB_UI, when set, wins); `dev down` removes the record.
+
+    Example: globalops dev up --port 7301 --ui-port 8301
+    """
     home = state_dir().resolve()
     logs = home / "logs"
     address = f"127.0.0.1:{port}"
@@ -160,11 +169,13 @@ def up(
         for name, kind in REGISTRATION.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
         pid = _spawn(cmd, logs / "temporal.log", server_pid_file, env)
+        # Every link the CLI prints (cli/render.py) follows --ui-port from now on.
+        (home / WEB_UI_RECORD).write_text(f"http://localhost:{ui_port}\n", encoding="utf-8")
         _out.print(f"Temporal dev server starting (pid {pid}) on {address}")
     else:
         _out.print(f"Temporal dev server already running (pid {pid})")
     asyncio.run(_wait_ready(address, None, pid, "the Temporal dev server", logs / "temporal.log"))
-    _out.print(f"Web UI: http://localhost:{ui_port}")
+    _out.print(f"Web UI: {web_ui_base()}")
     if not worker:
         return
     worker_pid_file = home / "worker.pid"
@@ -233,6 +244,7 @@ def down() -> None:
     home = state_dir()
     _stop(home / "worker.pid", "worker")
     _stop(home / "temporal.pid", "Temporal dev server")
+    (home / WEB_UI_RECORD).unlink(missing_ok=True)
 
 
 @dev_app.command("status")

@@ -117,8 +117,9 @@ def health(
     """Per region: status, traffic share, error rate, p99 and the monitor's last probe.
 
     Read by the workers through each region's own provider (the same probe the monitor runs), in
-    topology order. A region that cannot be read is unhealthy, and one whose metrics did not
-    arrive is `blind`: never healthy, its numbers unknown (null in --json, never 0).
+    topology order (by wave, then file order). A region that cannot be read is unhealthy, and one
+    whose metrics did not arrive is `blind`: never healthy, its numbers unknown (null in --json,
+    never 0).
     """
     topo, _ = load(topology, policies, service)
 
@@ -127,8 +128,9 @@ def health(
         report, status = await asyncio.gather(
             launch.read_health(client, service, topo), _monitor_status(client, service)
         )
+        rank = {name: i for i, name in enumerate(topo.ordered_region_names())}
         rows = []
-        for r in report.regions:
+        for r in sorted(report.regions, key=lambda r: rank.get(r.region, len(rank))):
             probe = status.last.get(r.region) if status else None
             rows.append(
                 {

@@ -11,6 +11,7 @@ from typing import Annotated, cast, get_args
 
 import typer
 from rich.console import RenderableType
+from rich.markup import escape
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
@@ -29,7 +30,7 @@ from cli.options import (
     check_release,
     load,
 )
-from cli.render import progress_table, rollout_json, web_ui_url
+from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
 from config.strategies import Strategy
 from contracts.ids import region_deployment_id, rollout_id, rollout_id_of
 from contracts.rollout import RolloutProgress, RolloutRequest
@@ -76,7 +77,10 @@ def start(
     """Start a rollout. Validates the configuration first: bad input exits 2 and starts nothing.
 
     Exit codes with --wait: 0 succeeded, 1 partial (regions skipped) / rolled back / failed /
-    aborted, 2 bad input or refused.
+    aborted, 2 bad input or refused. On the simulated cloud, seed a topology of your own first
+    (`globalops sim seed --topology FILE`): the sim runs only what it was seeded with.
+
+    Example: globalops rollout start --service checkout --release 2.0.0 --wait
     """
     topo, pols = load(topology, policies, service)
     check_release(release)
@@ -99,7 +103,7 @@ def start(
             f"a rollout of '{service}' is already running; watch it with `globalops rollout status {wid}`"
             f" or stop it with `globalops rollout abort {wid}`"
         ),
-        report=_report,
+        report=lambda result, as_json: _report(result, as_json, str(topology) if topology else None),
         succeeded=lambda r: r.status == "succeeded",
         live=_live,
     )
@@ -138,16 +142,18 @@ async def overlay_children(client: Client, progress: RolloutProgress) -> None:
                 progress.regions[index] = live
 
 
-def _report(result: RolloutProgress, as_json: bool) -> None:
+def _report(result: RolloutProgress, as_json: bool, topology: str | None) -> None:
     if as_json:
         print(json.dumps(rollout_json(result)))
         return
     if err.is_terminal:
         err.print(progress_table(result))
     colour = "green" if result.status == "succeeded" else "red"
+    # A sim that never ran the service fails every preflight with the same words: one line says it.
+    why = seed_hint(result, topology) or result.reason
     out.print(
-        f"[{colour}]{result.workflow_id}: {result.status}[/]"
-        + (f" — {result.reason}" if result.reason else "")
+        f"[{colour}]{result.workflow_id}: {result.status}[/]" + (f" — {escape(why)}" if why else ""),
+        soft_wrap=True,
     )
     out.print(f"Web UI: {web_ui_url(result.workflow_id)}")
 
@@ -160,6 +166,9 @@ def status(ident: IdArg, as_json: JsonOpt = False) -> None:
         print(json.dumps(rollout_json(progress)))
     else:
         out.print(progress_table(progress))
+        hint = seed_hint(progress, "FILE")
+        if hint:
+            out.print(escape(hint), soft_wrap=True)
         out.print(f"Web UI: {web_ui_url(progress.workflow_id)}")
 
 

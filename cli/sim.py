@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from activities.clouds.sim import SimCloud
+from activities.clouds import sim_exporter
+from activities.clouds.sim import BASELINE_ERROR_RATE, BASELINE_LATENCY_MS, SimCloud
 from cli.errors import fail
 from config.loader import ConfigError, load_topology
 from config.models import Topology
@@ -67,6 +70,13 @@ def _open(topology_path: Path | None) -> tuple[SimCloud, Topology]:
     return cloud, topology
 
 
+def _order(topology: Topology) -> Callable[[str], tuple[int, str]]:
+    """Sort key of region names in topology order (by wave, then file order); regions the sim holds
+    but this topology does not name come last, by name."""
+    rank = {name: i for i, name in enumerate(topology.ordered_region_names())}
+    return lambda region: (rank.get(region, len(rank)), region)
+
+
 def _check_regions(topology: Topology, regions: list[str]) -> None:
     known = {r.name for r in topology.regions}
     unknown = [r for r in regions if r not in known]
@@ -91,8 +101,10 @@ def status(
         bool,
         typer.Option(
             "--json",
-            help='Print one JSON object: {"regions": [{region, release, healthy, '
-            "traffic, error_rate, latency_ms, canary_release, canary_weight, canary_instances}]}.",
+            help='Print one JSON object: {"regions": [{region, release, groups: {stable: {release: '
+            "instances}, canary: {release: instances}}, healthy, traffic, error_rate, latency_ms, "
+            'canary_release, canary_weight, canary_instances}], "baseline": {error_rate, latency_ms}, '
+            '"release_faults": [{release, error_rate, added_latency_ms, regions, under_load}]}.',
             envvar="GLOBALOPS_JSON",
         ),
     ] = False,
@@ -101,20 +113,25 @@ def status(
     """Show, per region, the release a service runs, its canary, health and traffic share.
 
     The release column is the release most stable instances run; during a rolling
-    deploy a region shows the mix. The canary column shows a canary / green group and
-    the share of the region's traffic it takes, like "2.0.0 @ 25%". Error rate and p99
-    latency are one fresh (slightly noisy) sample, weighted by each group's traffic, so
-    an injected release fault shows up only where that release serves.
+    deploy a region shows the mix (--json: `release` is that majority, `groups` counts the
+    instances on each release in the stable and the canary / green group). The canary
+    column shows a canary / green group and the share of the region's traffic it takes,
+    like "2.0.0 @ 25%". Error rate and p99 latency are one fresh (slightly noisy) sample,
+    weighted by each group's traffic, so an injected release fault shows up only where that
+    release serves. Under the table: the baseline of a healthy release (0.2 % errors, p99
+    80 ms) and every release fault injected.
 
     Example: globalops sim status --service checkout --json
     """
     cloud, topo = _open(topology)
     _check_service(topo, service)
-    rows = cloud.status(service)
+    order = _order(topo)
+    rows = sorted(cloud.status(service), key=lambda row: order(row["region"]))
     if as_json:
         keys = (
             "region",
             "release",
+            "groups",
             "healthy",
             "traffic",
             "error_rate",
@@ -123,7 +140,12 @@ def status(
             "canary_weight",
             "canary_instances",
         )
-        typer.echo(json.dumps({"regions": [{k: row[k] for k in keys} for row in rows]}))
+        doc = {
+            "regions": [{k: row[k] for k in keys} for row in rows],
+            "baseline": {"error_rate": BASELINE_ERROR_RATE, "latency_ms": BASELINE_LATENCY_MS},
+            "release_faults": cloud.release_faults(),
+        }
+        typer.echo(json.dumps(doc))
         return
     table = Table(title=f"sim: {service}", pad_edge=False)
     for column in ("region", "release", "canary", "healthy", "traffic", "error rate", "p99 ms"):
@@ -147,7 +169,30 @@ def status(
             f"{row['error_rate'] * 100:.2f}%",
             f"{row['latency_ms']:.0f}",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for line in _fault_lines(cloud.release_faults()):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def _pct(share: float) -> str:
+    """0.2 as "20%", 0.002 as "0.2%"."""
+    return f"{share * 100:g}%"
+
+
+def _fault_lines(faults: list[dict[str, Any]]) -> list[str]:
+    """The baseline a healthy release shows, then one line per injected release fault."""
+    lines = [
+        f"baseline (a healthy release): {_pct(BASELINE_ERROR_RATE)} errors, p99 {BASELINE_LATENCY_MS:g} ms"
+    ]
+    for f in faults:
+        where = ", ".join(f["regions"]) if f["regions"] is not None else "all regions"
+        lines.append(
+            f"fault: release {f['release']} fails {_pct(f['error_rate'])} of requests,"
+            f" p99 +{f['added_latency_ms']:g} ms, in {where}"
+            + (" (under live traffic only)" if f["under_load"] else "")
+        )
+    return lines
 
 
 def _canary_cell(row: dict[str, Any]) -> str:
@@ -160,15 +205,40 @@ def _canary_cell(row: dict[str, Any]) -> str:
 @fault_app.command("release")
 def fault_release(
     version: Annotated[str, typer.Argument(help="Release to make faulty, e.g. 2.0.0.")],
-    error_rate: ErrorRateOption,
+    error_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--error-rate",
+            help=(
+                "Share of the release's requests that fail, 0..1 (0.2 = 20%). Absolute: it replaces"
+                f" the {_pct(BASELINE_ERROR_RATE)} baseline, it is not added to it."
+                " Default: the baseline (the fault only slows the release)."
+            ),
+            envvar="GLOBALOPS_SIM_ERROR_RATE",
+            show_default=False,
+        ),
+    ] = None,
+    latency: Annotated[
+        str | None,
+        typer.Option(
+            "--latency",
+            help=(
+                f"Added p99 latency: +30% (of the {BASELINE_LATENCY_MS:g} ms baseline, so +24 ms)"
+                " or +50ms."
+            ),
+            envvar="GLOBALOPS_SIM_LATENCY",
+            show_default=False,
+        ),
+    ] = None,
     latency_ms: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--latency-ms",
-            help="Extra p99 latency of instances on the release, in ms.",
+            help="Added p99 latency in ms: 50 is the same as --latency +50ms.",
             envvar="GLOBALOPS_SIM_LATENCY_MS",
+            show_default=False,
         ),
-    ] = 0.0,
+    ] = None,
     regions: Annotated[
         str | None,
         typer.Option(
@@ -191,7 +261,12 @@ def fault_release(
     ] = False,
     topology: TopologyOption = None,
 ) -> None:
-    """Make a release fail: its instances return errors at --error-rate and slow down.
+    """Make a release fail: its instances return errors at --error-rate and/or slow down by --latency.
+
+    A healthy release fails 0.2 % of requests with a p99 of 80 ms (`sim status` shows the
+    baseline and every fault). --error-rate is absolute: the release's instances fail that
+    share instead of the baseline's; --latency adds to the baseline p99, relatively (+30%) or
+    in ms (+50ms). Give one or both; a new fault of the same release replaces the old one.
 
     Only instances running VERSION are affected, so the fault appears as a rollout
     reaches a region, and a health gate should catch it and roll back. Limit it with
@@ -199,23 +274,51 @@ def fault_release(
     With --under-load the fault hides from analysis of a 0-weight green group and bites
     once traffic shifts to it: the case for gradual canary weights.
 
-    Example: globalops sim fault release 2.0.0 --error-rate 0.2 --regions eu-west-1
+    Example: globalops sim fault release 2.0.0 --error-rate 0.2 --latency +30% --regions eu-west-1
     """
-    _check_rate(error_rate)
-    if latency_ms < 0:
-        fail(f"--latency-ms must be >= 0, got {latency_ms:g}")
+    if error_rate is not None:
+        _check_rate(error_rate)
+    added_ms = _added_latency(latency, latency_ms)
+    if error_rate is None and added_ms is None:
+        fail("--error-rate, --latency: give one or both, e.g. --error-rate 0.2 or --latency +30%")
     if not version.strip():
         fail("release VERSION must not be empty")
     cloud, topo = _open(topology)
     names = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
     if names is not None:
         _check_regions(topo, names)
-    cloud.inject_release_fault(version, error_rate, latency_ms, names, under_load=under_load)
+    cloud.inject_release_fault(version, error_rate, added_ms or 0.0, names, under_load=under_load)
+    rate = BASELINE_ERROR_RATE if error_rate is None else error_rate
     where = ", ".join(names) if names else "all regions"
     load = " under live traffic only" if under_load else ""
     typer.echo(
-        f"release {version} now fails {error_rate * 100:g}% of requests (+{latency_ms:g} ms) in {where}{load}"
+        f"release {version} now fails {_pct(rate)} of requests (baseline {_pct(BASELINE_ERROR_RATE)})"
+        f" with p99 {BASELINE_LATENCY_MS + (added_ms or 0.0):g} ms (baseline {BASELINE_LATENCY_MS:g} ms)"
+        f" in {where}{load}"
     )
+
+
+_LATENCY_CHANGE = re.compile(r"^\+(?P<amount>[0-9]+(\.[0-9]+)?)(?P<unit>%|ms)$")
+
+
+def _added_latency(latency: str | None, latency_ms: float | None) -> float | None:
+    """The p99 ms a fault adds, from --latency (+30% of the baseline, or +50ms) or --latency-ms."""
+    if latency is not None and latency_ms is not None:
+        fail("--latency, --latency-ms: give one of them (--latency-ms 50 is --latency +50ms)")
+    if latency_ms is not None:
+        if not (math.isfinite(latency_ms) and latency_ms >= 0):
+            fail(f"--latency-ms: must be a number >= 0, got {latency_ms:g}")
+        return latency_ms
+    if latency is None:
+        return None
+    match = _LATENCY_CHANGE.match(latency.strip())
+    if match is None:
+        fail(
+            f"--latency: '{latency}' is not a change of p99 latency: +30% (of the"
+            f" {BASELINE_LATENCY_MS:g} ms baseline) or +50ms"
+        )
+    amount = float(match["amount"])
+    return BASELINE_LATENCY_MS * amount / 100 if match["unit"] == "%" else amount
 
 
 @fault_app.command("outage")
@@ -409,7 +512,8 @@ def traffic(
     """
     cloud, topo = _open(topology)
     _check_service(topo, service)
-    weights: dict[str, float] = cloud.inventory()["traffic"].get(service, {})
+    stored: dict[str, float] = cloud.inventory()["traffic"].get(service, {})
+    weights = {region: stored[region] for region in sorted(stored, key=_order(topo))}
     if as_json:
         typer.echo(json.dumps({"service": service, "weights": weights}))
         return
@@ -442,7 +546,8 @@ def snapshots(
     """
     cloud, topo = _open(topology)
     _check_service(topo, service)
-    snaps = cloud.snapshots(service)
+    order = _order(topo)
+    snaps = sorted(cloud.snapshots(service), key=lambda snap: order(snap.region))  # stable: newest first
     if as_json:
         keys = ("id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of")
         rows = [snap.model_dump(mode="json", include=set(keys)) for snap in snaps]
@@ -464,6 +569,79 @@ def snapshots(
             taken_at = snap.taken_at.strftime("%Y-%m-%d %H:%M:%S")
             table.add_row(snap.id, snap.source_region, taken_at, snap.copy_of or "")
         console.print(table)
+
+
+@sim_app.command()
+def exporter(
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            min=0,
+            max=65535,
+            help="Port to serve /metrics on (0: any free port, printed at start).",
+            envvar="GLOBALOPS_SIM_EXPORTER_PORT",
+        ),
+    ] = sim_exporter.DEFAULT_PORT,
+    address: Annotated[
+        str,
+        typer.Option(
+            "--address",
+            help="Address to listen on (0.0.0.0: every interface).",
+            envvar="GLOBALOPS_SIM_EXPORTER_ADDRESS",
+        ),
+    ] = "127.0.0.1",
+    topology: TopologyOption = None,
+) -> None:
+    """Serve the simulated service's metrics to Prometheus until Ctrl-C (runs in the foreground).
+
+    Per service, region and group (stable | canary): http_requests_total by code and the
+    latency histogram http_request_duration_seconds, the RED metrics that canary analysis
+    with `analysis.provider: prometheus` reads by default. Every scrape counts the traffic
+    the sim served since the last one, shaped by the canary weight and the release faults
+    injected. A region in a metrics gap or an outage is not exported (no data, never 0).
+    Point a Prometheus scrape job at http://ADDRESS:PORT/metrics.
+
+    Example: globalops sim exporter --port 9465
+    """
+    cloud, _ = _open(topology)
+    try:
+        served = sim_exporter.serve(cloud.db_path, port, address)
+    except OSError as exc:
+        fail(f"cannot listen on {address}:{port}: {exc.strerror or exc}")
+    typer.echo(f"serving the sim's metrics on http://{address}:{served.port}/metrics (Ctrl-C to stop)")
+    try:
+        served.thread.join()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        served.stop()
+
+
+@sim_app.command()
+def seed(topology: TopologyOption = None) -> None:
+    """Seed the sim from a topology: each service on its initial release in every region it lacks.
+
+    What is seeded already (instances, traffic, faults, snapshots) stays as it is. The
+    worker seeds the sim from GLOBALOPS_TOPOLOGY when it starts, and every `sim` command
+    from its --topology; run this when you start operations with a topology of your own,
+    so that its services and regions exist in the sim (a rollout's preflight otherwise
+    fails with "was never seeded").
+
+    Example: globalops sim seed --topology payments.yaml
+    """
+    try:
+        topo = load_topology(topology)
+    except ConfigError as exc:
+        fail(str(exc))
+    seeded = SimCloud().seed_topology(topo)
+    for service in topo.services:
+        fresh = seeded[service.name]
+        if fresh:
+            where = f"{len(fresh)} region(s): {', '.join(fresh)}"
+            typer.echo(f"seeded {service.name} {service.initial_release} in {where}")
+        else:
+            typer.echo(f"{service.name}: already seeded in every region of the topology")
 
 
 @sim_app.command()

@@ -6,11 +6,56 @@ service of a region. Credentials never appear here: the adapter uses boto3's def
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
 
 from config.base import CONFIG
 
-__all__ = ["AwsRegionConfig"]
+__all__ = ["AwsRegionConfig", "CustomMetricNames", "ReplicaLagSource"]
+
+#: Where health and canary analysis read a region's numbers: what AWS publishes for the load
+#: balancer's target groups (`native`), or series the service publishes itself (`custom`).
+MetricsSource = Literal["native", "custom"]
+#: RDS read replica lag (seconds, per DB instance), Aurora global database lag (milliseconds, per
+#: secondary DB cluster), or the service's own `ReplicaLag` series in `metrics_namespace`.
+ReplicaLagMetric = Literal["ReplicaLag", "AuroraGlobalDBReplicationLag", "custom"]
+
+
+class CustomMetricNames(BaseModel):
+    """Metric names of the service's own series (`metrics: custom`), dimensions Service, Region, Group."""
+
+    model_config = CONFIG
+
+    error_rate: str = Field(default="ErrorRate", min_length=1, description="Share of failed requests, 0..1.")
+    latency_p99: str = Field(default="LatencyP99", min_length=1, description="p99 latency in milliseconds.")
+    requests: str = Field(default="RequestCount", min_length=1, description="Requests served (a count).")
+
+
+class ReplicaLagSource(BaseModel):
+    """Which database metric tells how far the region's data replica is behind."""
+
+    model_config = CONFIG
+
+    metric: ReplicaLagMetric = Field(
+        description=(
+            "ReplicaLag (AWS/RDS, seconds, DBInstanceIdentifier), AuroraGlobalDBReplicationLag (AWS/RDS, "
+            "milliseconds, DBClusterIdentifier) or custom (ReplicaLag in metrics_namespace, dimensions "
+            "Service and Region, seconds)."
+        )
+    )
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The DB instance (ReplicaLag) or secondary DB cluster (Aurora) identifier; `{service}`"
+        " is filled in.",
+    )
+
+    @model_validator(mode="after")
+    def _id_for_rds(self) -> Self:
+        if self.metric != "custom" and not self.id:
+            raise ValueError(f"id: required for metric {self.metric} (the DB instance or cluster identifier)")
+        return self
 
 
 class AwsRegionConfig(BaseModel):
@@ -57,10 +102,37 @@ class AwsRegionConfig(BaseModel):
         min_length=1,
         description="Label of the weighted records inside the zone (SetIdentifier = region name).",
     )
+    metrics: MetricsSource = Field(
+        default="native",
+        description=(
+            "native: the ALB's own metrics per target group (RequestCount, HTTPCode_Target_5XX_Count, "
+            "TargetResponseTime p99) and AWS/EC2 CPUUtilization per Auto Scaling group; custom: the "
+            "service's own series in metrics_namespace (names in custom_metrics)."
+        ),
+    )
     metrics_namespace: str = Field(
         default="globalops",
         min_length=1,
-        description="CloudWatch namespace of ErrorRate, LatencyP99, RequestCount and ReplicaLag.",
+        description="CloudWatch namespace of the service's own series (metrics: custom, replica_lag custom).",
+    )
+    custom_metrics: CustomMetricNames = Field(
+        default_factory=CustomMetricNames, description="Metric names of the service's own series."
+    )
+    replica_lag: ReplicaLagSource | None = Field(
+        default=None,
+        description="The database metric of the region's replica lag; none: the lag is unknown (never 0).",
+    )
+    wait_timeout_s: float = Field(
+        default=50.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Longest wait of one call for an end state (instances healthy, snapshot completed, DNS change "
+            "INSYNC); past it the call fails retryably and Temporal retries it. Keep it below call_timeout."
+        ),
+    )
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, le=300, description="Time between two polls of a wait (heartbeating meanwhile)."
     )
     max_attempts: int = Field(
         default=4,

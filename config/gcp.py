@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from typing import Self
+
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from config.base import CONFIG
 
@@ -46,11 +48,33 @@ class GcpRegionConfig(BaseModel):
     )
     metrics_url: str | None = Field(
         default=None,
-        description="JSON metrics source per group, '{project}', '{region}', '{service}' filled in"
-        " (None = error rate and latency 0, unknown).",
+        description="Optional JSON metrics source per group, '{project}', '{region}', '{service}' filled in;"
+        " when set it replaces Cloud Monitoring for error rate, latency, requests and CPU.",
     )
-    replica_lag_s: float = Field(
-        default=0.0, ge=0, description="Replica lag reported for failover decisions (no GCP API)."
+    monitoring_endpoint: str | None = Field(
+        default=None,
+        description="Override of the Cloud Monitoring endpoint: 'http://host:port' is a local test server"
+        " (plaintext gRPC, no credentials), 'host:port' another TLS endpoint (default credentials).",
+    )
+    monitoring_period_s: float = Field(
+        default=60.0,
+        ge=60,
+        le=3600,
+        description="Alignment period of Cloud Monitoring queries (the API takes 60 s at least): one point"
+        " per period.",
+    )
+    monitoring_window_s: float = Field(
+        default=300.0,
+        ge=60,
+        le=86400,
+        description="Health samples and replica lag use the newest period with data in this window;"
+        " older data is no data.",
+    )
+    replica_database: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Cloud SQL database id ('project:instance') of the region's replica; its"
+        " replication/replica_lag is the region's replica lag (none: unknown).",
     )
     operation_timeout_s: float = Field(
         default=50.0,
@@ -72,3 +96,12 @@ class GcpRegionConfig(BaseModel):
             if not re.fullmatch(_ZONE, zone):
                 raise ValueError(f"zone {zone!r} is not a GCP zone name such as us-central1-b")
         return zones
+
+    @model_validator(mode="after")
+    def _window_holds_a_period(self) -> Self:
+        if self.monitoring_window_s < self.monitoring_period_s:
+            raise ValueError(
+                f"monitoring_window_s: {self.monitoring_window_s:g} is shorter than monitoring_period_s"
+                f" {self.monitoring_period_s:g} (the window must hold one period)"
+            )
+        return self

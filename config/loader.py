@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config.models import Policies, Topology
+from config.notify import FILE_CONTEXT
 from config.paths import default_policies_path, default_topology_path
 
 __all__ = ["ConfigError", "load_config", "load_policies", "load_topology"]
@@ -71,7 +72,7 @@ def _load(model: type[ModelT], path: str | Path) -> ModelT:
         raise ConfigError(file, "(top level)", f"expected a mapping of field: value, got {got}")
 
     try:
-        return model.model_validate(data, extra="forbid")
+        return model.model_validate(data, extra="forbid", context=FILE_CONTEXT)
     except ValidationError as exc:
         field, problem = _describe(model, exc)
         raise ConfigError(file, field, problem) from exc

@@ -15,6 +15,7 @@ from config.dr import DrPolicy
 from config.durations import Duration
 from config.failover import FailoverPolicy
 from config.gcp import GcpRegionConfig
+from config.notify import Hooks, Notification
 from config.strategies import (
     AnalysisPolicy,
     BlueGreenPolicy,
@@ -37,6 +38,7 @@ __all__ = [
     "Topology",
     "WaveConfig",
     "WaveName",
+    "wave_rank",
 ]
 
 Provider = Literal["sim", "aws", "gcp"]
@@ -48,6 +50,15 @@ UnavailableRegion = Literal["wait", "skip", "rollback"]
 
 WAVE_ORDER: tuple[WaveName, ...] = ("validate", "core", "edge")
 """Waves always run in this order; a topology may omit validate (and edge) but not core."""
+
+
+def wave_rank(wave: str) -> int:
+    """Where `wave` stands in WAVE_ORDER (any other name, e.g. "-", after them all).
+
+    The sort key of topology order: regions by wave, and inside a wave in the order of the
+    topology's `regions` list (a stable sort keeps it).
+    """
+    return WAVE_ORDER.index(wave) if wave in WAVE_ORDER else len(WAVE_ORDER)
 
 
 Jurisdiction = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
@@ -189,6 +200,12 @@ class Topology(BaseModel):
     def region_names(self) -> list[str]:
         """Region names in file order."""
         return [region.name for region in self.regions]
+
+    def ordered_region_names(self) -> list[str]:
+        """Region names in topology order, the order every list of regions is shown in: by wave
+        (core, then edge), and inside a wave in file order (as a rollout's progress lists them)."""
+        waves = {name: wave.name for wave in self.waves for name in wave.regions}
+        return sorted(self.region_names(), key=lambda name: wave_rank(waves.get(name, "-")))
 
     def service(self, name: str) -> ServiceConfig | None:
         """The service called `name`, or None."""
@@ -484,6 +501,13 @@ class Policies(BaseModel):
             "Longest one attempt of a cloud call may run before Temporal retries it; also how long "
             "a call lost with a crashed worker waits to be retried elsewhere."
         ),
+    )
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        description="Apprise sinks and the events each receives (docs/change-control.md).",
+    )
+    hooks: Hooks = Field(
+        default_factory=Hooks, description="Webhook gates: pre_rollout, pre_region, post_batch, post_region."
     )
 
     @field_validator("bake", mode="before")

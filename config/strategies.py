@@ -10,9 +10,8 @@ from config.base import CONFIG
 from config.durations import Duration
 
 Strategy = Literal["rolling", "canary", "blue-green"]
-MetricsProviderName = Literal["sim", "cloudwatch", "prometheus"]
+MetricsProviderName = Literal["sim", "cloudwatch", "prometheus", "cloud_monitoring"]
 MetricName = Literal["error_rate", "latency_p99"]
-
 
 
 class PauseStep(BaseModel):
@@ -116,7 +115,9 @@ class AnalysisPolicy(BaseModel):
 
     model_config = CONFIG
 
-    provider: MetricsProviderName = Field(default="sim", description="sim, cloudwatch or prometheus.")
+    provider: MetricsProviderName = Field(
+        default="sim", description="sim, cloudwatch, prometheus or cloud_monitoring (GCP regions only)."
+    )
     prometheus_url: str | None = Field(
         default=None, description="Base URL of Prometheus (provider prometheus)."
     )

@@ -67,3 +67,9 @@ NON_RETRYABLE_TYPES: tuple[str, ...] = (
     "RegionUnavailable",
     "CloudError",
 )
+
+
+#: The command that seeds the simulated cloud from a topology. The sim names it in the NotFound of a
+#: service it never seeded in a region, and the CLI recognises it in a failed preflight to print one
+#: line with the user's topology file filled in.
+SIM_SEED_COMMAND = "globalops sim seed"

@@ -88,3 +88,8 @@ def inspect_id(kind: str, service: str, nonce: str) -> str:
 
 #: The one freeze registry of a namespace: every freeze, and the operations it tells about them.
 FREEZE_REGISTRY_ID = "freezes"
+
+
+def notification_id(event_id: str) -> str:
+    """The workflow that sends one event to its sinks: one per event id, so a repeated start sends nothing."""
+    return f"notify:{event_id}"

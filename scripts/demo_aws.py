@@ -1,9 +1,10 @@
 """`make demo-aws`: a rollout of checkout 2.0.0 through the real workflows, two regions on AWS (moto).
 
-Starts a moto server (fake credentials, this process only), provisions the AWS resources the
-adapter expects (tests/helpers/aws/provision.py), starts a Temporal dev server with its Web UI
-and a worker whose registry has the sim and the AWS adapter, then runs the rollout and prints
-what each AWS region runs afterwards, read back from moto.
+Starts a moto server (fake credentials, this process only; extended with percentiles and EC2
+quotas, tests/helpers/aws/moto_extensions.py), provisions the AWS resources the adapter expects and
+the metrics AWS would publish for them (tests/helpers/aws/provision.py), starts a Temporal dev
+server with its Web UI and a worker whose registry has the sim and the AWS adapter, then runs the
+rollout and prints what each AWS region runs afterwards, read back from moto.
 """
 
 from __future__ import annotations
@@ -48,11 +49,13 @@ async def main(strategy: str, release: str) -> int:
     from cli.launch import start_rollout
     from config.loader import load_policies
     from contracts.rollout import RolloutRequest
+    from tests.helpers.aws.moto_extensions import install
     from tests.helpers.aws.provision import AWS_REGIONS, SERVICE, aws_topology, provision
     from tests.helpers.aws.worker import aws_worker
     from workers.client import register_search_attributes
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs one line per request otherwise
+    install()  # percentiles (TargetResponseTime p99) and EC2 quotas, which moto lacks
     port = _free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()

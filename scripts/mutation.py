@@ -47,6 +47,7 @@ MODULES = [
     Module("failover_logic", "workflows/logic/failover.py", "tests/unit/test_failover_logic.py"),
     Module("dr_logic", "workflows/logic/dr.py", "tests/unit/test_dr_logic.py"),
     Module("drill_report", "workflows/logic/drill_report.py", "tests/unit/test_drill_report.py"),
+    Module("markdown", "workflows/logic/markdown.py", "tests/unit/test_markdown.py"),
     Module("judge", "activities/judge.py", "tests/unit/test_judge.py"),
     Module("change", "workflows/logic/change.py", "tests/unit/test_change_logic.py"),
 ]

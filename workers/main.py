@@ -16,6 +16,8 @@ from activities.analysis_activities import AnalysisActivities
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry, default_registry
 from activities.freeze_activities import FreezeActivities
+from activities.hook_activities import call_hook
+from activities.notify_activities import send_notification
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
 from workers import telemetry
@@ -26,6 +28,7 @@ from workflows.failover import RegionFailoverWorkflow
 from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
+from workflows.notify import NotifyWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
@@ -43,6 +46,7 @@ WORKFLOWS = [
     FreezeRegistryWorkflow,
     HealthReportWorkflow,
     SnapshotInventoryWorkflow,
+    NotifyWorkflow,
 ]
 
 
@@ -78,6 +82,8 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
         storage.list_resources,
         storage.delete_resource,
         freezes.running_operations,
+        send_notification,
+        call_hook,
     ]
 
 

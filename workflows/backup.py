@@ -26,6 +26,7 @@ from workflows.logic.dr import (
     copy_destination,
     to_prune,
 )
+from workflows.logic.markdown import state, table
 from workflows.retries import activity_options
 
 
@@ -130,11 +131,19 @@ class BackupWorkflow:
 
     def _show(self) -> None:
         r = self._report
-        lines = [f"**backup {r.service}** · {r.status}", "", "| region | snapshot | copy | pruned | note |"]
-        lines.append("|---|---|---|---|---|")
-        for row in r.regions:
-            copy = f"{row.copy_id} in {row.copy_region}" if row.copy_id else "—"
-            lines.append(
-                f"| {row.region} | {row.snapshot_id or '—'} | {copy} | {len(row.pruned)} | {row.note} |"
-            )
+        rows = [
+            [
+                row.region,
+                row.snapshot_id or "—",
+                f"{row.copy_id} in {row.copy_region}" if row.copy_id else "—",
+                str(len(row.pruned)),
+                row.note,
+            ]
+            for row in r.regions
+        ]
+        lines = [
+            f"**backup {r.service}** · {state(r.status)}",
+            "",
+            *table(["Region", "Snapshot", "Copy", "Pruned", "Note"], rows),
+        ]
         workflow.set_current_details("\n".join(lines))

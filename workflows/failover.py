@@ -47,6 +47,7 @@ from workflows.logic.failover import (
     safe_to_shift,
     shifted_weights,
 )
+from workflows.logic.markdown import state, table
 from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 
 
@@ -407,16 +408,17 @@ class RegionFailoverWorkflow(FreezeAware):
 
     def _show(self) -> None:
         r = self._report
-        lines = [f"**failover {r.service}: {r.from_region} → {r.to_region or '?'}** · {r.status} · {r.phase}"]
+        route = f"{r.from_region} → {r.to_region or '?'}"
+        lines = [f"**failover {r.service}: {route}** · {state(r.status)} · {r.phase}"]
         if r.timings:
             lines.append(
                 " · ".join(
-                    f"{k} {v:.1f}s {'✅' if r.targets_met.get(k, True) else '❌'}"
+                    f"{k} {v:.1f}s ({'met' if r.targets_met.get(k, True) else 'missed'})"
                     for k, v in r.timings.items()
                 )
             )
         if r.rejected_candidates:
-            lines += ["", "| candidate | rejected because |", "|---|---|"]
-            lines += [f"| {c.region} | {c.reason} |" for c in r.rejected_candidates]
+            rejected = [[c.region, c.reason] for c in r.rejected_candidates]
+            lines += ["", *table(["Candidate", "Rejected because"], rejected)]
         lines += ["", *[f"- {s}" for s in r.steps]]
         workflow.set_current_details("\n".join(lines))

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
 # Imported as a module: the failover module imports this one too (it signals its monitor).
 from workflows import failover as failover_workflow
 from workflows.logic.failover import evaluate
+from workflows.logic.markdown import monitor_details
 from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
 
 #: Probes a region must pass in a row before an active failover entry is cleared.
@@ -214,14 +215,4 @@ class RegionHealthMonitorWorkflow:
             self._approved.discard(region)
 
     def _show(self) -> None:
-        s = self._status
-        rows = ["| region | ok | error rate | p99 ms | failover |", "|---|---|---|---|---|"]
-        for name, sample in sorted(s.last.items()):
-            flag = s.active.get(name) or ("pending approval" if name in s.pending else "")
-            rows.append(
-                f"| {name} | {'✅' if sample.ok else '❌'} | {sample.error_rate:.2%} "
-                f"| {sample.latency_p99_ms:.0f} | {flag} |"
-            )
-        workflow.set_current_details(
-            f"**monitor {s.service}** · run {s.runs} · {s.probes} probe rounds\n\n" + "\n".join(rows)
-        )
+        workflow.set_current_details(monitor_details(self._status, self._inp.topology.ordered_region_names()))

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import patches
 from workflows.freeze_api import FreezeWatch, freeze_text
+from workflows.logic.markdown import state, table
 from workflows.logic.planning import judge_health
 from workflows.retries import ANALYSIS_RETRY, CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 
@@ -77,14 +78,10 @@ class RegionRun:
         if detail is not None:
             self.out.detail = detail
         o = self.out
-        lines = [f"**{o.region}** ({o.wave}, {o.strategy}) · {o.status} · {o.detail}"]
+        lines = [f"**{o.region}** ({o.wave}, {o.strategy}) · {state(o.status)} · {o.detail}"]
         if o.analysis:
-            lines += [
-                "",
-                "| step | weight | verdict | error rate canary / base | p99 canary / base | score |",
-                "|---|---|---|---|---|---|",
-            ]
-            lines += [_analysis_row(a) for a in o.analysis[-12:]]
+            header = ["Step", "Weight", "Verdict", "Error rate canary / base", "p99 canary / base", "Score"]
+            lines += ["", *table(header, [_analysis_row(a) for a in o.analysis[-12:]])]
         workflow.set_current_details("\n".join(lines))
 
     def check_abort(self) -> None:
@@ -347,12 +344,15 @@ def _ms(value: float | str | None) -> str:
     return f"{value:.0f}" if isinstance(value, float) else "–"
 
 
-def _analysis_row(a: AnalysisRecord) -> str:
+def _analysis_row(a: AnalysisRecord) -> list[str]:
     err = a.metrics.get("error_rate", {})
     lat = a.metrics.get("latency_p99", {})
     score = f"{a.score:.0f}" if a.score is not None else "–"
-    return (
-        f"| {a.step} | {a.weight:g}% | {a.verdict} | {_pct(err.get('canary_mean'))} / "
-        f"{_pct(err.get('baseline_mean'))} | {_ms(lat.get('canary_median'))} / "
-        f"{_ms(lat.get('baseline_median'))} | {score} |"
-    )
+    return [
+        a.step,
+        f"{a.weight:g}%",
+        a.verdict,
+        f"{_pct(err.get('canary_mean'))} / {_pct(err.get('baseline_mean'))}",
+        f"{_ms(lat.get('canary_median'))} / {_ms(lat.get('baseline_median'))}",
+        score,
+    ]

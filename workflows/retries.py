@@ -78,3 +78,32 @@ READ_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
+
+
+#: Notifications: a sink may be down for a while; keep trying until the sink's `give_up_after` (an hour
+#: by default; the activity's schedule-to-close timeout), never holding up the operation
+#: (NotifyWorkflow runs apart from it). A missing variable or a bad URL is not retried.
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=0,  # unlimited: give_up_after bounds the attempts
+    non_retryable_error_types=["MissingSecret", "BadSinkUrl"],
+)
+
+#: Longest one attempt of a notification may take (Apprise's own HTTP timeouts are a few seconds).
+NOTIFY_TIMEOUT = timedelta(seconds=60)
+
+#: What one attempt of a hook may take beyond the hook's own timeout (connecting, the worker's queue).
+HOOK_MARGIN = timedelta(seconds=5)
+
+
+def hook_retry(retries: int) -> RetryPolicy:
+    """A hook that did not answer is asked `retries` more times; an answer is never retried."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=retries + 1,
+        non_retryable_error_types=["MissingSecret"],
+    )

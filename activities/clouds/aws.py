@@ -1,20 +1,22 @@
-"""The AWS adapter: CloudPort on Auto Scaling, ALB, Route 53, CloudWatch and EBS through boto3.
+"""The AWS adapter: CloudPort on Auto Scaling, ALB, Route 53, CloudWatch, Service Quotas and EBS (boto3).
 
 Per region it reads `region.aws` (names templated by service, see config/aws.py):
 
 * releases: one launch-template version per release (VersionDescription "globalops release R",
-  instance tag `globalops:release`); groups are reshaped in place (see aws_groups.py);
+  instance tag `globalops:release`); groups are reshaped in place (see aws_groups.py), new
+  instances serving before old ones go;
 * canary / blue-green: a second Auto Scaling group `<service>-canary` behind its own target
   group; the ALB listener's forward action weighs stable against canary (0..100);
-* traffic: Route 53 weighted records per region (see aws_traffic.py);
-* health and metrics: CloudWatch (`ErrorRate`, `LatencyP99`, `RequestCount` with dimensions
-  Service, Region, Group; `ReplicaLag` with Service, Region). No data points means 0 (a quiet
-  service is not an unhealthy one; the health gate still needs InService instances);
-* storage: EBS snapshots and volumes (see aws_storage.py).
+* traffic: Route 53 weighted records per region, each change waited for until INSYNC (aws_traffic.py);
+* health, metrics and replica lag: what AWS publishes (ALB, EC2, RDS metrics in CloudWatch); a
+  number that did not arrive is None, never 0 (aws_signals.py);
+* preflight: MaxSize and the EC2 vCPU quota against the instances the rollout adds (aws_preflight.py);
+* storage: EBS snapshots and volumes, waited for until completed (see aws_storage.py).
 
 Every mutating call is convergent: it reads the current state and moves toward the state the
 call asks for, so a repeated key (a Temporal retry) finds the work done and changes nothing.
-Errors leave every public method classified (aws_errors.py).
+Errors leave every public method classified (activities/botocore_errors.py). Waits poll with
+heartbeats and give up retryably after `wait_timeout_s` (aws_waits.py).
 """
 
 from __future__ import annotations
@@ -22,41 +24,31 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from activities.botocore_errors import mapped
 from activities.clouds.aws_clients import TAG_PROMOTE, AwsClients, EventHook, tags_of, token
 from activities.clouds.aws_groups import GroupNames, Groups, majority
+from activities.clouds.aws_preflight import AwsPreflight
+from activities.clouds.aws_signals import AwsSignals, check_group
 from activities.clouds.aws_storage import AwsStorage
 from activities.clouds.aws_traffic import Dns, Listener, ListenerRef
-from activities.metrics.base import check_window
-from activities.metrics.cloudwatch import CloudWatchMetrics
+from activities.clouds.aws_waits import Waiter
 from config.aws import AwsRegionConfig
 from config.models import Topology
 from contracts.cloud import (
     DeployResult,
     Group,
-    HealthSample,
-    MetricSeries,
-    PreflightReport,
     RegionState,
     TrafficState,
 )
 from contracts.errors import (
-    CloudError,
     InvalidRequest,
     NotFound,
-    Unavailable,
 )
 
-GROUPS: tuple[Group, ...] = ("stable", "canary")
-#: Window of the health sample's metrics, and of the replica-lag reading.
-HEALTH_WINDOW_S = 300
-HEALTH_PERIOD_S = 60
 
-
-class AwsCloud(AwsStorage):
+class AwsCloud(AwsSignals, AwsPreflight, AwsStorage):
     """CloudPort for the regions of a topology whose provider is `aws`."""
 
     def __init__(
@@ -83,36 +75,6 @@ class AwsCloud(AwsStorage):
     # --- CloudPort: deploys -----------------------------------------------------------------
 
     @mapped
-    def preflight(self, service: str, region: str, release: str, surge: int = 0) -> PreflightReport:
-        """Check the region answers, the resources exist and a launch template can carry the release."""
-        self._check(service, region)
-        groups = self._groups(service, region)
-        checks = {"region_reachable": True, "capacity": True, "quota": True, "config": True, "artifact": True}
-        problems: list[str] = []
-        try:
-            stable = groups.describe("stable")
-            groups.describe("canary")
-            self._listener(service, region)
-            checks["capacity"] = int(stable["MaxSize"]) >= 1
-            checks["artifact"] = bool(release) and (
-                groups.find_version(release) is not None or groups.has_versions()
-            )
-        except Unavailable as exc:
-            checks["region_reachable"] = False
-            problems.append(f"region unreachable: {exc}")
-        except CloudError as exc:
-            if exc.retryable:
-                raise
-            checks["config"] = False
-            problems.append(str(exc))
-        if not release:
-            checks["artifact"] = False
-            problems.append("release artifact missing (empty release)")
-        elif not checks["artifact"] and checks["config"]:
-            problems.append(f"no launch template version can carry release {release}")
-        return PreflightReport(region=region, ok=all(checks.values()), checks=checks, problems=problems)
-
-    @mapped
     def region_state(self, service: str, region: str) -> RegionState:
         """Releases of both groups (instance tags), InService count, canary weight and traffic share."""
         self._check(service, region)
@@ -123,7 +85,7 @@ class AwsCloud(AwsStorage):
         """At least `count` stable instances on `release`, the group's size kept (convergent)."""
         _check_count(count, release)
         self._check(service, region)
-        changed = self._groups(service, region).ensure(release, count)
+        changed = self._groups(service, region).ensure(release, count)  # within MaxSize
         return DeployResult(key=key, changed=changed, state=self._state(service, region))
 
     @mapped
@@ -131,12 +93,14 @@ class AwsCloud(AwsStorage):
         self, service: str, region: str, group: Group, release: str, count: int, key: str
     ) -> DeployResult:
         """Exactly `count` instances of `group` on `release`; an emptied canary gets no traffic."""
-        group = _check_group(group)
+        group = check_group(group)
         _check_count(count, release)
         self._check(service, region)
         if group == "canary" and count == 0:
             self._listener(service, region).set_canary_share(0.0)
-        changed = self._groups(service, region).reshape(group, release, count)
+        # A canary / green group stays within its MaxSize; the stable group is only scaled by failover
+        # and failback, which may raise it (the capacity is what they are for).
+        changed = self._groups(service, region, grow_max=group == "stable").reshape(group, release, count)
         return DeployResult(key=key, changed=changed, state=self._state(service, region))
 
     @mapped
@@ -183,59 +147,11 @@ class AwsCloud(AwsStorage):
         """Weight 0, canary emptied, exactly `count` stable instances on `release` (convergent)."""
         _check_count(count, release)
         self._check(service, region)
-        groups = self._groups(service, region)
+        groups = self._groups(service, region, grow_max=True)  # an undo must get through
         self._listener(service, region).set_canary_share(0.0)
         groups.reshape("canary", release, 0)
         groups.reshape("stable", release, count)
         return self._state(service, region)
-
-    # --- CloudPort: health and metrics --------------------------------------------------------
-
-    @mapped
-    def health(self, service: str, region: str) -> HealthSample:
-        """InService instances of both groups; error rate and p99 from CloudWatch, weighted by traffic.
-
-        A group without data points in the last 5 minutes counts as error rate 0 and latency 0.
-        """
-        self._check(service, region)
-        groups = self._groups(service, region)
-        stable, canary = groups.members("stable"), groups.members("canary")
-        share = _effective_share(len(stable), len(canary), self._listener(service, region).canary_share())
-        latest = self._latest(service, region)
-        error = (1 - share) * latest.get("e_stable", 0.0) + share * latest.get("e_canary", 0.0)
-        latency = (1 - share) * latest.get("l_stable", 0.0) + share * latest.get("l_canary", 0.0)
-        members = [*stable, *canary]
-        return HealthSample(
-            region=region,
-            healthy_instances=sum(1 for m in members if m.in_service),
-            instances=len(members),
-            error_rate=min(1.0, max(0.0, error)),
-            latency_p99_ms=max(0.0, latency),
-            cpu=min(1.0, max(0.0, latest.get("cpu", 0.0) / 100)),
-            requests=round(latest.get("r_stable", 0.0) + latest.get("r_canary", 0.0)),
-        )
-
-    @mapped
-    def metrics(self, service: str, region: str, group: Group, window_s: float) -> MetricSeries:
-        """The group's CloudWatch points over the window; empty when the group has no instances."""
-        group = _check_group(group)
-        check_window(window_s)
-        self._check(service, region)
-        members = self._groups(service, region).members(group)
-        if not members:
-            return MetricSeries(region=region, group=group, release=None)
-        provider = CloudWatchMetrics(
-            client_factory=self._cw, namespace=self._configs[region].metrics_namespace
-        )
-        return provider.series(service, region, group, majority(members), window_s)
-
-    @mapped
-    def replica_lag(self, service: str, region: str) -> float:
-        """The latest `ReplicaLag` (seconds) of the last 5 minutes; 0 when there is none."""
-        self._check(service, region)
-        query = self._query("lag", region, "ReplicaLag", self._dims(service, region), "Maximum")
-        values = self._fetch(region, [query])
-        return max(0.0, values.get("lag", 0.0))
 
     # --- CloudPort: global traffic ------------------------------------------------------------
 
@@ -260,6 +176,13 @@ class AwsCloud(AwsStorage):
     def _cw(self, region: str) -> Any:
         return self._clients.client("cloudwatch", region)
 
+    def _quotas(self, region: str) -> Any:
+        return self._clients.client("service-quotas", region)
+
+    def _waiter(self, region: str) -> Waiter:
+        cfg = self._configs.get(region, AwsRegionConfig())
+        return Waiter(cfg.wait_timeout_s, cfg.poll_interval_s)
+
     def _aws_regions(self) -> list[str]:
         return list(self._configs)
 
@@ -272,7 +195,9 @@ class AwsCloud(AwsStorage):
         if region not in self._configs:
             raise InvalidRequest(f"AWS: region '{region}' is not an aws region of the topology")
 
-    def _groups(self, service: str, region: str) -> Groups:
+    def _groups(self, service: str, region: str, grow_max: bool = False) -> Groups:
+        """The region's groups; changes wait for new instances to serve, and stay within MaxSize
+        unless `grow_max`."""
         cfg = self._configs[region]
         names = GroupNames(
             service=service,
@@ -280,7 +205,18 @@ class AwsCloud(AwsStorage):
             stable=cfg.named(cfg.stable_group, service),
             canary=cfg.named(cfg.canary_group, service),
         )
-        return Groups(self._ec2(region), self._clients.client("autoscaling", region), names)
+
+        def target_health(group: Group, ids: list[str]) -> dict[str, str]:
+            return self._listener(service, region).target_health(group, ids)
+
+        return Groups(
+            self._ec2(region),
+            self._clients.client("autoscaling", region),
+            names,
+            waiter=self._waiter(region),
+            target_health=target_health,
+            grow_max=grow_max,
+        )
 
     def _subnet(self, groups: Groups) -> str | None:
         subnets = str(groups.describe("stable").get("VPCZoneIdentifier") or "")
@@ -307,7 +243,7 @@ class AwsCloud(AwsStorage):
         cfg = self._configs.get(self._home, AwsRegionConfig())
         r53 = self._clients.client("route53", self._home)
         zone, record = cfg.named(cfg.hosted_zone, service), cfg.named(cfg.record_name, service)
-        return Dns(r53, zone, record, self._zone_ids)
+        return Dns(r53, zone, record, self._zone_ids, waiter=self._waiter(self._home))
 
     def _state(self, service: str, region: str) -> RegionState:
         groups = self._groups(service, region)
@@ -328,80 +264,6 @@ class AwsCloud(AwsStorage):
             canary_release=majority(canary),
             canary_weight=self._listener(service, region).canary_share(),
         )
-
-    @staticmethod
-    def _dims(service: str, region: str, group: str | None = None) -> list[dict[str, str]]:
-        dims = [{"Name": "Service", "Value": service}, {"Name": "Region", "Value": region}]
-        return dims + ([{"Name": "Group", "Value": group}] if group else [])
-
-    def _query(
-        self,
-        query_id: str,
-        region: str,
-        name: str,
-        dims: list[dict[str, str]],
-        stat: str,
-        ns: str | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "Id": query_id,
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": ns or self._configs[region].metrics_namespace,
-                    "MetricName": name,
-                    "Dimensions": dims,
-                },
-                "Period": HEALTH_PERIOD_S,
-                "Stat": stat,
-            },
-            "ReturnData": True,
-        }
-
-    def _latest(self, service: str, region: str) -> dict[str, float]:
-        queries = []
-        for group in GROUPS:
-            dims = self._dims(service, region, group)
-            queries += [
-                self._query(f"e_{group}", region, "ErrorRate", dims, "Average"),
-                self._query(f"l_{group}", region, "LatencyP99", dims, "Average"),
-                self._query(f"r_{group}", region, "RequestCount", dims, "Sum"),
-            ]
-        asg_dims = [{"Name": "AutoScalingGroupName", "Value": self._groups(service, region).names.stable}]
-        queries.append(self._query("cpu", region, "CPUUtilization", asg_dims, "Average", ns="AWS/EC2"))
-        return self._fetch(region, queries)
-
-    def _fetch(self, region: str, queries: list[dict[str, Any]]) -> dict[str, float]:
-        """The newest value of each query over the health window (absent when it has none)."""
-        now = datetime.now(UTC)
-        response = self._cw(region).get_metric_data(
-            MetricDataQueries=queries,
-            StartTime=now - timedelta(seconds=HEALTH_WINDOW_S),
-            # EndTime is exclusive (moto: to the second): one period ahead keeps this second's point.
-            EndTime=now + timedelta(seconds=HEALTH_PERIOD_S),
-            ScanBy="TimestampDescending",
-        )
-        out: dict[str, float] = {}
-        for result in response.get("MetricDataResults", []):
-            pairs = sorted(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
-            if pairs:
-                out[str(result["Id"])] = float(pairs[-1][1])
-        return out
-
-
-def _effective_share(stable: int, canary: int, weight: float) -> float:
-    """The canary's real share: an empty group serves nothing."""
-    if not canary:
-        return 0.0
-    if not stable:
-        return 1.0
-    return weight
-
-
-def _check_group(group: str) -> Group:
-    for known in GROUPS:
-        if group == known:
-            return known
-    raise InvalidRequest(f"AWS: group must be one of {', '.join(GROUPS)}, got '{group}'")
 
 
 def _check_count(count: int, release: str) -> None:

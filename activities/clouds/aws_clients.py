@@ -14,7 +14,7 @@ from typing import Any, Literal
 import boto3
 from botocore.config import Config
 
-ServiceName = Literal["ec2", "autoscaling", "elbv2", "route53", "cloudwatch"]
+ServiceName = Literal["ec2", "autoscaling", "elbv2", "route53", "cloudwatch", "service-quotas"]
 
 #: (event name, handler) pairs registered on the session, e.g. ("before-send", inject_fault).
 EventHook = tuple[str, Callable[..., Any]]

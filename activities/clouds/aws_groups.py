@@ -7,22 +7,32 @@ instances to drop with `TerminateInstanceInAutoScalingGroup(ShouldDecrementDesir
 Every step reads the group first and moves it toward the desired state, so a retry after a crash
 at any point converges instead of doing the work twice. An instance's release is the
 `globalops:release` tag its launch-template version gives it at launch.
+
+Capacity never dips: before old instances are terminated, the adapter waits (aws_waits.py) until
+the instances that replace them are InService in the group and healthy in its target group. Deploy
+steps stay within the group's MaxSize (the operator's cap, which preflight checks); only undo
+steps, failover scaling and recoveries may raise it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from activities.clouds.aws_clients import TAG_RELEASE, TAG_SERVICE, TAG_SIZE, tags_of, token
+from activities.clouds.aws_waits import Done, Pending, Waiter
 from contracts.cloud import Group
 from contracts.errors import (
     InvalidRequest,
     NotFound,
+    QuotaExceeded,
 )
+
+#: Reads the target-group health of instances: (group, instance ids) -> id -> state ("healthy", ...).
+TargetHealth = Callable[[Group, list[str]], dict[str, str]]
 
 #: Lifecycle states of instances that are leaving a group (not counted).
 _LEAVING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated", "Detaching", "Detached")
@@ -66,12 +76,27 @@ def majority(members: Sequence[Member]) -> str | None:
 
 
 class Groups:
-    """Launch-template versions and Auto Scaling groups of one service in one region."""
+    """Launch-template versions and Auto Scaling groups of one service in one region.
 
-    def __init__(self, ec2: Any, asg: Any, names: GroupNames) -> None:
+    With a `waiter` and `target_health`, changes wait for new instances to be InService and healthy
+    before old ones go; with `grow_max` they may raise a group's MaxSize, else they stay within it.
+    """
+
+    def __init__(
+        self,
+        ec2: Any,
+        asg: Any,
+        names: GroupNames,
+        waiter: Waiter | None = None,
+        target_health: TargetHealth | None = None,
+        grow_max: bool = False,
+    ) -> None:
         self._ec2 = ec2
         self._asg = asg
         self.names = names
+        self._waiter = waiter
+        self._target_health = target_health
+        self._grow_max = grow_max
 
     # ----- reading -------------------------------------------------------------------------------
 
@@ -127,6 +152,16 @@ class Groups:
             if version.get("VersionDescription") == release_description(release):
                 return str(version["VersionNumber"])
         return None
+
+    def instance_type(self, release: str) -> str | None:
+        """The instance type `release` launches: its version's, else the default version's (from
+        which its version would be derived); None if the template names none."""
+        versions = self._versions()
+        own = next((v for v in versions if v.get("VersionDescription") == release_description(release)), None)
+        default = next((v for v in versions if v.get("DefaultVersion")), versions[0] if versions else None)
+        chosen = own or default
+        found = (chosen or {}).get("LaunchTemplateData", {}).get("InstanceType")
+        return str(found) if found else None
 
     def has_versions(self) -> bool:
         """True if the launch template exists with a version to derive release versions from."""
@@ -191,6 +226,8 @@ class Groups:
         if need > 0:
             self._desire(group, len(members) + need)
         victims = [*off, *reversed(extra)]
+        if count > 0:
+            self.wait_ready(group, release, count)
         self._terminate(victims)
         if group == "stable":
             self.record_size(count)
@@ -211,7 +248,8 @@ class Groups:
         if need > 0:
             self._point_at("stable", described, version, peak=len(members) + need, low=size)
             self._desire("stable", len(members) + need)
-            members = self.members("stable")
+        if need > 0 or len(members) > size:  # new instances serve before old ones go
+            members = self.wait_ready("stable", release, target)
             on = [m for m in members if m.release == release]
         excess = len(members) - size
         if excess <= 0:
@@ -224,7 +262,8 @@ class Groups:
         return need
 
     def attach(self, instance_ids: list[str]) -> None:
-        """Add launched instances to the stable group (they join its target groups too)."""
+        """Add launched instances to the stable group (they join its target groups too), raising its
+        MaxSize if needed (a recovery adds capacity on purpose), and wait until they serve."""
         described = self.describe("stable")
         current = len(self.members("stable", described))
         members = {str(i["InstanceId"]) for i in described.get("Instances", [])}
@@ -235,7 +274,51 @@ class Groups:
                     AutoScalingGroupName=self.names.stable, MaxSize=current + len(new)
                 )
             self._asg.attach_instances(AutoScalingGroupName=self.names.stable, InstanceIds=new)
+        self.wait_serving("stable", instance_ids)
         self.record_size(len(self.members("stable")))
+
+    # ----- waiting -------------------------------------------------------------------------------
+
+    def wait_ready(self, group: Group, release: str, count: int) -> list[Member]:
+        """Wait until `count` members of `group` on `release` are InService and healthy in its target
+        group; returns the group's members then (at once without a waiter)."""
+        if self._waiter is None:
+            return self.members(group)
+        name = self.names.asg(group)
+
+        def check() -> Done[list[Member]] | Pending:
+            members = self.members(group)
+            on = [m for m in members if m.release == release]
+            states = self._health(group, [m.id for m in on if m.in_service])
+            ready = [m for m in on if m.in_service and states.get(m.id) == "healthy"]
+            if len(ready) >= count:
+                return Done(members)
+            return Pending(f"{len(ready)} of {count} ready ({_describe(on, states)})")
+
+        return self._waiter.until(f"{count} instances of '{name}' on {release} InService and healthy", check)
+
+    def wait_serving(self, group: Group, instance_ids: list[str]) -> None:
+        """Wait until the named instances are InService in `group` and healthy in its target group."""
+        if self._waiter is None or not instance_ids:
+            return
+        wanted = set(instance_ids)
+
+        def check() -> Done[None] | Pending:
+            on = [m for m in self.members(group) if m.id in wanted]
+            states = self._health(group, [m.id for m in on if m.in_service])
+            ready = [m for m in on if m.in_service and states.get(m.id) == "healthy"]
+            if len(ready) == len(wanted):
+                return Done(None)
+            return Pending(f"{len(ready)} of {len(wanted)} ready ({_describe(on, states)})")
+
+        self._waiter.until(
+            f"instances {', '.join(sorted(wanted))} serving in '{self.names.asg(group)}'", check
+        )
+
+    def _health(self, group: Group, ids: list[str]) -> dict[str, str]:
+        if not ids or self._target_health is None:
+            return dict.fromkeys(ids, "healthy")
+        return self._target_health(group, ids)
 
     def terminate_member(self, instance_id: str) -> None:
         """Remove one instance from its group, lowering the desired capacity with it."""
@@ -267,6 +350,11 @@ class Groups:
         if str(template.get("Version")) != version:
             update["LaunchTemplate"] = {"LaunchTemplateName": self.names.launch_template, "Version": version}
         if int(described["MaxSize"]) < peak:
+            if not self._grow_max:
+                raise QuotaExceeded(
+                    f"AWS: Auto Scaling group '{self.names.asg(group)}' allows {described['MaxSize']}"
+                    f" instances (MaxSize); this step needs {peak} at its peak"
+                )
             update["MaxSize"] = peak
         if int(described["MinSize"]) > low:
             update["MinSize"] = low
@@ -286,3 +374,13 @@ class Groups:
             self._asg.terminate_instance_in_auto_scaling_group(
                 InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
             )
+
+
+def _describe(members: Sequence[Member], states: dict[str, str]) -> str:
+    """What a wait saw of each instance: its group lifecycle and target health."""
+    if not members:
+        return "none launched yet"
+    return ", ".join(
+        f"{m.id} {'InService' if m.in_service else 'not InService'}/{states.get(m.id, 'not checked')}"
+        for m in members
+    )

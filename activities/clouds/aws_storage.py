@@ -5,6 +5,10 @@ and, for recovery resources, `globalops:env`; every keyed call looks its key up 
 acts, because CopySnapshot and CreateSnapshot take no client token and moto de-duplicates none.
 A snapshot carries the caller's `taken_at`, the data checksum and watermark as tags; copies and
 restored volumes copy those tags, which is what check_volume reads back.
+
+A snapshot or a copy is returned once it is `completed` (a retry that finds it by its key waits too);
+one that ends in `error` is deleted and the call fails retryably, so the retry takes a new one.
+Launched instances are returned once they run (and, in prod, serve in the stable group).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from activities.clouds.aws_clients import (
     token,
 )
 from activities.clouds.aws_groups import Groups
+from activities.clouds.aws_waits import Waiter, instances_running, snapshot_completed
 from contracts.errors import (
     InvalidRequest,
     NotFound,
@@ -113,8 +118,9 @@ class AwsStorage:
     if TYPE_CHECKING:  # provided by AwsCloud
         _ec2: Callable[[str], Any]
 
-        def _groups(self, service: str, region: str) -> Groups: ...
+        def _groups(self, service: str, region: str, grow_max: bool = False) -> Groups: ...
         def _check(self, service: str, region: str) -> None: ...
+        def _waiter(self, region: str) -> Waiter: ...
         def _aws_regions(self) -> list[str]: ...
         def _subnet(self, groups: Groups) -> str | None: ...
 
@@ -125,6 +131,7 @@ class AwsStorage:
         ec2 = self._ec2(region)
         found = self._snapshots(region, {TAG_SERVICE: service, TAG_KEY: tag_value(key)})
         if found:
+            self._wait_completed(region, found[0].id)
             return found[0]
         volumes = self._volumes(region, {TAG_SERVICE: service, TAG_KIND: DATA_KIND})
         if not volumes:
@@ -146,6 +153,7 @@ class AwsStorage:
         )
         snap = to_snapshot({**raw, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}, region)
         assert snap is not None  # the tags above are complete
+        self._wait_completed(region, snap.id)
         return snap.model_copy(update={"key": key})
 
     @mapped
@@ -158,6 +166,7 @@ class AwsStorage:
         if found:
             if found[0].copy_of is None:
                 raise InvalidRequest(f"AWS: key '{key}' already tags snapshot {found[0].id} there")
+            self._wait_completed(dest_region, found[0].id)
             return found[0]
         self._check(service, region)
         source = self._snapshot(region, snapshot_id)
@@ -179,6 +188,7 @@ class AwsStorage:
             Description=f"globalops copy of {snapshot_id} from {region}",
             TagSpecifications=tag_spec("snapshot", tags),
         )
+        self._wait_completed(dest_region, str(raw["SnapshotId"]))
         return source.model_copy(
             update={
                 "id": str(raw["SnapshotId"]),
@@ -283,6 +293,7 @@ class AwsStorage:
                 request["SubnetId"] = subnet
             found = ec2.run_instances(**request)["Instances"]
         made = [_resource(i, "instance", region).model_copy(update={"key": key}) for i in found]
+        self._wait_running(region, [r.id for r in made])
         if env == PROD:
             groups.attach([r.id for r in made])
         return sorted(made, key=lambda r: r.id)
@@ -339,6 +350,18 @@ class AwsStorage:
         else:
             self._ec2(region).terminate_instances(InstanceIds=[resource_id])
         return True
+
+    # ----- waits --------------------------------------------------------------------------------
+
+    def _wait_completed(self, region: str, snapshot_id: str) -> None:
+        """Wait until the snapshot is `completed`; one in `error` is deleted and the call retried."""
+        check = snapshot_completed(self._ec2(region), region, snapshot_id)
+        self._waiter(region).until(f"snapshot {snapshot_id} in {region} completed", check)
+
+    def _wait_running(self, region: str, instance_ids: list[str]) -> None:
+        """Wait until every instance is `running`."""
+        check = instances_running(self._ec2(region), region, instance_ids)
+        self._waiter(region).until(f"instances {', '.join(instance_ids)} in {region} running", check)
 
     # ----- look-ups -----------------------------------------------------------------------------
 

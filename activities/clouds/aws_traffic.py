@@ -5,6 +5,9 @@ them in weighted TXT records `_shares.<record>` (same SetIdentifier = region, va
 `"share=<float>"`). `traffic()` returns those shares while they still match the integer weights
 (recomputed from them); if someone edited the weights by hand, it returns weight / total instead.
 A share > 0 never maps to weight 0 (that would drain the region): it gets at least 1.
+
+A change is done when Route 53 reports it INSYNC (GetChange): `set_shares` waits for that,
+heartbeating meanwhile (aws_waits.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from activities.clouds.aws_waits import Done, Pending, Waiter
 from contracts.errors import (
     InvalidRequest,
     NotFound,
@@ -42,11 +46,12 @@ def check_shares(requested: Mapping[str, float]) -> None:
 
 @dataclass(frozen=True)
 class ListenerRef:
-    """The weighted listener of one service in one region, by ARN."""
+    """The weighted listener of one service in one region, by ARN, and its load balancer's ARN."""
 
     listener_arn: str
     stable_arn: str
     canary_arn: str
+    load_balancer_arn: str
 
 
 class Listener:
@@ -66,7 +71,26 @@ class Listener:
             raise NotFound(f"AWS: load balancer '{load_balancer}' has no listener on port {port}")
         groups = elb.describe_target_groups(Names=[stable_tg, canary_tg])["TargetGroups"]
         arns = {str(g["TargetGroupName"]): str(g["TargetGroupArn"]) for g in groups}
-        return ListenerRef(str(listener["ListenerArn"]), arns[stable_tg], arns[canary_tg])
+        return ListenerRef(
+            str(listener["ListenerArn"]), arns[stable_tg], arns[canary_tg], str(lbs[0]["LoadBalancerArn"])
+        )
+
+    @property
+    def ref(self) -> ListenerRef:
+        """The ARNs of the listener, its target groups and its load balancer."""
+        return self._ref
+
+    def target_group_arn(self, group: str) -> str:
+        """The ARN of the stable or canary target group."""
+        return self._ref.canary_arn if group == "canary" else self._ref.stable_arn
+
+    def target_health(self, group: str, instance_ids: list[str]) -> dict[str, str]:
+        """instance id -> target health state ("healthy", "initial", "unhealthy", ...) in the group's
+        target group; an instance the target group does not know is "unused"."""
+        found = self._elb.describe_target_health(
+            TargetGroupArn=self.target_group_arn(group), Targets=[{"Id": i} for i in instance_ids]
+        )["TargetHealthDescriptions"]
+        return {str(d["Target"]["Id"]): str(d.get("TargetHealth", {}).get("State", "")) for d in found}
 
     def weights(self) -> tuple[int, int]:
         """(stable, canary) forward weights of the listener's default action."""
@@ -119,9 +143,18 @@ def _fqdn(name: str) -> str:
 class Dns:
     """The weighted records of one service in one hosted zone."""
 
-    def __init__(self, r53: Any, zone: str, record: str, zone_ids: dict[str, str] | None = None) -> None:
-        """`zone_ids` caches zone name -> id across calls (the adapter keeps one per instance)."""
+    def __init__(
+        self,
+        r53: Any,
+        zone: str,
+        record: str,
+        zone_ids: dict[str, str] | None = None,
+        waiter: Waiter | None = None,
+    ) -> None:
+        """`zone_ids` caches zone name -> id across calls (the adapter keeps one per instance); with a
+        `waiter`, a change is waited for until Route 53 reports it INSYNC."""
         self._r53 = r53
+        self._waiter = waiter
         self._zone = _fqdn(zone)
         self._zone_ids = zone_ids if zone_ids is not None else {}
         self.name = _fqdn(f"{record}.{self._zone}")
@@ -210,10 +243,22 @@ class Dns:
                 changes += [_upsert(rs, weight) for rs in serving[region]]
                 changes.append(_upsert(_share_record(self.share_name, region, share), weight))
         if changes:
-            self._r53.change_resource_record_sets(
+            sent = self._r53.change_resource_record_sets(
                 HostedZoneId=self.zone_id(), ChangeBatch={"Comment": comment[:256], "Changes": changes}
             )
+            self.wait_in_sync(str(sent["ChangeInfo"]["Id"]), str(sent["ChangeInfo"].get("Status", "")))
         return merged
+
+    def wait_in_sync(self, change_id: str, status: str = "") -> None:
+        """Wait until Route 53 has applied the change on all its name servers (status INSYNC)."""
+        if self._waiter is None or status == "INSYNC":
+            return
+
+        def check() -> Done[None] | Pending:
+            now = str(self._r53.get_change(Id=change_id)["ChangeInfo"]["Status"])
+            return Done(None) if now == "INSYNC" else Pending(f"change {change_id} {now}")
+
+        self._waiter.until(f"Route 53 change {change_id} of {self.name} INSYNC", check)
 
 
 def _upsert(record_set: Mapping[str, Any], weight: int) -> dict[str, Any]:

@@ -8,14 +8,12 @@ in gcp_errors. Groups: `gcp_groups`; traffic weights: `gcp_traffic`; snapshots a
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-from typing import Any
 
+from activities import cloud_monitoring
+from activities.cloud_monitoring import Target
+from activities.clouds import gcp_quotas as quotas
+from activities.clouds import gcp_signals as signals
 from activities.clouds.gcp_api import Clients, Place, require_config
 from activities.clouds.gcp_groups import Groups, Member, majority
 from activities.clouds.gcp_storage import GcpStorage
@@ -31,13 +29,13 @@ from contracts.cloud import (
     TrafficState,
 )
 from contracts.errors import (
+    CloudError,
     InvalidRequest,
     Unavailable,
 )
 from contracts.storage import PROD
 
-METRIC_POINTS = 60
-GROUPS: tuple[Group, ...] = ("stable", "canary")
+GROUPS = signals.GROUPS
 
 
 class GcpCloud(GcpStorage):
@@ -108,115 +106,58 @@ class GcpCloud(GcpStorage):
         )
 
     def preflight(self, service: str, region: str, release: str, surge: int = 0) -> PreflightReport:
-        """The stable group exists and answers; the release names an artifact."""
+        """The stable group exists and answers, the release names an artifact, and `surge` more
+        instances (and their vCPUs) fit the region's quotas; a quota that cannot be read fails."""
         p = self._place(service, region)
         problems: list[str] = []
         reachable, config = True, True
+        quota_checks = {"quota_instances": False, "quota_cpus": False}
         try:
             config = self._groups.mig(p, "stable") is not None
+            quota_checks, short = quotas.check(p, release, surge)
+            problems += short
         except Unavailable as exc:
             reachable = False
             problems.append(str(exc))
+        except CloudError as exc:  # quotas unreadable (denied, not found): unknown is not enough
+            problems.append(f"quotas of {region} unknown: {exc}")
         if not config:
             problems.append(f"instance group {p.mig('stable')} missing in {region}")
         if not release:
             problems.append("release artifact missing (empty release)")
-        checks = {
-            "region_reachable": reachable,
-            "capacity": True,
-            "quota": True,
-            "config": config,
-            "artifact": bool(release),
-        }
+        checks = {"region_reachable": reachable, "config": config, "artifact": bool(release), **quota_checks}
         return PreflightReport(region=region, ok=all(checks.values()), checks=checks, problems=problems)
 
-    def _fetch(self, p: Place, group: Group, release: str | None, loaded: bool) -> dict[str, Any] | None:
-        """One group's metrics from the configured JSON source; None when no source is configured."""
-        if not p.cfg.metrics_url:
-            return None
-        base = p.cfg.metrics_url.format(project=p.project, region=p.region, service=p.service)
-        query = urllib.parse.urlencode(
-            {
-                "group": group,
-                "release": release or "",
-                "loaded": "1" if loaded else "0",
-                "points": METRIC_POINTS,
-            }
-        )
-        try:
-            with urllib.request.urlopen(f"{base}?{query}", timeout=10) as resp:  # noqa: S310 - configured URL
-                data: dict[str, Any] = json.loads(resp.read())
-        except (urllib.error.URLError, TimeoutError, ValueError) as exc:
-            raise Unavailable(f"gcp: metrics source {base}: {exc}") from exc
-        return data
+    def monitoring_target(self, service: str, region: str) -> Target:
+        """Where the region's signals are in Cloud Monitoring (also for the cloud_monitoring provider)."""
+        return signals.target(self._place(service, region), self._traffic(service).lb)
 
     def metrics(self, service: str, region: str, group: Group, window_s: float) -> MetricSeries:
-        """Points of a group from the metrics source; empty without instances or without a source."""
+        """Points of a group from Cloud Monitoring (or the metrics_url); empty without instances."""
         if group not in GROUPS:
             raise InvalidRequest(f"gcp: group must be one of {', '.join(GROUPS)}, got '{group}'")
         if not window_s > 0:
             raise InvalidRequest(f"gcp: window_s must be > 0, got {window_s}")
         p = self._place(service, region)
         members = self._groups.members(p, group) or []
-        if not members:
-            return MetricSeries(region=region, group=group, release=None)
-        release = majority(members, None)
-        canary = self._traffic(service).split(region).canary
-        loaded = canary > 0 if group == "canary" else canary < 1
-        data = self._fetch(p, group, release, loaded)
-        if data is None:
-            return MetricSeries(region=region, group=group, release=release)
-        return MetricSeries(
-            region=region,
-            group=group,
-            release=release,
-            error_rate=[float(v) for v in data.get("error_rate", [])],
-            latency_p99_ms=[float(v) for v in data.get("latency_p99_ms", [])],
-            requests=int(data.get("requests", 0)),
-        )
+        loaded = True
+        if members and p.cfg.metrics_url:
+            canary = self._traffic(service).split(region).canary
+            loaded = canary > 0 if group == "canary" else canary < 1
+        return signals.series(p, self.monitoring_target(service, region), group, members, loaded, window_s)
 
     def health(self, service: str, region: str) -> HealthSample:
-        """RUNNING = healthy; error rate and p99 from the metrics source by canary share (0 unknown)."""
+        """RUNNING = healthy; error rate, p99, requests and CPU of the newest period with data (None
+        when none arrived: no data, never 0)."""
         p = self._place(service, region)
         stable, canary, _ = self._members(p)
-        total = len(stable) + len(canary)
-        healthy = sum(1 for m in (*stable, *canary) if m.running)
-        if healthy == 0:
-            return HealthSample(
-                region=region,
-                healthy_instances=0,
-                instances=total,
-                error_rate=1.0,
-                latency_p99_ms=0.0,
-                cpu=0.0,
-                requests=0,
-            )
-        split = self._traffic(service).split(region)
-        c = split.canary if canary else 0.0
-        err = lat = 0.0
-        requests = 0
-        for group, members, share in (("stable", stable, 1.0 - c), ("canary", canary, c)):
-            if not members or share <= 0:
-                continue
-            data = self._fetch(p, group, majority(members, None), True)  # type: ignore[arg-type]
-            if data is None:
-                continue
-            err += share * _mean(data.get("error_rate", []))
-            lat += share * _mean(data.get("latency_p99_ms", []))
-            requests += int(data.get("requests", 0))
-        return HealthSample(
-            region=region,
-            healthy_instances=healthy,
-            instances=total,
-            error_rate=min(1.0, err),
-            latency_p99_ms=lat,
-            cpu=0.0,
-            requests=requests,
-        )
+        share = self._traffic(service).split(region).canary if canary and p.cfg.metrics_url else 0.0
+        return signals.health(p, self.monitoring_target(service, region), stable, canary, share)
 
-    def replica_lag(self, service: str, region: str) -> float:
-        """From the region's config (GCE has no replica API); 0 unless set."""
-        return self._place(service, region).cfg.replica_lag_s
+    def replica_lag(self, service: str, region: str) -> float | None:
+        """The Cloud SQL replica's replication/replica_lag (newest point); None when no
+        `replica_database` is configured or no point arrived (unknown, never 0)."""
+        return cloud_monitoring.replica_lag(self.monitoring_target(service, region))
 
     def traffic(self, service: str) -> TrafficState:
         return self._traffic(service).state(service)
@@ -334,10 +275,6 @@ class GcpCloud(GcpStorage):
             sizes = {r.name: r.instances for r in self._topology.regions if r.gcp is not None}
             if sizes:
                 self.bootstrap(service.name, service.initial_release, sizes)
-
-
-def _mean(values: list[Any]) -> float:
-    return math.fsum(float(v) for v in values) / len(values) if values else 0.0
 
 
 def _check_count(count: int, release: str) -> None:

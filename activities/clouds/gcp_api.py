@@ -20,6 +20,7 @@ from activities.google_errors import (
     call_retry,
     translated,
 )
+from activities.heartbeat import beat
 from config.gcp import GcpRegionConfig
 from contracts.errors import (
     InvalidRequest,
@@ -75,6 +76,14 @@ class Clients:
     @cached_property
     def instances(self) -> compute_v1.InstancesClient:
         return self._make(compute_v1.InstancesClient)  # type: ignore[no-any-return]
+
+    @cached_property
+    def regions(self) -> compute_v1.RegionsClient:
+        return self._make(compute_v1.RegionsClient)  # type: ignore[no-any-return]
+
+    @cached_property
+    def machine_types(self) -> compute_v1.MachineTypesClient:
+        return self._make(compute_v1.MachineTypesClient)  # type: ignore[no-any-return]
 
     @cached_property
     def zone_ops(self) -> compute_v1.ZoneOperationsClient:
@@ -145,6 +154,8 @@ class Place:
     def wait(self, what: str, op: compute_v1.Operation) -> compute_v1.Operation:
         deadline = time.monotonic() + self.cfg.operation_timeout_s
         while op.status != DONE:
+            # What the step waits for shows in the pending activity (and proves the worker alive).
+            beat(f"gcp: {what}: operation {op.name} {compute_v1.Operation.Status(op.status).name}")
             if time.monotonic() > deadline:
                 raise Unavailable(
                     f"gcp: {what}: operation {op.name} not DONE after {self.cfg.operation_timeout_s:g}s"

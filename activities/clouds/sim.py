@@ -40,6 +40,11 @@ from contracts.errors import (
 DEFAULT_INSTANCE_QUOTA = 200
 VCPUS_PER_INSTANCE = 2
 
+#: What a healthy release does in the sim: the share of requests that fail and the p99 latency in ms.
+#: A release fault replaces the error rate and adds to the latency.
+BASELINE_ERROR_RATE = groups.BASELINE_ERROR_RATE
+BASELINE_LATENCY_MS = groups.BASELINE_LATENCY_MS
+
 # What a keyed call returns, and so what its ledger entry holds.
 Result = TypeVar("Result", bound=BaseModel)
 # What a keyed call on one region returns.
@@ -236,8 +241,8 @@ class SimCloud(SimStorage):
 
     # --- seeding and admin -------------------------------------------------------------------
 
-    def seed(self, service: str, regions: list[tuple[str, int]], release: str) -> None:
-        """Put `service` on `release` in each (region, instance_count) not seeded yet.
+    def seed(self, service: str, regions: list[tuple[str, int]], release: str) -> list[str]:
+        """Put `service` on `release` in each (region, instance_count) not seeded yet; returns those.
 
         The first seeding of a service splits its traffic equally; regions added later
         start at weight 0, so the split still sums to 1 and keeps any weights set since.
@@ -245,18 +250,19 @@ class SimCloud(SimStorage):
         with self._store.write() as conn:
             fresh = dict(r for r in regions if not store.is_seeded(conn, service, r[0]))
             if not fresh:
-                return
+                return []
             first = not store.seeded_regions(conn, service)
             for region, n in fresh.items():
                 store.ensure_region(conn, region)
                 store.add_instances(conn, service, region, release, n, None)
                 store.set_traffic_weight(conn, service, region, 1.0 / len(fresh) if first else 0.0)
+            return list(fresh)
 
-    def seed_topology(self, topology: TopologyLike) -> None:
-        """Seed every service of the topology on its initial release in every region."""
+    def seed_topology(self, topology: TopologyLike) -> dict[str, list[str]]:
+        """Seed every service of the topology on its initial release in every region not seeded yet;
+        returns the regions seeded now, per service."""
         regions = [(r.name, r.instances) for r in topology.regions]
-        for service in topology.services:
-            self.seed(service.name, regions, service.initial_release)
+        return {s.name: self.seed(s.name, regions, s.initial_release) for s in topology.services}
 
     def reset(self) -> None:
         """Delete everything: instances, traffic, faults, snapshots, DR resources and the ledger."""
@@ -271,22 +277,27 @@ class SimCloud(SimStorage):
     def inject_release_fault(
         self,
         release: str,
-        error_rate: float,
+        error_rate: float | None = None,
         latency_ms: float = 0.0,
         regions: list[str] | None = None,
         under_load: bool = False,
     ) -> None:
         """Make instances on `release` fail and slow down, in `regions` (None = everywhere).
 
+        `error_rate` is absolute: the share of requests they fail, instead of BASELINE_ERROR_RATE
+        (None: the baseline, so the fault only slows them); `latency_ms` is added to the p99 of
+        BASELINE_LATENCY_MS. The fault replaces any earlier one of the same release.
+
         With `under_load` the fault hits a group only while it serves live traffic (canary:
         weight > 0; stable: weight < 1): preview traffic to a 0-weight green group is clean.
         """
-        _check_rate(error_rate)
+        rate = BASELINE_ERROR_RATE if error_rate is None else error_rate
+        _check_rate(rate)
         if latency_ms < 0:
             raise InvalidRequest(f"sim: latency_ms must be >= 0, got {latency_ms}")
         fault = store.ReleaseFault(
             release,
-            error_rate,
+            rate,
             latency_ms,
             None if regions is None else frozenset(regions),
             under_load,
@@ -344,6 +355,21 @@ class SimCloud(SimStorage):
         with self._store.read() as conn:
             return views.status_rows(conn, service)
 
+    def release_faults(self) -> list[dict[str, Any]]:
+        """Every injected release fault, by release: error rate, added p99 ms, regions (None: all)."""
+        with self._store.read() as conn:
+            faults = store.release_faults(conn)
+        return [
+            {
+                "release": f.release,
+                "error_rate": f.error_rate,
+                "added_latency_ms": f.latency_ms,
+                "regions": None if f.regions is None else sorted(f.regions),
+                "under_load": f.under_load,
+            }
+            for f in sorted(faults, key=lambda f: f.release)
+        ]
+
     def inventory(self) -> dict[str, Any]:
         """Counts to diff: instances, groups, canary weights, traffic, total, ledger, snapshots, resources."""
         with self._store.read() as conn:
@@ -374,7 +400,7 @@ class SimCloud(SimStorage):
     @staticmethod
     def _require_seeded(conn: sqlite3.Connection, service: str, region: str) -> None:
         if not store.is_seeded(conn, service, region):
-            raise NotFound(f"sim: service '{service}' is not deployed in region '{region}'")
+            raise NotFound(store.not_seeded(service, f"region '{region}'"))
 
     def _once(
         self,

@@ -6,6 +6,7 @@ import random
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import get_args
 
 from activities.clouds import sim_store as store
@@ -107,6 +108,65 @@ def impact(
     return errors / len(instances), latencies / len(instances)
 
 
+def region_requests(conn: sqlite3.Connection, service: str, region: str) -> int:
+    """Requests the region serves per sample: its share of the service's global traffic.
+
+    A region without live traffic (failed over, or not yet serving) still gets synthetic checks.
+    """
+    weight = store.traffic_weight(conn, service, region)
+    n_regions = len(store.seeded_regions(conn, service))
+    return int(REQUESTS_PER_REGION * weight * n_regions) or PREVIEW_REQUESTS
+
+
+def point(error_rate: float, latency_ms: float) -> tuple[float, float]:
+    """One noisy data point of a group: its error rate (at most 1) and its p99 latency in ms."""
+    return min(1.0, error_rate * random.uniform(0.8, 1.2)), latency_ms * random.uniform(0.93, 1.07)
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the instances of one release in one group serve: the sim's truth, without noise."""
+
+    group: Group
+    release: str
+    instances: int
+    requests: float  # per sample, like HealthSample.requests (the exporter reads it as per second)
+    error_rate: float
+    latency_p99_ms: float
+
+
+def loads(conn: sqlite3.Connection, service: str, region: str) -> list[Load]:
+    """Per group and release, oldest release first: the requests it serves, their errors and p99.
+
+    A group serves its share of the region's requests, split by instances between its releases;
+    a group without live traffic gets preview requests (which do not trigger `under_load`
+    faults). A region in an outage serves nothing. A metrics gap changes nothing here: the
+    service still serves, only its numbers do not arrive (callers decide what to report).
+    """
+    if store.has_outage(conn, region):
+        return []
+    faults = store.release_faults(conn)
+    requests = region_requests(conn, service, region)
+    result: list[Load] = []
+    for group, share in shares(conn, service, region).items():
+        members = store.instances(conn, service, region, group)
+        group_requests = requests * share if share > 0.0 else PREVIEW_REQUESTS
+        for release, count in Counter(i.release for i in members).items():
+            on = [i for i in members if i.release == release]
+            error, latency = impact(on, faults, region, loaded=share > 0.0)
+            result.append(
+                Load(
+                    group=group,
+                    release=release,
+                    instances=count,
+                    requests=group_requests * count / len(members),
+                    error_rate=error,
+                    latency_p99_ms=BASELINE_LATENCY_MS + latency,
+                )
+            )
+    return result
+
+
 def state(conn: sqlite3.Connection, service: str, region: str) -> RegionState:
     """What the region runs: the stable group, the canary / green group and its weight."""
     stable = store.instances(conn, service, region, "stable")
@@ -150,8 +210,6 @@ def sample(conn: sqlite3.Connection, service: str, region: str) -> HealthSample:
     canary_err, canary_lat = impact(canary, faults, region, loaded=w > 0.0)
     error_rate = min(1.0, ((1 - w) * stable_err + w * canary_err) * random.uniform(0.9, 1.1))
     latency = (BASELINE_LATENCY_MS + (1 - w) * stable_lat + w * canary_lat) * random.uniform(0.95, 1.05)
-    weight = store.traffic_weight(conn, service, region)
-    n_regions = len(store.seeded_regions(conn, service))
     return HealthSample(
         region=region,
         healthy_instances=total,
@@ -159,8 +217,7 @@ def sample(conn: sqlite3.Connection, service: str, region: str) -> HealthSample:
         error_rate=error_rate,
         latency_p99_ms=latency,
         cpu=random.uniform(0.35, 0.45),
-        # A region without live traffic (failed over, or not yet serving) still gets synthetic checks.
-        requests=int(REQUESTS_PER_REGION * weight * n_regions) or PREVIEW_REQUESTS,
+        requests=region_requests(conn, service, region),
         source=SOURCE,
     )
 
@@ -178,13 +235,12 @@ def series(conn: sqlite3.Connection, service: str, region: str, group: Group) ->
         return MetricSeries(region=region, group=group, release=majority(members))
     share = shares(conn, service, region)[group]
     error, latency = impact(members, store.release_faults(conn), region, loaded=share > 0.0)
+    points = [point(error, BASELINE_LATENCY_MS + latency) for _ in range(METRIC_POINTS)]
     return MetricSeries(
         region=region,
         group=group,
         release=majority(members),
-        error_rate=[min(1.0, error * random.uniform(0.8, 1.2)) for _ in range(METRIC_POINTS)],
-        latency_p99_ms=[
-            (BASELINE_LATENCY_MS + latency) * random.uniform(0.93, 1.07) for _ in range(METRIC_POINTS)
-        ],
+        error_rate=[e for e, _ in points],
+        latency_p99_ms=[p99 for _, p99 in points],
         requests=int(REQUESTS_PER_REGION * share) if share > 0.0 else PREVIEW_REQUESTS,
     )

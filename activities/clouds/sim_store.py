@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from contracts.errors import SIM_SEED_COMMAND
+
 BUSY_TIMEOUT_MS = 10_000
 
 SCHEMA = (
@@ -202,6 +204,19 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
+def not_seeded(service: str, where: str) -> str:
+    """Why a call on a service the sim never seeded (in `where`) fails, and the command that fixes it.
+
+    The sim holds what it was seeded with: the topology of the worker (GLOBALOPS_TOPOLOGY) or of a
+    `globalops sim ...` command. An operation started with another topology names services or
+    regions it has never seen.
+    """
+    return (
+        f"sim: service '{service}' was never seeded in {where}: seed the sim from your topology"
+        f" with `{SIM_SEED_COMMAND} --topology FILE`"
+    )
+
+
 # --- queries (each takes a connection inside a transaction) ---------------------------------
 
 
@@ -215,6 +230,12 @@ def seeded_regions(conn: sqlite3.Connection, service: str) -> list[str]:
     """Regions where the service is seeded, by name."""
     rows = conn.execute("SELECT region FROM traffic WHERE service = ? ORDER BY region", (service,)).fetchall()
     return [str(r["region"]) for r in rows]
+
+
+def seeded_services(conn: sqlite3.Connection) -> list[str]:
+    """Services seeded in at least one region, by name."""
+    rows = conn.execute("SELECT DISTINCT service FROM traffic ORDER BY service").fetchall()
+    return [str(r["service"]) for r in rows]
 
 
 def traffic_weight(conn: sqlite3.Connection, service: str, region: str) -> float:

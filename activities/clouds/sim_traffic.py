@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 
+from activities.clouds import sim_store as store
 from contracts.cloud import TrafficState
 from contracts.errors import (
     InvalidRequest,
@@ -36,7 +37,7 @@ def state(conn: sqlite3.Connection, service: str) -> TrafficState:
     """The service's traffic split, or NotFound if it is seeded nowhere."""
     current = weights(conn, service)
     if not current:
-        raise NotFound(f"sim: service '{service}' is not deployed in any region")
+        raise NotFound(store.not_seeded(service, "any region"))
     return TrafficState(service=service, weights=current)
 
 
@@ -56,7 +57,7 @@ def apply(conn: sqlite3.Connection, service: str, requested: dict[str, float]) -
     current = state(conn, service).weights
     unknown = sorted(r for r in requested if r not in current)
     if unknown:
-        raise NotFound(f"sim: service '{service}' is not deployed in region(s) {', '.join(unknown)}")
+        raise NotFound(store.not_seeded(service, f"region(s) {', '.join(unknown)}"))
     merged = {**current, **{r: float(w) for r, w in requested.items()}}
     total = math.fsum(merged.values())
     if abs(total - 1.0) > SUM_TOLERANCE:

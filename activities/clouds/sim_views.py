@@ -13,18 +13,24 @@ from activities.clouds import sim_traffic as traffic
 
 
 def status_rows(conn: sqlite3.Connection, service: str) -> list[dict[str, Any]]:
-    """Per region, by name: releases, canary, health and traffic (API faults do not apply)."""
+    """Per region, by name: releases (instances per release in each group), canary, health and traffic
+    (API faults do not apply)."""
     rows = []
     for region in store.seeded_regions(conn, service):
         state = groups.state(conn, service, region)
         sample = groups.sample(conn, service, region)
         stable = store.instances(conn, service, region, "stable")
+        canary = store.instances(conn, service, region, "canary")
         rows.append(
             {
                 "region": region,
                 "release": state.release,
                 "releases": state.releases,
                 "stable_releases": dict(Counter(i.release for i in stable)),
+                "groups": {
+                    "stable": dict(sorted(Counter(i.release for i in stable).items())),
+                    "canary": dict(sorted(Counter(i.release for i in canary).items())),
+                },
                 "healthy": state.healthy,
                 "instances": state.instances,
                 "traffic": state.traffic,

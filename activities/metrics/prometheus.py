@@ -6,8 +6,9 @@ PromQL's own, so templates read like plain PromQL. Label values are escaped for 
 The defaults (see DEFAULT_QUERIES) assume the usual RED metrics with labels
 ``service``, ``region`` and ``group`` (``stable`` | ``canary``):
 
-* ``error_rate``: ``sum(rate(http_requests_total{...,code=~"5.."}[1m])) /
-  sum(rate(http_requests_total{...}[1m]))``
+* ``error_rate``: ``sum(rate(http_requests_total{...,code=~"5.."}[1m]) or
+  rate(http_requests_total{...,code!=""}[1m]) * 0) / sum(rate(http_requests_total{...}[1m]))``: the
+  5xx share; 0 while requests with a ``code`` label exist but no 5xx series does yet
 * ``latency_p99_ms``: ``histogram_quantile(0.99, sum by (le)
   (rate(http_request_duration_seconds_bucket{...}[1m]))) * 1000``
 * ``requests``: ``sum(increase(http_requests_total{...}[{window}s]))``; its last point is the
@@ -45,8 +46,12 @@ from contracts.errors import (
 _SELECTOR = 'service="{service}",region="{region}",group="{group}"'
 
 DEFAULT_QUERIES: dict[str, str] = {
+    # A labelled counter has no 5xx series until a request fails, so the 5xx rate falls back to 0
+    # where the group's requests carry a `code` label (a healthy new canary has no 5xx yet); without
+    # any such series the ratio has no points: no data, never 0.
     "error_rate": (
-        f'sum(rate(http_requests_total{{{_SELECTOR},code=~"5.."}}[1m]))'
+        f'sum(rate(http_requests_total{{{_SELECTOR},code=~"5.."}}[1m])'
+        f' or rate(http_requests_total{{{_SELECTOR},code!=""}}[1m]) * 0)'
         f" / sum(rate(http_requests_total{{{_SELECTOR}}}[1m]))"
     ),
     "latency_p99_ms": (

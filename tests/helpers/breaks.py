@@ -28,7 +28,9 @@ class Break:
     Only calls whose input matches `provider` and `region` (when given) are counted, so a break
     can land in an AWS region whatever the sim regions do concurrently. With `after`, the call
     does its work first and then fails: the change happened, the workflow never hears of it.
-    While not `armed` (a preparing workflow runs), nothing is counted.
+    While not `armed` (a preparing workflow runs), nothing is counted. A `retryable` break lets
+    Temporal retry the call: with `after`, a call whose completion was lost (the worker died after
+    the work and before it reported it).
     """
 
     name: str
@@ -37,6 +39,7 @@ class Break:
     region: str | None = None
     after: bool = False
     armed: bool = True
+    retryable: bool = False
     calls: int = 0
     fired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,7 +66,9 @@ class Break:
             self.fired = True
             when = " after its work" if self.after else ""
             raise ApplicationError(
-                f"injected failure: {self.name} call {self.nth}{when}", type="CloudError", non_retryable=True
+                f"injected failure: {self.name} call {self.nth}{when}",
+                type="InjectedFailure" if self.retryable else "CloudError",
+                non_retryable=not self.retryable,
             )
 
         broken.__dict__.pop("__temporal_activity_definition", None)  # copied by wraps: define it anew

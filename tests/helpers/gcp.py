@@ -43,7 +43,7 @@ def gcp_topology(topology: Topology, server: ComputeTestServer, queue: str = "gl
                 project=PROJECT,
                 zones=[f"{region.name}-b", f"{region.name}-c"],
                 api_endpoint=server.url,
-                metrics_url=server.metrics_url(),
+                monitoring_endpoint=server.monitoring_endpoint,
                 operation_timeout_s=20,
                 call_retry_s=10,
             )
@@ -53,6 +53,13 @@ def gcp_topology(topology: Topology, server: ComputeTestServer, queue: str = "gl
         regions.append(region)
     services = [s.model_copy(update={"data_residency": False}) for s in topology.services]
     return topology.model_copy(update={"regions": regions, "services": services, "default_task_queue": queue})
+
+
+def monitoring_policies(policies: Policies) -> Policies:
+    """Canary analysis over Cloud Monitoring: one point per 60 s period (the API's shortest), so
+    `min_samples` (50) points need a window of an hour, not the default 5 minutes."""
+    analysis = policies.analysis.model_copy(update={"window": 3600.0})
+    return policies.model_copy(update={"analysis": analysis})
 
 
 def gcp_worker(

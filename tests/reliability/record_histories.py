@@ -14,7 +14,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from cli.launch import start_rollout
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
 from contracts.change import FreezeEnd, FreezeRequest, RegistryState
+from config.notify import Notification
+from contracts import ids
 from contracts.dr import (
     BackupRequest,
     DrillRequest,
@@ -39,7 +41,9 @@ from contracts.failover import (
 )
 from contracts.ids import FREEZE_REGISTRY_ID
 from contracts.inspect import InspectRequest
+from contracts.notify import Event, NotifyInput
 from contracts.rollout import RolloutRequest
+from tests.helpers.receiver import Receiver
 from tests.helpers.temporal import make_worker
 from workers.client import register_search_attributes
 from workflows.backup import BackupWorkflow
@@ -49,6 +53,7 @@ from workflows.failover import RegionFailoverWorkflow
 from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
+from workflows.notify import NotifyWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
@@ -320,6 +325,36 @@ async def freeze_rollout(
     return [handle, registry]
 
 
+async def notify_sinks(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    """One event to two sinks: a local receiver takes it, the other misses its ${NAME} (gives up at once)."""
+    event = Event(
+        id="rollout:checkout/h14/failed",
+        kind="failed",
+        operation="rollout",
+        workflow_id="rollout:checkout",
+        service="checkout",
+        release="3.0.0",
+        status="rolled_back",
+        message="health gate failed in us-east-1",
+        at=datetime(2026, 12, 2, 12, 0, tzinfo=UTC),
+    )
+    with Receiver() as rx:
+        sinks = [
+            Notification(url=rx.url("/events", scheme="json"), events=["failed"]),
+            Notification(url="json://127.0.0.1:9/x?-token=${GLOBALOPS_RECORD_UNSET}", events=["failed"]),
+        ]
+        handle = await env.client.start_workflow(
+            NotifyWorkflow.run,
+            NotifyInput(event=event, sinks=sinks),
+            id=ids.notification_id(event.id),
+            task_queue=topo.default_task_queue,
+        )
+        await handle.result()
+    return [handle]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "rollout_ok": rollout_ok,
     "rollout_rolled_back": rollout_rolled_back,
@@ -332,6 +367,7 @@ SCENARIOS: dict[str, Scenario] = {
     "inspect_reads": inspect_reads,
     "rollout_partial": rollout_partial,
     "freeze_rollout": freeze_rollout,
+    "notify_sinks": notify_sinks,
 }
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import io
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,17 @@ from temporalio.testing import WorkflowEnvironment
 from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.models import Policies, Topology
+from config.notify import Hook, Hooks, Notification
+from contracts import ids
+from contracts.notify import NotifyResult
 from contracts.rollout import (
     RolloutProgress,
     RolloutRequest,
 )
-from tests.helpers.temporal import make_worker
+from tests.helpers.notify_driver import DriverInput, NotifyDriverWorkflow
+from tests.helpers.ports import free_port
+from tests.helpers.receiver import Receiver
+from tests.helpers.temporal import make_worker, unique_queue
 from workers.codec import ENCODING, AesGcmCodec, data_converter
 from workers.logging_setup import configure_logging
 
@@ -64,6 +72,25 @@ def captured_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureF
     configure_logging("DEBUG", json=True)
     try:
         yield capfd
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**config)
+
+
+@pytest.fixture
+def worker_log() -> Iterator[io.StringIO]:
+    """The worker's logging set-up (JSON lines, DEBUG: the HTTP libraries print URLs there), written to a
+    buffer the test reads; restored afterwards."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    configure_logging("DEBUG", json=True)
+    buffer = io.StringIO()
+    [handler] = root.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    try:
+        yield buffer
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
@@ -287,3 +314,68 @@ async def test_without_configuration_the_client_uses_the_local_dev_server(
     assert kwargs["target_host"] == "localhost:7233"
     assert "api_key" not in kwargs and not kwargs.get("tls")
     assert kwargs["data_converter"].payload_codec is None
+
+
+# ----- notification and hook URLs: ${NAME} is filled in by the worker, never in a history ----------
+
+NOTIFY_TOKEN = "gotok-5f1c9e-FAKE-notify-and-hook"  # noqa: S105 - a fake value the scan looks for
+
+
+async def test_notification_and_hook_secrets_stay_in_the_worker(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    policies: Policies,
+    worker_log: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sinks' and hooks' URLs carry `${GLOBALOPS_TEST_TOKEN}`; the worker's environment has the value.
+    The receiver gets it; no history (inputs, results, failures, summaries) and no log line holds it,
+    even where a hook echoes it back or a sink fails with it in its URL."""
+    monkeypatch.setenv("GLOBALOPS_TEST_TOKEN", NOTIFY_TOKEN)
+    var = "${GLOBALOPS_TEST_TOKEN}"
+    with Receiver() as rx:
+        rx.answer("/gate", 503, f"closed; token {NOTIFY_TOKEN} seen")
+        live = f"json://127.0.0.1:{rx.port}/events/{var}?-token={var}"
+        dead = f"json://127.0.0.1:{free_port()}/dead/{var}"
+        pols = policies.model_copy(
+            update={
+                "notifications": [
+                    Notification.model_validate({"url": live, "events": ["started", "failed"]}),
+                    Notification.model_validate({"url": dead, "events": ["failed"], "give_up_after": "2s"}),
+                ],
+                "hooks": Hooks(pre_region=[Hook(url=rx.url(f"/gate?token={var}"))]),
+            }
+        )
+        wid = f"drive:secrets-{uuid.uuid4().hex[:6]}"
+        inp = DriverInput(policies=pols, operation_key=f"rollout:checkout/{wid}")
+        queue = unique_queue()
+        async with make_worker(ts_env.client, sim, executor, queue, [NotifyDriverWorkflow]):
+            result = await ts_env.client.execute_workflow(
+                NotifyDriverWorkflow.run, inp, id=wid, task_queue=queue
+            )
+            notifiers = [
+                ts_env.client.get_workflow_handle(ids.notification_id(e), result_type=NotifyResult)
+                for e in result.event_ids
+            ]
+            outcomes = [await h.result() for h in notifiers]
+
+        gate = rx.url(f"/gate?token={var}")
+        assert result.reason == f"hook pre_region[0] {gate}: HTTP 503: closed; token *** seen"
+        assert outcomes[1].failed[0].url == dead  # the failing sink is named by its template
+        # The receiver got the secret: in the notifications' path and query, and in the hook's query.
+        sent = {r.path for r in rx.at(f"/events/{NOTIFY_TOKEN}")}
+        assert sent == {f"/events/{NOTIFY_TOKEN}?token={NOTIFY_TOKEN}"}
+        assert [r.path for r in rx.at("/gate")] == [f"/gate?token={NOTIFY_TOKEN}"]
+
+    handles = [ts_env.client.get_workflow_handle(wid), *notifiers]
+    for handle in handles:
+        history = await handle.fetch_history()
+        blob = b"".join(e.SerializeToString() for e in history.events)
+        assert var.encode() in blob, handle.id  # the scan sees the URLs (as templates) ...
+        assert NOTIFY_TOKEN.encode() not in blob, f"the token appears in the history of {handle.id}"
+
+    logs = worker_log.getvalue()
+    assert "JSON POST URL" in logs and "/events/***" in logs  # Apprise's DEBUG lines were captured, masked
+    assert "Max retries exceeded with url: /dead/***" in logs  # and the failing sink's, masked too
+    assert NOTIFY_TOKEN not in logs, "the token appears in the logs"

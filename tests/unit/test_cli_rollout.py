@@ -1,7 +1,9 @@
-"""`globalops rollout start` refuses bad input with one line and exit 2, before touching Temporal."""
+"""`globalops rollout start` refuses bad input with one line and exit 2, before touching Temporal; what
+`rollout start --wait` and `rollout status` print."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,3 +334,113 @@ def test_help(args: list[str], needles: tuple[str, ...], connect_calls: list[str
     for needle in needles:
         assert needle in result.stdout, needle
     assert connect_calls == []
+
+
+def test_a_sim_that_never_ran_the_service_is_one_line_naming_the_topology_to_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollout fails every preflight with the sim's NotFound; `--wait` says so in one line with
+    the command that fixes it, the user's topology file filled in (not the whole reason, 16 times)."""
+    import cli.rollout
+    from cli.follow import Follow
+    from contracts.rollout import RegionOutcome, RolloutProgress
+
+    mine = _mutated(
+        default_topology_path(),
+        tmp_path / "payments.yaml",
+        _set("services.0", {"name": "payments", "initial_release": "1.0.0"}),
+    )
+
+    async def failed_preflight(launch: Any, follow: Follow[Any, RolloutProgress], **_: Any) -> int:
+        topology = launch.request.topology
+        message = "sim: service 'payments' was never seeded in region '{}': seed the sim from your topology"
+        message += " with `globalops sim seed --topology FILE`"
+        progress = RolloutProgress(
+            workflow_id="rollout:payments",
+            status="failed",
+            service="payments",
+            release="2.0.0",
+            rollback_policy="rollback_all",
+            reason="preflight failed: " + " | ".join(message.format(n) for n in topology.region_names()),
+            regions=[
+                RegionOutcome(region=n, wave=topology.wave_of(n), status="failed", detail=message.format(n))
+                for n in topology.region_names()
+            ],
+        )
+        follow.report(progress, False)
+        return 1
+
+    monkeypatch.setattr(cli.rollout, "start_and_follow", failed_preflight)
+    result = runner.invoke(
+        app, ["rollout", "start", "-s", "payments", "-r", "2.0.0", "--topology", str(mine), "--wait"]
+    )
+    assert result.exit_code == 1
+    first, web_ui = result.stdout.splitlines()
+    assert first.startswith(
+        "rollout:payments: failed — the simulated cloud has never run 'payments' in us-east-1, us-west-2,"
+        " us-central1, "
+    )
+    assert first.endswith(
+        f", sa-east-1, so nothing was changed: seed it with `globalops sim seed --topology {mine}`,"
+        " then start the rollout again"
+    )
+    assert web_ui.startswith("Web UI: ")
+
+
+ROLLOUT_JSON_KEYS = {
+    "workflow_id",
+    "status",
+    "service",
+    "release",
+    "previous_release",
+    "regions",
+    "reason",
+    "deploy_order",
+    "compensation_order",
+    "held",
+    "skipped",
+    "started_at",
+    "finished_at",
+    "web_ui_url",
+}
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_status_json_has_start_and_end_times_held_and_skipped(
+    monkeypatch: pytest.MonkeyPatch, finished: bool
+) -> None:
+    """`rollout status --json` gives the documented keys; a running rollout has no end time yet."""
+    from datetime import UTC, datetime, timedelta
+
+    import cli.rollout
+    from contracts.rollout import RolloutProgress
+
+    started = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
+    progress = RolloutProgress(
+        workflow_id="rollout:checkout",
+        status="partial" if finished else "running",
+        service="checkout",
+        release="2.0.0",
+        rollback_policy="rollback_all",
+        held=[] if finished else ["ap-south-1"],
+        skipped=["ap-south-1"] if finished else [],
+        started_at=started,
+        finished_at=started + timedelta(minutes=42) if finished else None,
+    )
+
+    async def fake_status(wid: str) -> RolloutProgress:
+        assert wid == "rollout:checkout"
+        return progress
+
+    monkeypatch.setattr(cli.rollout, "_status", fake_status)
+    result = runner.invoke(app, ["rollout", "status", "checkout", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) == ROLLOUT_JSON_KEYS
+    assert datetime.fromisoformat(doc["started_at"]) == started
+    if finished:
+        assert datetime.fromisoformat(doc["finished_at"]) - started == timedelta(minutes=42)
+        assert (doc["held"], doc["skipped"]) == ([], ["ap-south-1"])
+    else:
+        assert doc["finished_at"] is None
+        assert (doc["held"], doc["skipped"]) == (["ap-south-1"], [])

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +17,8 @@ import typer
 from typer.testing import CliRunner, Result
 
 from cli.sim import sim_app
+from config.loader import load_topology
+from config.paths import default_topology_path
 
 app = typer.Typer()
 app.add_typer(sim_app, name="sim")
@@ -46,14 +54,15 @@ def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
     result = run("status", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert list(doc) == ["regions"]
+    assert list(doc) == ["regions", "baseline", "release_faults"]
     rows = doc["regions"]
     assert len(rows) == 16
-    assert [r["region"] for r in rows] == sorted(r["region"] for r in rows)
+    assert [r["region"] for r in rows] == load_topology().ordered_region_names()
     for row in rows:
         assert set(row) == {
             "region",
             "release",
+            "groups",
             "healthy",
             "traffic",
             "error_rate",
@@ -63,6 +72,7 @@ def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
             "canary_instances",
         }
         assert row["release"] == "1.0.0"
+        assert row["groups"] == {"stable": {"1.0.0": 4}, "canary": {}}
         assert row["canary_release"] is None
         assert row["canary_weight"] == 0.0
         assert row["canary_instances"] == 0
@@ -102,6 +112,65 @@ def test_release_fault_shows_only_where_named() -> None:
     assert all(row["error_rate"] < 0.01 for row in status().values())
 
 
+def test_release_fault_error_rate_is_optional_and_latency_relative_to_the_baseline() -> None:
+    """--latency +50% adds half the 80 ms baseline p99; without --error-rate the baseline 0.2 % stays."""
+    result = run("fault", "release", "1.0.0", "--latency", "+50%", "--regions", "us-east-1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines() == [
+        "release 1.0.0 now fails 0.2% of requests (baseline 0.2%) with p99 120 ms (baseline 80 ms)"
+        " in us-east-1"
+    ]
+    row = status()["us-east-1"]
+    assert 120 * 0.95 <= row["latency_ms"] <= 120 * 1.05
+    assert row["error_rate"] == pytest.approx(0.002, rel=0.11)
+
+    assert run("fault", "release", "1.0.0", "--latency", "+40ms", "--error-rate", "0.3").exit_code == 0
+    row = status()["eu-west-1"]  # replaced: everywhere now, 30 % errors, +40 ms
+    assert 120 * 0.95 <= row["latency_ms"] <= 120 * 1.05
+    assert row["error_rate"] == pytest.approx(0.3, rel=0.11)
+
+
+def test_latency_ms_still_adds_milliseconds() -> None:
+    result = run("fault", "release", "1.0.0", "--error-rate", "0.2", "--latency-ms", "100")
+    assert result.exit_code == 0, result.output
+    assert "with p99 180 ms" in result.stdout
+    assert 180 * 0.95 <= status()["us-east-1"]["latency_ms"] <= 180 * 1.05
+
+
+def test_status_shows_the_baseline_and_every_release_fault() -> None:
+    run("fault", "release", "3.0.0", "--error-rate", "0.2", "--regions", "ap-south-1,eu-west-1")
+    run("fault", "release", "2.0.0", "--latency", "+30%", "--under-load")
+    result = run("status", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["baseline"] == {"error_rate": 0.002, "latency_ms": 80.0}
+    assert doc["release_faults"] == [
+        {
+            "release": "2.0.0",
+            "error_rate": 0.002,
+            "added_latency_ms": 24.0,
+            "regions": None,
+            "under_load": True,
+        },
+        {
+            "release": "3.0.0",
+            "error_rate": 0.2,
+            "added_latency_ms": 0.0,
+            "regions": ["ap-south-1", "eu-west-1"],
+            "under_load": False,
+        },
+    ]
+    table = run("status").stdout.splitlines()
+    assert table[-3:] == [
+        "baseline (a healthy release): 0.2% errors, p99 80 ms",
+        "fault: release 2.0.0 fails 0.2% of requests, p99 +24 ms, in all regions (under live traffic only)",
+        "fault: release 3.0.0 fails 20% of requests, p99 +0 ms, in ap-south-1, eu-west-1",
+    ]
+    assert run("clear").exit_code == 0
+    assert json.loads(run("status", "--json").stdout)["release_faults"] == []
+    assert run("status").stdout.splitlines()[-1] == "baseline (a healthy release): 0.2% errors, p99 80 ms"
+
+
 def test_outage_and_api_fault() -> None:
     result = run("fault", "outage", "eu-west-1")
     assert result.exit_code == 0, result.output
@@ -138,6 +207,10 @@ def test_outage_and_api_fault() -> None:
             "--latency-ms",
         ),
         (["status", "--service", "nope"], "nope"),
+        (["fault", "release", "2.0.0"], "--error-rate, --latency: give one or both"),
+        (["fault", "release", "2.0.0", "--latency", "30%"], "--latency: '30%'"),
+        (["fault", "release", "2.0.0", "--latency", "+fast"], "--latency: '+fast'"),
+        (["fault", "release", "2.0.0", "--latency", "+5ms", "--latency-ms", "5"], "give one of them"),
     ],
 )
 def test_bad_input_is_refused_in_one_line(args: list[str], needle: str) -> None:
@@ -148,6 +221,39 @@ def test_bad_topology_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "topology.yaml"
     bad.write_text("services: [\n", encoding="utf-8")
     assert_refused(run("status", "--topology", str(bad)), str(bad))
+
+
+def test_seed_adds_a_topology_of_your_own_and_keeps_what_is_there(tmp_path: Path) -> None:
+    """A topology with a service the sim has never seen: `sim seed` adds it, nothing else changes."""
+    import yaml
+
+    from activities.clouds.sim import SimCloud
+
+    status()  # seeds the shipped topology: checkout everywhere
+    SimCloud().ensure_release("checkout", "us-east-1", "2.0.0", 4, "k")
+    shipped = yaml.safe_load(default_topology_path().read_text(encoding="utf-8"))
+    shipped["services"].append({"name": "payments", "initial_release": "4.1.0"})
+    mine = tmp_path / "payments.yaml"
+    mine.write_text(yaml.safe_dump(shipped), encoding="utf-8")
+
+    result = run("seed", "--topology", str(mine))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "checkout: already seeded in every region of the topology",
+        f"seeded payments 4.1.0 in 16 region(s): {', '.join(load_topology().region_names())}",
+    ]
+    rows = {
+        r["region"]: r
+        for r in json.loads(run("status", "--service", "payments", "--json", "--topology", str(mine)).stdout)[
+            "regions"
+        ]
+    }
+    assert len(rows) == 16 and {r["release"] for r in rows.values()} == {"4.1.0"}
+    assert status()["us-east-1"]["release"] == "2.0.0"  # checkout kept its rollout
+
+    again = run("seed", "--topology", str(mine))
+    assert again.stdout.splitlines()[-1] == "payments: already seeded in every region of the topology"
+    assert_refused(run("seed", "--topology", str(tmp_path / "missing.yaml")), "missing.yaml")
 
 
 def test_reset_restores() -> None:
@@ -211,6 +317,26 @@ def test_status_shows_the_canary_in_json_and_table() -> None:
     assert "2.0.0 @ 25%" in result.stdout
     assert "5/5" in result.stdout
     assert result.stdout.count("@") == 1
+
+
+def test_status_json_counts_instances_per_release_and_group() -> None:
+    """Mid-rollout a region runs a mix: the majority release alone would hide it."""
+    from activities.clouds.sim import SimCloud
+
+    status()  # seeds the fresh sim
+    cloud = SimCloud()
+    cloud.ensure_release("checkout", "us-east-1", "2.0.0", 1, "batch-1")
+    cloud.scale_group("checkout", "us-west-2", "canary", "2.0.0", 2, "canary")
+    cloud.ensure_release("checkout", "us-west-2", "1.1.0", 3, "hotfix")
+    rows = status()
+    assert (rows["us-east-1"]["release"], rows["us-east-1"]["groups"]) == (
+        "1.0.0",
+        {"stable": {"1.0.0": 3, "2.0.0": 1}, "canary": {}},
+    )
+    assert (rows["us-west-2"]["release"], rows["us-west-2"]["groups"]) == (
+        "1.1.0",
+        {"stable": {"1.0.0": 1, "1.1.0": 3}, "canary": {"2.0.0": 2}},
+    )
 
 
 def traffic_json(*args: str) -> dict[str, Any]:
@@ -328,15 +454,15 @@ def test_snapshots_lists_originals_and_copies() -> None:
 
     doc = snapshots_json("--service", "checkout")
     rows = doc["snapshots"]
-    assert [r["id"] for r in rows] == [copy.id, new.id, old.id]  # by region, newest first
-    assert set(rows[0]) == {"id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of"}
-    assert (rows[0]["region"], rows[0]["source_region"], rows[0]["copy_of"]) == (
+    assert [r["id"] for r in rows] == [new.id, old.id, copy.id]  # by region in topology order, newest first
+    assert set(rows[2]) == {"id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of"}
+    assert (rows[2]["region"], rows[2]["source_region"], rows[2]["copy_of"]) == (
         "eu-west-1",
         "us-east-1",
         old.id,
     )
-    assert datetime.fromisoformat(rows[2]["taken_at"]) == t0
-    assert rows[1]["copy_of"] is None
+    assert datetime.fromisoformat(rows[1]["taken_at"]) == t0
+    assert rows[0]["copy_of"] is None
 
     assert run("fault", "outage", "us-east-1").exit_code == 0
     result = run("snapshots")
@@ -365,3 +491,40 @@ def test_corrupt_fault_until_clear() -> None:
     good = cloud.restore_volume("checkout", "eu-west-1", snap.id, "drill-1", "good")
     assert cloud.check_volume("checkout", "eu-west-1", good.id).checksum == snap.checksum
     assert_refused(run("fault", "corrupt", "atlantis-1"), "atlantis-1")
+
+
+def test_exporter_serves_the_sim_until_ctrl_c() -> None:
+    """`sim exporter` in its own process (it runs in the foreground): it serves, then Ctrl-C stops it."""
+    assert run("fault", "metrics-gap", "ap-south-1").exit_code == 0
+    exe = Path(sys.executable).parent / "globalops"
+    proc = subprocess.Popen(
+        [str(exe), "sim", "exporter", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = re.search(r"http://\S+/metrics", first)
+        assert url, first
+        with urllib.request.urlopen(url.group(0), timeout=10) as response:  # noqa: S310 (http, matched above)
+            text = response.read().decode()
+        assert 'region="us-east-1"' in text and 'group="stable"' in text
+        assert "http_request_duration_seconds_bucket" in text
+        assert 'region="ap-south-1"' not in text  # a metrics gap exports nothing
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.strip() == "stopped"
+
+
+def test_exporter_refuses_a_port_in_use() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert_refused(run("exporter", "--port", str(busy.getsockname()[1])), "cannot listen on 127.0.0.1:")

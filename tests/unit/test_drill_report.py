@@ -9,8 +9,12 @@ import pytest
 
 from contracts.dr import DrillRegion, DrillReport
 from workflows.logic.drill_report import drill_markdown
+from workflows.logic.markdown import CELL_END
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+E = CELL_END
+HEADER = f"| Region{E} | Recovered into{E} | Status{E} | Snapshot{E} | RTO{E} | RPO{E} | Targets{E} |"
+ALIGN = "|:---|:---|:---|:---|:---|:---|:---|"
 
 
 def report(**changes: Any) -> DrillReport:
@@ -29,7 +33,7 @@ def report(**changes: Any) -> DrillReport:
 
 def test_a_bare_report_is_the_heading_and_the_targets() -> None:
     assert drill_markdown(report()).splitlines() == [
-        "## DR drill checkout · ✅ pass",
+        "## DR drill checkout · pass",
         "",
         "- workflow: `drill:checkout:1` · environment `sim`",
         "- targets: RTO 900s · RPO 3600s",
@@ -39,9 +43,9 @@ def test_a_bare_report_is_the_heading_and_the_targets() -> None:
 @pytest.mark.parametrize(
     ("verdict", "status", "shown"),
     [
-        ("pass", "succeeded", "✅ pass"),
-        ("fail", "failed", "❌ fail"),
-        ("skipped", "skipped", "⏭ skipped"),
+        ("pass", "succeeded", "pass"),
+        ("fail", "failed", "fail"),
+        ("skipped", "skipped", "skipped"),
         (None, "running", "running"),  # no verdict yet: the status stands in
         (None, "aborted", "aborted"),
     ],
@@ -56,7 +60,7 @@ def test_seconds_are_whole_and_a_missing_value_is_a_dash() -> None:
     assert "- targets: RTO 90s · RPO 0s" in text.splitlines()
     row = DrillRegion(region="eu-west-1", status="failed")  # nothing measured, nowhere recovered
     lines = drill_markdown(report(regions=[row])).splitlines()
-    assert "| eu-west-1 | — | failed | — | — | — | ❌ |" in lines
+    assert f"| eu-west-1{E} | —{E} | failed{E} | —{E} | —{E} | —{E} | missed{E} |" in lines
 
 
 def test_started_and_finished_times() -> None:
@@ -92,17 +96,17 @@ def test_the_region_table_and_the_reasons_of_failed_rows() -> None:
     ]
     text = drill_markdown(report(verdict="fail", status="failed", reason="1 region missed", regions=regions))
     assert text.splitlines() == [
-        "## DR drill checkout · ❌ fail",
+        "## DR drill checkout · fail",
         "",
         "- workflow: `drill:checkout:1` · environment `sim`",
         "- targets: RTO 900s · RPO 3600s",
         "- 1 region missed",
         "",
-        "| region | recovered into | status | snapshot | RTO | RPO | targets |",
-        "|---|---|---|---|---|---|---|",
-        "| eu-west-1 | eu-central-1 | succeeded | snap-1 | 412s | 1800s | ✅ |",
-        "| us-east-1 | us-west-2 | failed | snap-2 | 1200s | 60s | ❌ |",
-        "| ap-northeast-1 | — | refused | — | — | — | ❌ |",
+        HEADER,
+        ALIGN,
+        f"| eu-west-1{E} | eu-central-1{E} | succeeded{E} | snap-1{E} | 412s{E} | 1800s{E} | met{E} |",
+        f"| us-east-1{E} | us-west-2{E} | failed{E} | snap-2{E} | 1200s{E} | 60s{E} | missed{E} |",
+        f"| ap-northeast-1{E} | —{E} | refused{E} | —{E} | —{E} | —{E} | missed{E} |",
         "",
         "- us-east-1: RTO 1200s > target 900s",
         "- ap-northeast-1: no other region in group JP",
@@ -112,7 +116,7 @@ def test_the_region_table_and_the_reasons_of_failed_rows() -> None:
 def test_no_reason_lines_when_every_region_went_well() -> None:
     row = DrillRegion(region="eu-west-1", target_region="eu-central-1", status="succeeded", met_targets=True)
     lines = drill_markdown(report(regions=[row])).splitlines()
-    assert lines[-1] == "| eu-west-1 | eu-central-1 | succeeded | — | — | — | ✅ |"
+    assert lines[-1] == f"| eu-west-1{E} | eu-central-1{E} | succeeded{E} | —{E} | —{E} | —{E} | met{E} |"
 
 
 @pytest.mark.parametrize(
@@ -126,14 +130,14 @@ def test_the_cleanup_line_comes_last(leftover: int, cleanup: str) -> None:
     row = DrillRegion(region="eu-west-1", target_region="eu-central-1", status="succeeded", met_targets=True)
     text = drill_markdown(report(regions=[row], leftover_resources=leftover, cleaned_up=["vol-1", "vm-1"]))
     assert text.splitlines() == [
-        "## DR drill checkout · ✅ pass",
+        "## DR drill checkout · pass",
         "",
         "- workflow: `drill:checkout:1` · environment `sim`",
         "- targets: RTO 900s · RPO 3600s",
         "",
-        "| region | recovered into | status | snapshot | RTO | RPO | targets |",
-        "|---|---|---|---|---|---|---|",
-        "| eu-west-1 | eu-central-1 | succeeded | — | — | — | ✅ |",
+        HEADER,
+        ALIGN,
+        f"| eu-west-1{E} | eu-central-1{E} | succeeded{E} | —{E} | —{E} | —{E} | met{E} |",
         "",
         cleanup,
     ]

@@ -14,6 +14,7 @@ from contracts.rollout import (
     RolloutProgress,
     WavePlan,
 )
+from workflows.logic.markdown import CELL_END
 from workflows.logic.planning import (
     batch_targets,
     judge_health,
@@ -281,6 +282,7 @@ def _progress(**changes: Any) -> RolloutProgress:
         "status": "running",
         "phase": "core",
         "regions": [
+            RegionOutcome(region="ca-central-1", wave="edge"),
             RegionOutcome(
                 region="us-east-1",
                 wave="core",
@@ -299,34 +301,46 @@ def _progress(**changes: Any) -> RolloutProgress:
                 batches_total=4,
                 detail="batch 2 | of 4",
             ),
-            RegionOutcome(region="ca-central-1", wave="edge"),
         ],
     }
     values.update(changes)
     return RolloutProgress(**values)
 
 
-def test_render_details_table_has_a_row_per_region() -> None:
+E = CELL_END
+HEADER = f"| Region{E} | Wave{E} | State{E} | Release{E} | Batches{E} | Detail{E} |"
+
+
+def test_render_details_table_has_a_row_per_region_in_topology_order() -> None:
     text = render_details(_progress())
     lines = text.splitlines()
     assert lines[0] == "**checkout** → `2.0.0` · status **running** · phase core"
-    header = lines.index("| Region | Wave | State | Release | Batches | Detail |")
-    assert lines[header + 1] == "|---|---|---|---|---|---|"
+    header = lines.index(HEADER)
+    assert lines[header + 1] == "|:---|:---|:---|:---|:---|:---|"
     rows = lines[header + 2 :]
+    # the edge region listed first in the file comes after the core wave; file order inside a wave
     assert rows == [
-        "| us-east-1 | core | ✅ succeeded | 2.0.0 | 4/4 | healthy |",
-        "| us-west-2 | core | ⟳ deploying | 1.0.0 | 1/4 | batch 2 / of 4 |",
-        "| ca-central-1 | edge | · |  |  |  |",
+        f"| us-east-1{E} | core{E} | succeeded{E} | 2.0.0{E} | 4/4{E} | healthy{E} |",
+        f"| us-west-2{E} | core{E} | deploying{E} | 1.0.0{E} | 1/4{E} | batch 2 / of 4{E} |",
+        f"| ca-central-1{E} | edge{E} | pending{E} | {E} | {E} | {E} |",
     ]
     # every row has the header's 6 columns (a "|" in the detail must not add one)
     assert all(row.count("|") == 7 for row in rows)
 
 
-def test_a_status_without_an_icon_is_shown_by_its_name() -> None:
-    # "waiting" (for an operator's promote) has no icon: the state column shows the status itself
-    waiting = RegionOutcome(region="eu-west-2", wave="edge", status="waiting", detail="waiting for promote")
-    rows = render_details(_progress(regions=[waiting])).splitlines()
-    assert rows[-1] == "| eu-west-2 | edge | waiting |  |  | waiting for promote |"
+def test_every_state_is_a_word_with_no_icon() -> None:
+    outcomes = [
+        RegionOutcome(region=f"r{i}", wave="core", status=status)
+        for i, status in enumerate(("rolled_back", "waiting", "failed", "skipped"))
+    ]
+    rows = render_details(_progress(regions=outcomes)).splitlines()[-4:]
+    assert [row.split(" | ")[2] for row in rows] == [
+        f"rolled back{E}",
+        f"waiting{E}",
+        f"failed{E}",
+        f"skipped{E}",
+    ]
+    assert all(ch.isascii() or ch in "→·\u2003" for ch in render_details(_progress(paused=True)))
 
 
 def test_render_details_without_pause_or_approval() -> None:
@@ -341,21 +355,16 @@ def test_render_details_pause_approval_and_reason_lines() -> None:
         _progress(paused=True, waiting_for_approval="edge", reason="health gate failed in us-west-2")
     )
     lines = text.splitlines()
-    assert "⏸ paused: `globalops rollout resume` to continue" in lines
-    assert "✋ waiting for approval of wave **edge**" in lines
+    assert "paused: `globalops rollout resume` to continue" in lines
+    assert "waiting for approval of wave **edge**" in lines
     assert "reason: health gate failed in us-west-2" in lines
     # head lines come before the table
-    assert lines.index("reason: health gate failed in us-west-2") < lines.index(
-        "| Region | Wave | State | Release | Batches | Detail |"
-    )
+    assert lines.index("reason: health gate failed in us-west-2") < lines.index(HEADER)
 
 
 def test_render_details_with_no_regions_is_just_the_header() -> None:
     lines = render_details(_progress(regions=[])).splitlines()
-    assert lines[-2:] == [
-        "| Region | Wave | State | Release | Batches | Detail |",
-        "|---|---|---|---|---|---|",
-    ]
+    assert lines[-2:] == [HEADER, "|:---|:---|:---|:---|:---|:---|"]
 
 
 # --------------------------------------------------------------------------- missing data, surge, held

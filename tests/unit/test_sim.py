@@ -48,10 +48,14 @@ def test_seed_is_idempotent(cloud: SimCloud) -> None:
 
 
 def test_unknown_region_is_not_found(cloud: SimCloud) -> None:
-    with pytest.raises(NotFound, match="not deployed in region 'nowhere'"):
+    with pytest.raises(NotFound, match="never seeded in region 'nowhere'"):
         cloud.region_state("checkout", "nowhere")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as unseeded:
         cloud.preflight("payments", "r00", "2.0.0")
+    assert str(unseeded.value) == (
+        "sim: service 'payments' was never seeded in region 'r00': seed the sim from your topology"
+        " with `globalops sim seed --topology FILE`"
+    )
     with pytest.raises(NotFound):
         cloud.ensure_release("checkout", "nowhere", "2.0.0", 1, "k")
 
@@ -203,6 +207,29 @@ def test_release_fault_hits_named_regions_and_release_only(cloud: SimCloud) -> N
     assert cloud.health("checkout", "r01").error_rate < 0.01
 
 
+def test_seed_returns_only_what_it_seeded(cloud: SimCloud) -> None:
+    assert cloud.seed("checkout", [("r00", 4), ("r99", 2)], "9.0.0") == ["r99"]
+    assert cloud.seed("checkout", [("r00", 4), ("r99", 2)], "9.0.0") == []
+    assert cloud.region_state("checkout", "r00").release == "1.0.0"  # already seeded: untouched
+    assert cloud.region_state("checkout", "r99").releases == {"9.0.0": 2}
+
+
+def test_release_fault_without_an_error_rate_keeps_the_baseline(cloud: SimCloud) -> None:
+    cloud.inject_release_fault("1.0.0", latency_ms=40, regions=["r00"])
+    sample = cloud.health("checkout", "r00")
+    assert sample.error_rate == pytest.approx(0.002, rel=0.11)
+    assert 120 * 0.95 <= sample.latency_p99_ms <= 120 * 1.05
+    assert cloud.release_faults() == [
+        {
+            "release": "1.0.0",
+            "error_rate": 0.002,
+            "added_latency_ms": 40.0,
+            "regions": ["r00"],
+            "under_load": False,
+        }
+    ]
+
+
 def test_release_fault_everywhere_is_capped(cloud: SimCloud) -> None:
     cloud.inject_release_fault("1.0.0", 1.0)
     for region in REGIONS:
@@ -275,6 +302,7 @@ def test_status_rows(cloud: SimCloud) -> None:
         "error_rate",
         "latency_ms",
         "stable_releases",
+        "groups",
         "canary_release",
         "canary_weight",
         "canary_instances",

@@ -285,7 +285,8 @@ async def test_a_drill_passes_and_leaves_nothing_behind(
     assert all(r.rto_s is not None and r.rpo_s is not None and r.met_targets for r in report.regions)
     assert report.leftover_resources == 0 and sim.resources(SERVICE) == []
     assert sim.inventory()["instances"] == production  # production never touched
-    assert "✅ pass" in report.markdown and "| eu-west-1 | eu-central-1 |" in report.markdown
+    assert report.markdown.startswith("## DR drill checkout · pass")
+    assert "| eu-west-1\u2003 | eu-central-1\u2003 |" in report.markdown
 
 
 async def test_a_drill_that_fails_midway_leaves_nothing_behind(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -350,3 +351,30 @@ async def test_a_refused_failover_does_not_hold_the_concurrency_slot(
             await stop_monitor(monitor)
     assert status.done["eu-west-1"] == "succeeded"
     assert sim.traffic("checkout").weights["eu-west-1"] == 0
+
+
+async def test_the_monitor_shows_a_blind_region_in_its_details_in_topology_order(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    """A region whose metrics stop has no numbers: its row says so (before, formatting None failed the
+    workflow task), and the table lists regions as `sim status` and `health` do."""
+    sim.inject_metrics_gap("ap-south-1")
+    async with make_worker(ts_env.client, sim, executor, "globalops"):
+        monitor = await start_monitor(ts_env, topology, policies)
+        try:
+            await poll(
+                ts_env,
+                lambda: monitor.query(RegionHealthMonitorWorkflow.status),
+                lambda s: s.probes >= 2 and "ap-south-1" in s.last,
+            )
+            metadata = await monitor.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        finally:
+            await stop_monitor(monitor)
+    rows = [line for line in metadata.current_details.splitlines() if line.startswith("| ")][1:]
+    assert [row.split("\u2003")[0].removeprefix("| ") for row in rows] == topology.ordered_region_names()
+    blind = next(row for row in rows if row.startswith("| ap-south-1"))
+    assert blind.split(" | ")[1:4] == ["blind\u2003", "no data\u2003", "no data\u2003"]

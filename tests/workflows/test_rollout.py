@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
 from cli.launch import AlreadyRunning, start_rollout
-from config.models import Policies, Topology
+from cli.render import seed_hint
+from config.models import Policies, ServiceConfig, Topology
 from contracts.rollout import (
     RolloutProgress,
     RolloutRequest,
@@ -344,3 +345,42 @@ async def test_four_eyes_refuses_the_starter_as_approver_and_records_who_approve
         result = await handle.result()
     assert result.status == "aborted"
     assert result.approvals == [f"core by {approver}"]
+
+
+async def test_a_service_the_sim_never_seeded_fails_preflight_naming_the_command_that_seeds_it(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    """A topology of the user's own: the worker's sim holds only the shipped services. Preflight
+    fails in every region with the command that seeds the sim, nothing changes, and after that
+    command (here: the same seeding, in process) the same rollout succeeds."""
+    payments = topology.model_copy(
+        update={"services": [ServiceConfig(name="payments", initial_release="1.0.0")]}
+    )
+    req = request(payments, policies).model_copy(update={"service": "payments", "request_id": "unseeded"})
+    before = sim.inventory()
+
+    result = await run_rollout(ts_env, sim, executor, req)
+
+    assert (result.status, result.deploy_order) == ("failed", [])
+    assert all(
+        o.status == "failed"
+        and "was never seeded" in o.detail
+        and "globalops sim seed --topology" in o.detail
+        for o in result.regions
+    )
+    assert sim.inventory() == before  # nothing was changed
+    hint = seed_hint(result, "payments.yaml")
+    assert hint is not None and hint.count("\n") == 0
+    assert hint.startswith(f"the simulated cloud has never run 'payments' in {CORE[0]}, {CORE[1]}, ")
+    assert hint.endswith(
+        "seed it with `globalops sim seed --topology payments.yaml`, then start the rollout again"
+    )
+
+    assert sim.seed_topology(payments) == {"payments": payments.region_names()}
+    again = await run_rollout(ts_env, sim, executor, req.model_copy(update={"request_id": "seeded"}))
+    assert again.status == "succeeded", again.reason
+    assert {row["release"] for row in sim.status("payments")} == {"2.0.0"}

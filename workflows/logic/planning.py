@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 from temporalio import workflow
 
+from workflows.logic.markdown import state, table
+
 with workflow.unsafe.imports_passed_through():
-    from config.models import HealthPolicy, RollbackPolicy, Topology
+    from config.models import HealthPolicy, RollbackPolicy, Topology, wave_rank
     from config.strategies import Strategy
     from contracts.cloud import HealthSample
     from contracts.rollout import (
@@ -98,41 +100,28 @@ def most_common_release(releases: Sequence[str | None]) -> str | None:
     return counted.most_common(1)[0][0]  # pragma: no mutate
 
 
-_ICONS = {
-    "pending": "·",
-    "ready": "✓ ready",
-    "deploying": "⟳ deploying",
-    "baking": "⏳ baking",
-    "succeeded": "✅ succeeded",
-    "rolled_back": "↩ rolled back",
-    "failed": "❌ failed",
-    "aborted": "⛔ aborted",
-    "skipped": "– skipped",
-}
-
-
-def _row(outcome: RegionOutcome) -> str:
+def _row(outcome: RegionOutcome) -> list[str]:
     batches = f"{outcome.batches_done}/{outcome.batches_total}" if outcome.batches_total else ""
-    detail = outcome.detail.replace("|", "/")
-    state = _ICONS.get(outcome.status, outcome.status)
-    return f"| {outcome.region} | {outcome.wave} | {state} | {outcome.release or ''} | {batches} | {detail} |"
+    release = outcome.release or ""
+    return [outcome.region, outcome.wave, state(outcome.status), release, batches, outcome.detail]
 
 
 def render_details(progress: RolloutProgress) -> str:
-    """The Markdown shown as the workflow's current details in the Web UI."""
+    """The Markdown shown as the workflow's current details in the Web UI: status words, a table
+    with space between its columns, regions in topology order (by wave, file order inside one)."""
     head = [
         f"**{progress.service}** → `{progress.release}` · status **{progress.status}**"
         f" · phase {progress.phase}",
     ]
     if progress.paused:
-        head.append("⏸ paused: `globalops rollout resume` to continue")
+        head.append("paused: `globalops rollout resume` to continue")
     if progress.waiting_for_approval:
-        head.append(f"✋ waiting for approval of wave **{progress.waiting_for_approval}**")
+        head.append(f"waiting for approval of wave **{progress.waiting_for_approval}**")
     if progress.held:
         held = ", ".join(progress.held)
         head.append(f"held, unreachable: {held} (`globalops rollout skip-region` to go on)")
     if progress.reason:
         head.append(f"reason: {progress.reason}")
-    table = ["| Region | Wave | State | Release | Batches | Detail |", "|---|---|---|---|---|---|"]
-    table += [_row(o) for o in progress.regions]
-    return "\n\n".join(head) + "\n\n" + "\n".join(table)
+    regions = sorted(progress.regions, key=lambda o: wave_rank(o.wave))
+    rows = table(["Region", "Wave", "State", "Release", "Batches", "Detail"], [_row(o) for o in regions])
+    return "\n\n".join(head) + "\n\n" + "\n".join(rows)

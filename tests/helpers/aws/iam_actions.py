@@ -14,10 +14,11 @@ from pathlib import Path
 import botocore.session
 
 ROOT = Path(__file__).resolve().parents[3]
-#: The adapter's modules, and the CloudWatch provider it reuses for metrics().
+#: The adapter's modules, the CloudWatch provider it reuses for metrics(), and the queries they share.
 SOURCES = [
     *sorted((ROOT / "activities" / "clouds").glob("aws*.py")),
     ROOT / "activities/metrics/cloudwatch.py",
+    ROOT / "activities/aws_metrics.py",
 ]
 
 #: receiver pattern -> (botocore service, IAM prefix)
@@ -27,6 +28,7 @@ RECEIVERS: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"(^|[._])elb\b"), "elbv2", "elasticloadbalancing"),
     (re.compile(r"(^|[._])r53\b"), "route53", "route53"),
     (re.compile(r"(^|[._])cw\b|^client$"), "cloudwatch", "cloudwatch"),
+    (re.compile(r"(^|[._])quotas\b"), "service-quotas", "servicequotas"),
 ]
 
 

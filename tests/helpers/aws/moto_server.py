@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.helpers.aws.moto_extensions import install
 from tests.helpers.ports import free_port
 
 #: Fake credentials and a fast moto, for this test process only (restored when the server stops).
@@ -24,7 +25,8 @@ MOTO_ENV = {
 
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
-    """Start a moto server with MOTO_ENV set (and no AWS profile or config of the machine); yield its URL."""
+    """Start a moto server with MOTO_ENV set (and no AWS profile or config of the machine), extended with
+    what moto lacks (moto_extensions.py); yield its URL."""
     with pytest.MonkeyPatch.context() as mp:
         for name, value in MOTO_ENV.items():
             mp.setenv(name, value)
@@ -34,6 +36,7 @@ def moto_server() -> Iterator[str]:
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
         from moto.server import ThreadedMotoServer
 
+        install()  # percentiles and EC2 quotas, which moto lacks (moto_extensions.py)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
         port = free_port()

@@ -3,22 +3,26 @@
 Per AWS region: a VPC with two subnets, an AMI-less launch template (version 1 = the service's
 initial release), the stable and canary Auto Scaling groups, an ALB with two target groups and a
 weighted listener, and the service's data volume. Globally: the hosted zone and one weighted
-record per region. Plus CloudWatch data points so health and analysis have something to read.
+record per region. Plus the metrics AWS would publish for them (`put_metrics`): the ALB's per
+target group, EC2's CPU per Auto Scaling group and RDS's replica lag, so health and analysis have
+something to read.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 
+from activities.aws_metrics import ELB_NAMESPACE, arn_suffix
 from activities.clouds.aws_clients import TAG_KIND, TAG_RELEASE, TAG_SERVICE, TAG_SIZE
 from activities.clouds.aws_groups import release_description
 from activities.clouds.aws_traffic import route53_weight
-from config.aws import AwsRegionConfig
+from config.aws import AwsRegionConfig, ReplicaLagSource
 from config.loader import load_topology
 from config.models import Topology
 
@@ -26,6 +30,20 @@ AWS_REGIONS = ("us-east-1", "us-west-2")
 SIM_REGIONS = ("us-central1", "ca-central-1")
 SERVICE = "checkout"
 INSTANCES = 2
+#: The RDS read replica whose ReplicaLag each AWS region of the test topology reports.
+REPLICA = "{service}-replica"
+#: Polls of the adapter's waits: moto reaches end states at once unless a test hook says otherwise.
+POLL_INTERVAL_S = 0.05
+
+
+def aws_config(endpoint_url: str, **changes: Any) -> AwsRegionConfig:
+    """The `aws:` block of the test regions: moto's endpoint, the replica's lag, quick polls."""
+    base = {
+        "endpoint_url": endpoint_url,
+        "replica_lag": ReplicaLagSource(metric="ReplicaLag", id=REPLICA),
+        "poll_interval_s": POLL_INTERVAL_S,
+    }
+    return AwsRegionConfig.model_validate({**base, **changes})
 
 
 def aws_topology(endpoint_url: str, queue: str = "globalops") -> Topology:
@@ -39,7 +57,7 @@ def aws_topology(endpoint_url: str, queue: str = "globalops") -> Topology:
                     update={
                         "provider": "aws",
                         "instances": INSTANCES,
-                        "aws": AwsRegionConfig(endpoint_url=endpoint_url),
+                        "aws": aws_config(endpoint_url),
                     }
                 ).model_dump()
             )
@@ -184,10 +202,95 @@ def put_metrics(
     topology: Topology,
     endpoint_url: str,
     service: str = SERVICE,
+    minutes: int = 20,
+    error_rate: float = 0.002,
+    canary_error_rate: float | None = None,
+    regions: Sequence[str] | None = None,
+) -> None:
+    """What AWS publishes for a healthy service, once a minute over the last `minutes`, per AWS region
+    (or those named): the ALB's metrics of both target groups (the canary's at `canary_error_rate` if
+    given), EC2's CPU of both groups and the replica's lag."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    rng = random.Random(7)
+    for region in (r for r in topology.regions if r.provider == "aws"):
+        if regions is not None and region.name not in regions:
+            continue
+        cfg = region.aws or AwsRegionConfig()
+        cw = _client("cloudwatch", region.name, endpoint_url)
+        for group in ("stable", "canary"):
+            dims = target_group_dims(topology, endpoint_url, region.name, group, service)
+            rate = canary_error_rate if group == "canary" and canary_error_rate is not None else error_rate
+            data = []
+            for step in range(minutes):
+                requests = rng.randint(500, 700)
+                errors = round(requests * rate * rng.uniform(0.5, 1.5))
+                p99_s = 0.08 * rng.uniform(0.93, 1.07)
+                data += alb_minute(dims, now - timedelta(minutes=step), requests, errors, p99_s)
+            cw.put_metric_data(Namespace=ELB_NAMESPACE, MetricData=data)
+            asg = cfg.named(cfg.stable_group if group == "stable" else cfg.canary_group, service)
+            cw.put_metric_data(
+                Namespace="AWS/EC2",
+                MetricData=[
+                    _point("CPUUtilization", [{"Name": "AutoScalingGroupName", "Value": asg}], stamp, value)
+                    for step in range(minutes)
+                    for stamp, value in [(now - timedelta(minutes=step), 40 * rng.uniform(0.9, 1.1))]
+                ],
+            )
+        if cfg.replica_lag is not None and cfg.replica_lag.id:
+            replica = cfg.replica_lag.id.replace("{service}", service)
+            cw.put_metric_data(
+                Namespace="AWS/RDS",
+                MetricData=[
+                    _point("ReplicaLag", [{"Name": "DBInstanceIdentifier", "Value": replica}], now, 1.0)
+                ],
+            )
+
+
+def target_group_dims(
+    topology: Topology, endpoint_url: str, region: str, group: str, service: str = SERVICE
+) -> list[dict[str, str]]:
+    """The dimensions the ALB publishes a target group's metrics under (TargetGroup, LoadBalancer)."""
+    cfg = topology.region(region).aws or AwsRegionConfig()
+    elb = _client("elbv2", region, endpoint_url)
+    lb = elb.describe_load_balancers(Names=[cfg.named(cfg.load_balancer, service)])["LoadBalancers"][0]
+    name = cfg.named(cfg.stable_target_group if group == "stable" else cfg.canary_target_group, service)
+    tg = elb.describe_target_groups(Names=[name])["TargetGroups"][0]
+    return [
+        {"Name": "TargetGroup", "Value": arn_suffix(tg["TargetGroupArn"])},
+        {"Name": "LoadBalancer", "Value": arn_suffix(lb["LoadBalancerArn"]).removeprefix("loadbalancer/")},
+    ]
+
+
+def alb_minute(
+    dims: list[dict[str, str]], stamp: datetime, requests: int, errors: int, p99_s: float = 0.08
+) -> list[dict[str, Any]]:
+    """One minute of a target group as the ALB publishes it: RequestCount, HTTPCode_Target_5XX_Count
+    (only when not 0, like the ALB) and TargetResponseTime as a distribution (Values and Counts of
+    100 samples: moto keeps each sample) whose p99 is `p99_s`."""
+    data = [
+        _point("RequestCount", dims, stamp, float(requests)),
+        {
+            "MetricName": "TargetResponseTime",
+            "Dimensions": dims,
+            "Timestamp": stamp,
+            "Values": [p99_s / 2, p99_s, p99_s * 3],
+            "Counts": [98.0, 1.0, 1.0],
+            "Unit": "Seconds",
+        },
+    ]
+    if errors:
+        data.append(_point("HTTPCode_Target_5XX_Count", dims, stamp, float(errors)))
+    return data
+
+
+def put_custom_metrics(
+    topology: Topology,
+    endpoint_url: str,
+    service: str = SERVICE,
     minutes: int = 15,
     error_rate: float = 0.002,
 ) -> None:
-    """Healthy-looking data points every 10 s over the last `minutes` for both groups of every AWS region."""
+    """The service's own series (`metrics: custom`) every 10 s over the last `minutes`, both groups."""
     now = datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(7)
     for region in (r for r in topology.regions if r.provider == "aws"):
@@ -207,17 +310,6 @@ def put_metrics(
                     _point("RequestCount", dims, stamp, 100.0),
                 ]
             cw.put_metric_data(Namespace="globalops", MetricData=data)
-        cw.put_metric_data(
-            Namespace="globalops",
-            MetricData=[
-                _point(
-                    "ReplicaLag",
-                    [{"Name": "Service", "Value": service}, {"Name": "Region", "Value": region.name}],
-                    now,
-                    1.0,
-                )
-            ],
-        )
 
 
 def _point(name: str, dims: list[dict[str, str]], stamp: datetime, value: float) -> dict[str, Any]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.launch import start_rollout
@@ -27,7 +29,9 @@ from contracts.failover import (
     FailoverReport,
     FailoverRequest,
 )
+from contracts.ids import region_deployment_id, rollout_id
 from contracts.rollout import (
+    RegionOutcome,
     RolloutProgress,
     RolloutRequest,
 )
@@ -36,15 +40,18 @@ from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
+from workflows.region_deployment import RegionDeploymentWorkflow
+from workflows.rollout import RegionalRolloutWorkflow
 
 
 def fast_policies() -> Policies:
-    """The shipped policies with one analysis run per step on 10 s CloudWatch points and two canary steps."""
+    """The shipped policies with one analysis run per step over 15 minutes of the ALB's 1-minute points
+    (put_metrics puts 20) and two canary steps."""
     base = load_policies()
     return base.model_copy(
         update={
             "analysis": base.analysis.model_copy(
-                update={"count": 1, "min_samples": 10, "window": 300.0, "interval": 10.0}
+                update={"count": 1, "min_samples": 10, "window": 900.0, "interval": 10.0}
             ),
             "canary": base.canary.model_copy(
                 update={"steps": [CanaryStep(set_weight=50), CanaryStep(set_weight=100)]}
@@ -65,15 +72,44 @@ def fast_policies() -> Policies:
 async def rollout(
     env: WorkflowEnvironment, topology: Topology, release: str, strategy: str | None = None
 ) -> RolloutProgress:
+    return await (await start(env, topology, release, strategy)).result()
+
+
+async def start(
+    env: WorkflowEnvironment,
+    topology: Topology,
+    release: str,
+    strategy: str | None = None,
+    policies: Policies | None = None,
+) -> WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress]:
+    """Start a rollout (fast policies unless others are given) and return its handle."""
     req = RolloutRequest(
         service=SERVICE,
         release=release,
         request_id=uuid.uuid4().hex[:8],
         topology=topology,
-        policies=fast_policies(),
+        policies=policies or fast_policies(),
         strategy=strategy,
     )
-    return await (await start_rollout(env.client, req)).result()
+    return await start_rollout(env.client, req)
+
+
+async def wait_region(
+    env: WorkflowEnvironment, region: str, predicate: Callable[[RegionOutcome], bool]
+) -> RegionOutcome:
+    """Query the region's deploy until `predicate` holds, moving the test server's clock meanwhile."""
+    child = env.client.get_workflow_handle_for(
+        RegionDeploymentWorkflow.run, region_deployment_id(rollout_id(SERVICE), region)
+    )
+    for _ in range(600):
+        try:
+            state: RegionOutcome | None = await child.query(RegionDeploymentWorkflow.progress)
+        except RPCError:  # the child has not started yet
+            state = None
+        if state is not None and predicate(state):
+            return state
+        await env.sleep(30)
+    raise AssertionError(f"{region}'s deploy never reached the expected state")
 
 
 async def failover(env: WorkflowEnvironment, topology: Topology, source: str, target: str) -> FailoverReport:
@@ -182,8 +218,8 @@ class Faults:
             return None
         self.injected += 1
         service = event_name.split(".")[1]
-        # CloudWatch speaks CBOR (smithy-rpc-v2): it gets the protocol-neutral 503.
-        if service == "cloudwatch" or self._rng.random() < 0.5:
+        # CloudWatch speaks CBOR (smithy-rpc-v2) and Service Quotas JSON: they get the protocol-neutral 503.
+        if service in ("cloudwatch", "service-quotas") or self._rng.random() < 0.5:
             return AWSResponse(request.url, 503, {}, _Body(b""))
         body = _EC2_THROTTLE if service == "ec2" else _QUERY_THROTTLE
         return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Body(body))

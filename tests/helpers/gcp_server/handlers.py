@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.helpers.gcp_server.ops import ApiError
-from tests.helpers.gcp_server.state import ComputeState, link, matches, public, rel, valid_scaler
+from tests.helpers.gcp_server.state import ComputeState, link, matches, public, rel, valid_scaler, vcpus
 
 Json = dict[str, Any]
 Handler = Callable[[ComputeState, dict[str, str], dict[str, str], Json], Json]
@@ -429,6 +429,35 @@ def instance_set_labels(s: ComputeState, m: dict[str, str], q: dict[str, str], b
     return s.start(_z(m), "setLabels", f"{coll}/{m['name']}", apply, q.get("requestId")).to_json()
 
 
+# --- regions (quotas) and machine types ------------------------------------------------------------
+
+
+def region_get(s: ComputeState, m: dict[str, str], q: dict[str, str], b: Json) -> Json:
+    project, region = m["project"], m["region"]
+    return {
+        "kind": "compute#region",
+        "name": region,
+        "status": "UP",
+        "selfLink": link(_r(m)),
+        "zones": [link(f"projects/{project}/zones/{region}-{z}") for z in ("a", "b", "c")],
+        "quotas": s.region_quotas(project, region),
+    }
+
+
+def machine_type_get(s: ComputeState, m: dict[str, str], q: dict[str, str], b: Json) -> Json:
+    cpus = vcpus(m["name"])
+    if cpus is None:
+        raise ApiError(404, f"The resource '{_z(m)}/machineTypes/{m['name']}' was not found", "notFound")
+    return {
+        "kind": "compute#machineType",
+        "name": m["name"],
+        "guestCpus": cpus,
+        "memoryMb": cpus * 4096,
+        "zone": m["zone"],
+        "selfLink": link(f"{_z(m)}/machineTypes/{m['name']}"),
+    }
+
+
 # --- the adapter's metrics source (not Compute) ------------------------------------------------------
 
 
@@ -472,4 +501,6 @@ ROUTES: list[tuple[str, str, Handler, bool]] = [
     ("GET", Z + "/instances/(?P<name>[^/]+)", instance_get, False),
     ("DELETE", Z + "/instances/(?P<name>[^/]+)", instance_delete, True),
     ("POST", Z + "/instances/(?P<name>[^/]+)/setLabels", instance_set_labels, True),
+    ("GET", R, region_get, False),
+    ("GET", Z + "/machineTypes/(?P<name>[^/]+)", machine_type_get, False),
 ]

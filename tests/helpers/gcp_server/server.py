@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 import re
 import threading
+from dataclasses import replace
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+import grpc
+
+from tests.helpers.gcp_server import grpc_monitoring
+from tests.helpers.gcp_server import monitoring as mon
 from tests.helpers.gcp_server.handlers import ROUTES, Handler, metrics
 from tests.helpers.gcp_server.ops import ApiError
 from tests.helpers.gcp_server.state import ComputeState
+from tests.helpers.gcp_server.traffic import modelled
 
 _COMPILED = [
     (method, re.compile(pattern + "$"), handler, mutating) for method, pattern, handler, mutating in ROUTES
@@ -20,13 +27,19 @@ _METRICS = re.compile(
     r"/globalops-metrics/v1/projects/(?P<project>[^/]+)/regions/(?P<region>[^/]+)/services/(?P<service>[^/]+)$"
 )
 _PROJECT = re.compile(r"projects/([^/]+)/")
+_TIME_SERIES = re.compile(r"/v3/projects/(?P<project>[^/]+)/timeSeries$")
 
 
 class ComputeTestServer:
-    """Start with `start()`; `url` is the api_endpoint; `state` is the Python control API.
+    """Start with `start()`; `url` is the Compute api_endpoint, `monitoring_endpoint` the Cloud
+    Monitoring one (gRPC); `state` is the Python control API (`state.monitoring`: written series and
+    the traffic model; `state.set_quota`: region quotas).
 
     Control over HTTP as well: POST /_control/reset, POST /_control/faults {"rate", "codes"},
-    POST /_control/release-fault {"release", "error_rate", "latency_ms"}, GET /_control/counts.
+    POST /_control/release-fault {"release", "error_rate", "latency_ms"}, GET /_control/counts,
+    POST /_control/timeSeries {"timeSeries": [TimeSeries JSON]}, POST /_control/monitoring
+    {"generate", "silent", "cpu"}, POST /_control/quota {"project", "region", "metric", "limit",
+    "other_usage"}. Cloud Monitoring answers over REST too: GET /v3/projects/{p}/timeSeries.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -34,18 +47,31 @@ class ComputeTestServer:
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self.state))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._grpc: grpc.Server | None = None
+        self._grpc_port = 0
+        self._host = host
 
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def monitoring_endpoint(self) -> str:
+        """The gRPC endpoint of Cloud Monitoring (`gcp.monitoring_endpoint`; http: plaintext)."""
+        return f"http://{self._host}:{self._grpc_port}"
+
     def start(self) -> ComputeTestServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="gcp-test-server", daemon=True)
         self._thread.start()
+        self._grpc, self._grpc_port = grpc_monitoring.serve(
+            lambda params: list_time_series(self.state, params), self._host
+        )
         return self
 
     def stop(self) -> None:
+        if self._grpc is not None:
+            self._grpc.stop(grace=None)
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -84,12 +110,17 @@ def _make_handler(state: ComputeState) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length) if length else b""
             try:
                 body: dict[str, Any] = json.loads(raw) if raw else {}
-                status, answer = self._dispatch(method, parts.path, query, body)
+                series = _TIME_SERIES.match(parts.path)
+                if series and method == "GET":  # repeated parameters (groupByFields): parse_qs
+                    params = mon.rest_params(series["project"], parse_qs(parts.query, keep_blank_values=True))
+                    status, reply = 200, list_time_series(state, params)
+                else:
+                    status, reply = self._dispatch(method, parts.path, query, body)
             except ApiError as err:
-                status, answer = err.status, err.body()
+                status, reply = err.status, err.body()
             except (ValueError, KeyError, TypeError) as err:
-                status, answer = 400, ApiError(400, f"bad request: {err}").body()
-            data = json.dumps(answer).encode()
+                status, reply = 400, ApiError(400, f"bad request: {err}").body()
+            data = json.dumps(reply).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")
             self.send_header("Content-Length", str(len(data)))
@@ -157,6 +188,22 @@ def _control(state: ComputeState, method: str, path: str, body: dict[str, Any]) 
                 float(body.get("error_rate", 0.0)),
                 float(body.get("latency_ms", 0.0)),
             )
+    elif name == "timeSeries" and method == "POST":
+        for item in body.get("timeSeries", []):
+            state.monitoring.write(mon.series_from_json(item))
+    elif name == "monitoring" and method == "POST":
+        with state.monitoring.lock:
+            state.monitoring.generate = bool(body.get("generate", state.monitoring.generate))
+            state.monitoring.silent = set(body.get("silent", state.monitoring.silent))
+            state.monitoring.cpu = float(body.get("cpu", state.monitoring.cpu))
+    elif name == "quota" and method == "POST":
+        state.set_quota(
+            str(body["project"]),
+            str(body["region"]),
+            str(body["metric"]),
+            float(body["limit"]),
+            float(body.get("other_usage", 0.0)),
+        )
     elif name == "counts" and method == "GET":
         with state.lock:
             return {
@@ -167,3 +214,20 @@ def _control(state: ComputeState, method: str, path: str, body: dict[str, Any]) 
     else:
         raise ApiError(404, f"no control {method} {name}", "notFound")
     return {}
+
+
+def list_time_series(state: ComputeState, params: mon.ListParams) -> dict[str, Any]:
+    """One `timeSeries.list` (REST or gRPC): written series plus the traffic model's, filtered."""
+    fault = state.roll_fault()
+    if fault is not None:
+        raise ApiError(fault, f"injected {fault}", "rateLimitExceeded" if fault == 429 else "backendError")
+    metric, _ = mon.parse_filter(params.filter)
+    start = params.start or params.end - timedelta(minutes=1)
+    step = timedelta(seconds=max(60.0, params.period_s or 60.0))
+    with state.lock:
+        state.calls["GET timeSeries"] += 1
+        candidates = modelled(state, state.monitoring, params.project, metric, start, params.end, step)
+    with state.monitoring.lock:
+        state.monitoring.requests += 1
+        candidates += [replace(s, points=list(s.points)) for s in state.monitoring.written.values()]
+    return mon.answer(params, candidates)

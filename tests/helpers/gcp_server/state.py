@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from tests.helpers.gcp_server.monitoring import MonitoringState
 from tests.helpers.gcp_server.ops import BASE, ApiError, Operation, Operations, next_id, now_rfc3339
 
 _FILTER = re.compile(r'labels\.([a-z0-9_-]+)\s*=\s*"?([^"\s)]*)"?')
@@ -42,6 +43,24 @@ def valid_scaler(value: float) -> bool:
     return value == 0 or 0.1 <= value <= 1.0
 
 
+#: Region quotas when a test sets none (generous: the existing tests never come near them).
+DEFAULT_QUOTAS = {"INSTANCES": 1000.0, "CPUS": 2400.0}
+_SHARED_CORE = {"e2-micro": 2, "e2-small": 2, "e2-medium": 2, "f1-micro": 1, "g1-small": 1}
+
+
+def vcpus(machine_type: str) -> int | None:
+    """Guest CPUs of a machine type name ('e2-small', 'n2-standard-8', 'custom-4-16384'); None: unknown."""
+    name = machine_type.rsplit("/", 1)[-1]
+    if name in _SHARED_CORE:
+        return _SHARED_CORE[name]
+    parts = name.split("-")
+    if parts[0] == "custom" and len(parts) == 3 and parts[1].isdigit():
+        return int(parts[1])
+    if len(parts) == 3 and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
 class ComputeState:
     """Resources by collection path ('projects/p/zones/z/disks') and name; a lock around everything."""
 
@@ -56,6 +75,9 @@ class ComputeState:
         self.faults_injected = 0
         self.release_faults: dict[str, tuple[float, float]] = {}
         self.rng = random.Random(7)
+        self.monitoring = MonitoringState()
+        # (project, region) -> quota metric -> (limit, usage by things outside this server's state)
+        self.quotas: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
 
     # --- admin -----------------------------------------------------------------------------------
 
@@ -67,6 +89,8 @@ class ComputeState:
             self.calls.clear()
             self.fault_rate, self.faults_injected = 0.0, 0
             self.release_faults.clear()
+            self.monitoring.reset()
+            self.quotas.clear()
 
     def inject_faults(self, rate: float, codes: tuple[int, ...] = (429, 503)) -> None:
         with self.lock:
@@ -178,6 +202,34 @@ class ComputeState:
     def delete_instance(self, coll: str, name: str) -> None:
         self.coll(coll).pop(name, None)
 
+    # --- region quotas ----------------------------------------------------------------------------
+
+    def set_quota(
+        self, project: str, region: str, metric: str, limit: float, other_usage: float = 0.0
+    ) -> None:
+        """A region quota's limit, and usage that the server's own instances do not account for."""
+        with self.lock:
+            self.quotas.setdefault((project, region), {})[metric] = (limit, other_usage)
+
+    def region_quotas(self, project: str, region: str) -> list[dict[str, Any]]:
+        """Quotas as `Region.quotas` reports them: usage counts the region's live instances."""
+        own: Counter[str] = Counter()
+        for coll, names in self.items.items():
+            parts = coll.split("/")
+            if coll.endswith("/instances") and parts[1] == project and parts[3].rsplit("-", 1)[0] == region:
+                for inst in names.values():
+                    machine = str(inst.get("machineType", "")).rsplit("/", 1)[-1]
+                    cpus = vcpus(machine) or 0
+                    own["INSTANCES"] += 1
+                    own["CPUS"] += cpus
+                    own[f"{machine.split('-', 1)[0].upper()}_CPUS"] += cpus  # the family's quota (E2_CPUS)
+        limits = {m: (limit, 0.0) for m, limit in DEFAULT_QUOTAS.items()}
+        limits.update(self.quotas.get((project, region), {}))
+        return [
+            {"metric": metric, "limit": limit, "usage": float(own[metric]) + other}
+            for metric, (limit, other) in sorted(limits.items())
+        ]
+
     # --- metrics (not a Compute API: the adapter's metrics source) --------------------------------
 
     def series(self, release: str | None, loaded: bool, points: int) -> dict[str, Any]:
@@ -187,5 +239,6 @@ class ComputeState:
         return {
             "error_rate": [min(1.0, err * rng.uniform(0.8, 1.2)) for _ in range(points)],
             "latency_p99_ms": [(80.0 + lat) * rng.uniform(0.93, 1.07) for _ in range(points)],
+            "cpu": [self.monitoring.cpu * rng.uniform(0.9, 1.1) for _ in range(points)],
             "requests": 2000 if loaded else 200,
         }

@@ -6,8 +6,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.gcp import GcpCloud
-from config.models import Topology
-from tests.helpers.gcp import gcp_topology
+from config.models import Policies, Topology
+from tests.helpers.gcp import gcp_topology, monitoring_policies
 from tests.helpers.gcp_server import ComputeTestServer
 from workers.client import register_search_attributes
 
@@ -15,6 +15,12 @@ from workers.client import register_search_attributes
 @pytest.fixture
 def gtopo(topology: Topology, gcp_server: ComputeTestServer) -> Topology:
     return gcp_topology(topology, gcp_server)
+
+
+@pytest.fixture
+def policies(policies: Policies) -> Policies:
+    """The default policies, with an analysis window that holds `min_samples` Cloud Monitoring periods."""
+    return monitoring_policies(policies)
 
 
 @pytest.fixture
