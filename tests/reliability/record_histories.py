@@ -26,9 +26,9 @@ from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
-from contracts.change import FreezeEnd, FreezeRequest, RegistryState
 from config.notify import Notification
 from contracts import ids
+from contracts.change import FreezeEnd, FreezeRequest, RegistryState
 from contracts.dr import (
     BackupRequest,
     DrillRequest,
