@@ -19,7 +19,7 @@ from config.models import Policies, Topology
 from tests.helpers.aws.moto_server import moto_server, reset_moto
 from tests.helpers.aws.provision import aws_topology, provision
 from tests.helpers.gcp_server import ComputeTestServer
-from tests.helpers.temporal import time_skipping_server
+from tests.helpers.temporal import FAILED, SharedTestServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,11 +29,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path not in long)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Mark a test whose body failed, so that `ts_env` replaces the server it may have left dirty."""
+    report: pytest.TestReport = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
 @pytest_asyncio.fixture(scope="session")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One time-skipping test server for the session."""
-    async with time_skipping_server() as env:
-        yield env
+async def _test_server() -> AsyncIterator[SharedTestServer]:
+    server = SharedTestServer()
+    yield server
+    await server.discard()
+
+
+@pytest_asyncio.fixture
+async def ts_env(
+    _test_server: SharedTestServer, request: pytest.FixtureRequest
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The session's time-skipping test server; a fresh one after a failed test (see SharedTestServer)."""
+    yield await _test_server.get()
+    if request.node.stash.get(FAILED, False):
+        await _test_server.discard()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -34,6 +35,31 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+FAILED = pytest.StashKey[bool]()
+"""Set on a test item whose body failed (tests/conftest.py's report hook)."""
+
+
+class SharedTestServer:
+    """One time-skipping server for many tests, replaced after a test that failed: a failed (or timed-out)
+    test can leave a workflow running and a worker registered on its task queue, which would fail every
+    later test that starts the same workflow id or polls the same queue."""
+
+    def __init__(self) -> None:
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._env: WorkflowEnvironment | None = None
+
+    async def get(self) -> WorkflowEnvironment:
+        if self._env is None:
+            self._stack = contextlib.AsyncExitStack()
+            self._env = await self._stack.enter_async_context(time_skipping_server())
+        return self._env
+
+    async def discard(self) -> None:
+        stack, self._stack, self._env = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
 
 
 @contextlib.asynccontextmanager
