@@ -20,13 +20,14 @@ from cli.launch import start_rollout
 from config.models import Policies, Topology
 from config.notify import EVENT_NAMES, Hook, Hooks, Notification
 from contracts import ids
-from contracts.failover import FailoverRequest
+from contracts.failover import FailoverRequest, MonitorInput
 from contracts.notify import NotifyResult
 from contracts.rollout import RolloutProgress, RolloutRequest
 from tests.helpers.receiver import Receiver
 from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
 from workflows.failover import RegionFailoverWorkflow
+from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
 
@@ -221,3 +222,52 @@ async def test_a_failover_announces_its_start_and_its_end_once_each(
     assert (
         events["failover_done"]["status"] == "succeeded" and events["failover_done"]["region"] == "eu-west-1"
     )
+
+
+async def test_a_monitored_region_turning_unhealthy_is_announced_once(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    queue = unique_queue()
+    with Receiver() as rx:
+        sink = Notification.model_validate(
+            {"url": rx.url("/events", scheme="json"), "events": ["readiness_changed"]}
+        )
+        failover = policies.failover
+        manual = failover.model_copy(  # nothing fails over here
+            update={"probe_failures": failover.probe_failures.model_copy(update={"mode": "manual"})}
+        )
+        inp = MonitorInput(
+            service="checkout",
+            topology=topology.model_copy(update={"default_task_queue": queue}),
+            policies=policies.model_copy(update={"notifications": [sink], "failover": manual}),
+        )
+        async with make_worker(ts_env.client, sim, executor, queue):
+            monitor = await ts_env.client.start_workflow(
+                RegionHealthMonitorWorkflow.run, inp, id=f"monitor:checkout:{queue}", task_queue=queue
+            )
+            status = RegionHealthMonitorWorkflow.status
+            for _ in range(100):  # a first round finds every region ready: nothing to announce
+                if (await monitor.query(status)).probes >= 1:
+                    break
+                await ts_env.sleep(5)
+            sim.inject_outage("eu-west-1")
+            for _ in range(100):
+                last = (await monitor.query(status)).last["eu-west-1"]
+                if not last.ok:
+                    break
+                await ts_env.sleep(5)
+            probes = (await monitor.query(status)).probes
+            await ts_env.sleep(inp.policies.failover.probe_interval * 3)  # more rounds, still unhealthy
+            await monitor.execute_update(RegionHealthMonitorWorkflow.stop)
+            await monitor.result()
+            first_run = (await monitor.describe()).run_id
+            event_id = f"monitor:checkout:{queue}/{first_run}/readiness_changed/eu-west-1/probe-{probes - 1}"
+            await ts_env.client.get_workflow_handle(ids.notification_id(event_id)).result()
+        events = rx.notifications("/events")
+
+    assert [e["id"] for e in events] == [event_id]  # one change, one event; other regions stayed ready
+    assert events[0]["status"] == "unhealthy" and "eu-west-1: ready → unhealthy" in events[0]["message"]
