@@ -203,6 +203,9 @@ class MonitorInput(WireModel):
     probes: int = 0
     run_lengths: list[int] = Field(default_factory=list, description="history length of each earlier run")
     firings: list[Firing] = Field(default_factory=list, description="the latest triggers that fired")
+    readiness: dict[str, str] = Field(
+        default_factory=dict, description="region -> ready | unhealthy | blind, at its last probe"
+    )
 
 
 class MonitorStatus(WireModel):

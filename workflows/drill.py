@@ -39,6 +39,7 @@ from workflows.logic.dr import (
 )
 from workflows.logic.drill_report import drill_markdown
 from workflows.logic.failover import healthy_probe
+from workflows.notify import Announcer
 from workflows.retries import activity_options
 
 
@@ -64,6 +65,13 @@ class DrillWorkflow(FreezeAware):
         )
         self._abort: str | None = None
         self._watch = FreezeWatch("drill", req.service)
+        self._events = Announcer(
+            req.policies,
+            operation="drill",
+            service=req.service,
+            key=f"{workflow.info().workflow_id}/{req.request_id}",
+            release=None,
+        )
         self._stopping = False  # the drill is ending: the watch returns after its current probe round
 
     @workflow.query
@@ -125,6 +133,12 @@ class DrillWorkflow(FreezeAware):
         await self._stop(rehearsals, watch)
         await self._sweep()
         report = self._finish()
+        self._events.emit(
+            "drill_verdict",
+            f"{req.service}: drill {report.verdict}" + (f": {report.reason}" if report.reason else ""),
+            status=report.verdict,
+        )
+        await self._events.flush()
         if report.verdict == "fail" and workflow.patched(patches.FAIL_ON_FAILED_VERDICT.id):
             # A failed drill fails the workflow: the Web UI shows it red and a Schedule with
             # pause_on_failure pauses. The report stays readable through the `report` query.

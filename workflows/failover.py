@@ -48,6 +48,7 @@ from workflows.logic.failover import (
     shifted_weights,
 )
 from workflows.logic.markdown import state, table
+from workflows.notify import Announcer
 from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 
 
@@ -75,6 +76,13 @@ class RegionFailoverWorkflow(FreezeAware):
         )
         self._undo: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         self._watch = FreezeWatch("failover", req.service)
+        self._events = Announcer(
+            req.policies,
+            operation="failover",
+            service=req.service,
+            key=f"{workflow.info().workflow_id}/{req.request_id}",
+            release=None,
+        )
         self._abort: str | None = None
 
     @workflow.query
@@ -131,6 +139,12 @@ class RegionFailoverWorkflow(FreezeAware):
                 await self._watch.wait([req.from_region, target], self._show_frozen)
             decided = workflow.now()
             self._step(f"decided: {req.from_region} → {target}")
+            self._events.emit(
+                "failover_started",
+                f"{req.service}: failing over {req.from_region} → {target} ({req.trigger})",
+                region=req.from_region,
+                status="running",
+            )
             await self._hold_rollout(req.from_region)
             await self._prescale(target, choice.needed_instances)
             await self._check_lag(target)
@@ -173,6 +187,15 @@ class RegionFailoverWorkflow(FreezeAware):
                 await self._notify_monitor()
             if registered:
                 await self._watch.unregister()
+        why = f": {r.reason}" if r.reason else ""
+        moved = f" → {r.to_region}" if r.to_region else ""
+        self._events.emit(
+            "failover_done",
+            f"{req.service}: failover of {req.from_region}{moved} {r.status}{why}",
+            region=req.from_region,
+            status=r.status,
+        )
+        await self._events.flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return r
 

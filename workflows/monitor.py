@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows import failover as failover_workflow
 from workflows.logic.failover import evaluate
 from workflows.logic.markdown import monitor_details
+from workflows.notify import Announcer
 from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
 
 #: Probes a region must pass in a row before an active failover entry is cleared.
@@ -56,6 +57,12 @@ class RegionHealthMonitorWorkflow:
         self._approved: set[str] = set()
         self._stop = False
         self._healthy_streak: dict[str, int] = {}
+        self._readiness = dict(inp.readiness)
+        # One monitor's events, across its continue-as-new runs (never a later monitor's).
+        key = f"{workflow.info().workflow_id}/{workflow.info().first_execution_run_id}"
+        self._events = Announcer(
+            inp.policies, operation="monitor", service=inp.service, key=key, release=None
+        )
 
     @workflow.query
     def status(self) -> MonitorStatus:
@@ -93,6 +100,7 @@ class RegionHealthMonitorWorkflow:
         while not self._stop:
             await self._probe_round()
             await self._start_failovers()
+            await self._events.flush()
             self._show()
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -116,6 +124,7 @@ class RegionHealthMonitorWorkflow:
                             "probes": self._status.probes,
                             "run_lengths": [*self._status.run_lengths, length][-20:],
                             "firings": self._status.firings,
+                            "readiness": self._readiness,
                         }
                     )
                 )
@@ -145,7 +154,22 @@ class RegionHealthMonitorWorkflow:
             for firing in firings:
                 self._on_firing(firing)
             self._track_recovery(name, sample)
+            self._announce_readiness(name, sample)
         self._status.probes += 1
+
+    def _announce_readiness(self, name: str, sample: ProbeSample) -> None:
+        """A region that turns ready, unhealthy or blind (no data) is announced once per change."""
+        now = "blind" if sample.blind else "ready" if sample.ok else "unhealthy"
+        before = self._readiness.get(name)
+        self._readiness[name] = now
+        if before is not None and before != now:
+            self._events.emit(
+                "readiness_changed",
+                f"{self._inp.service} in {name}: {before} → {now}",
+                step=f"{name}/probe-{self._status.probes}",
+                region=name,
+                status=now,
+            )
 
     async def _probe(self, name: str) -> ProbeResult:
         inp = self._inp

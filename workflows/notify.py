@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import ids
     from contracts.notify import Event, NotifyInput, NotifyResult, SendInput, SinkFailure, event_id
 
-__all__ = ["NotifyWorkflow", "new_event", "notify", "wanted"]
+__all__ = ["Announcer", "NotifyWorkflow", "new_event", "notify", "wanted"]
 
 
 def wanted(sinks: list[Notification], kind: str) -> list[int]:
@@ -89,6 +89,55 @@ async def notify(policies: Policies, event: Event) -> None:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"notify {event.kind}: {event.service}",
         )
+
+
+class Announcer:
+    """The events of one operation, with ids from its key: `emit` hands one over without waiting.
+
+    `emit` may be called where no await is possible (a display callback): it starts a task, and
+    `flush` waits until every event so far has been handed over (call it before the workflow returns).
+    An event no sink wants makes no command, so operations without notifications replay unchanged.
+    """
+
+    def __init__(
+        self, policies: Policies, *, operation: str, service: str, key: str, release: str | None
+    ) -> None:
+        self._policies = policies
+        self._operation = operation
+        self._service = service
+        self._key = key
+        self._release = release
+        self._pending: list[asyncio.Task[None]] = []
+
+    def emit(
+        self,
+        kind: EventName,
+        message: str,
+        *,
+        step: str = "",
+        region: str | None = None,
+        status: str | None = None,
+    ) -> None:
+        """Announce `kind` (once per key, kind and step, however often the workflow replays)."""
+        if not wanted(self._policies.notifications, kind):
+            return
+        event = new_event(
+            kind,
+            operation_key=self._key,
+            operation=self._operation,
+            service=self._service,
+            message=message,
+            step=step,
+            release=self._release,
+            region=region,
+            status=status,
+        )
+        self._pending.append(asyncio.create_task(notify(self._policies, event)))
+
+    async def flush(self) -> None:
+        """Wait until every event emitted so far is handed over (never for its delivery)."""
+        pending, self._pending = self._pending, []
+        await asyncio.gather(*pending)
 
 
 @workflow.defn(name="NotifyWorkflow")

@@ -91,7 +91,8 @@ class RegionDeploymentWorkflow(FreezeAware):
         run = self._run = RegionRun(inp, previous, self._watch)
         run.show("starting")
         try:
-            ok = await STRATEGIES[inp.strategy](run)
+            ok = await run.hook_gate("pre_region", "before-change") and await STRATEGIES[inp.strategy](run)
+            ok = ok and await run.hook_gate("post_region", "verified")
             if ok:
                 run.out.status, run.out.release = "succeeded", inp.release
                 run.show("verified")
@@ -108,6 +109,7 @@ class RegionDeploymentWorkflow(FreezeAware):
         finally:
             self._done = True
             workflow.upsert_search_attributes([sa.STATUS.value_set(run.out.status)])
+        await run.events.flush()
         if standalone:
             await self._watch.unregister()
         await workflow.wait_condition(workflow.all_handlers_finished)

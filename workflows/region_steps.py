@@ -12,11 +12,13 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.analysis_activities import AnalysisActivities
     from activities.cloud_activities import CloudActivities
+    from config.notify import HookStage
     from contracts.change import Freeze
     from contracts.cloud import (
         HealthSample,
         RegionState,
     )
+    from contracts.notify import HookContext
     from contracts.rollout import (
         AnalyseInput,
         AnalysisRecord,
@@ -33,8 +35,10 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import patches
 from workflows.freeze_api import FreezeWatch, freeze_text
+from workflows.hooks import run_hooks
 from workflows.logic.markdown import state, table
 from workflows.logic.planning import judge_health
+from workflows.notify import Announcer
 from workflows.retries import ANALYSIS_RETRY, CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
 
 StepVerdict = Literal["pass", "fail", "inconclusive", "no_data"]
@@ -64,6 +68,10 @@ class RegionRun:
         self.full_promote = False
         self.abort_reason: str | None = None
         self.waiting_for: str | None = None
+        self.events = Announcer(
+            inp.policies, operation="rollout", service=inp.service, key=inp.key_prefix, release=inp.release
+        )
+        self.decisions = 0
 
     # ----- keys, refs, presentation ------------------------------------------------------------
 
@@ -299,6 +307,25 @@ class RegionRun:
             return "inconclusive"  # not one run could read metrics: nothing says the canary is good
         return "pass"
 
+    # ----- webhook gates -------------------------------------------------------------------------
+
+    async def hook_gate(self, stage: HookStage, step: str) -> bool:
+        """The webhook gates of `stage` about `step`; False (the region rolls back) when one says no."""
+        context = HookContext(
+            operation="rollout",
+            workflow_id=workflow.info().workflow_id,
+            service=self.inp.service,
+            release=self.inp.release,
+            region=self.region,
+            step=step,
+            key=self.key(step),
+        )
+        reason = await run_hooks(self.inp.policies, stage, context, task_queue=self.inp.task_queue)
+        if reason is None:
+            return True
+        self.show(f"webhook gate failed at {step}: {reason}")
+        return False
+
     # ----- operator waits ----------------------------------------------------------------------
 
     async def wait_for_promote(self, why: str, timeout: float | None) -> bool:
@@ -307,6 +334,15 @@ class RegionRun:
         self.waiting_for = why
         self.out.status = "waiting"
         self.show(f"waiting for promote: {why}")
+        self.decisions += 1
+        self.events.emit(
+            "awaiting_decision",
+            f"{self.inp.service} {self.inp.release} in {self.region} waits for a decision: {why}"
+            " (globalops rollout promote | abort)",
+            step=f"{self.region}/decision-{self.decisions}",
+            region=self.region,
+            status="waiting",
+        )
         try:
             await workflow.wait_condition(
                 lambda: self.promotions > seen or self.full_promote or self.abort_reason is not None,

@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
+    from config.notify import EventName
     from contracts import ids
     from contracts import search_attributes as sa
     from contracts.change import Freeze, FreezeSet
@@ -20,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         PreflightReport,
         RegionState,
     )
+    from contracts.notify import HookContext
     from contracts.rollout import (
         PreflightInput,
         RegionDeployInput,
@@ -38,6 +40,7 @@ from workflows import region_deployment as deployment_wf
 from workflows.admission import Admission, Refused
 from workflows.failures import cause
 from workflows.freeze_api import FreezeAware, FreezeWatch, freeze_text
+from workflows.hooks import run_hooks
 from workflows.logic.planning import (
     most_common_release,
     plan_waves,
@@ -45,7 +48,17 @@ from workflows.logic.planning import (
     render_details,
     surge_instances,
 )
+from workflows.notify import Announcer
 from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
+
+#: The event that announces how a rollout ended, by its final status.
+ENDINGS: dict[str, EventName] = {
+    "succeeded": "succeeded",
+    "partial": "partial",
+    "rolled_back": "rolled_back",
+    "aborted": "rolled_back",
+    "failed": "failed",
+}
 
 
 class _Stop(Exception):
@@ -83,6 +96,12 @@ class RegionalRolloutWorkflow(FreezeAware):
         self._held: set[str] = set()
         self._admission = Admission(req, self._p, lambda: self._abort_reason is not None, self._show)
         self._watch = FreezeWatch("rollout", req.service)
+        self._key = f"{workflow.info().workflow_id}/{req.request_id}"
+        self._events = Announcer(
+            req.policies, operation="rollout", service=req.service, key=self._key, release=req.release
+        )
+        self._freezes_seen = 0
+        self._frozen_now = False
 
     # ----- queries and updates -------------------------------------------------------------
 
@@ -203,9 +222,13 @@ class RegionalRolloutWorkflow(FreezeAware):
         freezes = workflow.patched(patches.FREEZE_AWARE.id)
         if freezes:
             await self._watch.register(answer_within=5.0)
+        self._events.emit(
+            "started", f"{req.service} {req.release}: rollout to {len(req.topology.regions)} regions started"
+        )
         try:
             try:
                 await self._validate(plans[0])
+                await self._pre_rollout_gate()
                 for plan in plans[1:]:
                     current = plan
                     await self._run_wave(plan)
@@ -220,6 +243,13 @@ class RegionalRolloutWorkflow(FreezeAware):
             raise
         finally:
             self._finish()
+        p = self._p
+        self._events.emit(
+            ENDINGS[p.status],
+            f"{req.service} {req.release}: {p.status}" + (f": {p.reason}" if p.reason else ""),
+            status=p.status,
+        )
+        await self._events.flush()
         if freezes:
             await self._watch.unregister()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -249,6 +279,21 @@ class RegionalRolloutWorkflow(FreezeAware):
         if problems:
             raise _Stop("failed", "preflight failed: " + " | ".join(problems))
         await self._bake("validate", req.policies.bake_for("validate"))
+
+    async def _pre_rollout_gate(self) -> None:
+        """The `pre_rollout` webhook gates, after validation and before anything changes."""
+        req = self._request()
+        context = HookContext(
+            operation="rollout",
+            workflow_id=workflow.info().workflow_id,
+            service=req.service,
+            release=req.release,
+            step="pre_rollout",
+            key=self._key,
+        )
+        reason = await run_hooks(req.policies, "pre_rollout", context)
+        if reason is not None:
+            raise _Stop("failed", f"webhook gate failed before any change: {reason}")
 
     async def _preflight_region(self, name: str) -> tuple[PreflightReport, RegionState]:
         req = self._request()
@@ -329,10 +374,15 @@ class RegionalRolloutWorkflow(FreezeAware):
 
         def show(held: list[Freeze]) -> None:
             p.status, p.frozen = "frozen", freeze_text(held)
+            if not self._frozen_now:
+                self._frozen_now, self._freezes_seen = True, self._freezes_seen + 1
+                self._events.emit("frozen", p.frozen, step=f"freeze-{self._freezes_seen}", status="frozen")
             self._show()
 
         if await self._watch.wait(regions, show, lambda: self._abort_reason is not None):
             p.status, p.frozen = "running", None
+            self._frozen_now = False
+            self._events.emit("unfrozen", "freeze ended: going on", step=f"freeze-{self._freezes_seen}")
             self._show()
 
     async def _deploy_group(self, plan: WavePlan, group: list[str]) -> None:
@@ -387,6 +437,11 @@ class RegionalRolloutWorkflow(FreezeAware):
     async def _await_approval(self, wave: str) -> None:
         p, req = self._progress(), self._request()
         p.waiting_for_approval = wave
+        self._events.emit(
+            "awaiting_approval",
+            f"{req.service} {req.release}: wave {wave} waits for approval (globalops rollout approve)",
+            step=f"wave-{wave}",
+        )
         self._show()
         try:
             await workflow.wait_condition(

@@ -20,7 +20,7 @@ async def run_rolling(run: RegionRun) -> bool:
         await run.ensure_release(inp.release, target, f"batch-{index}", step)
         out.batches_done = index
         run.show(f"{step}: {target}/{inp.region.instances} on {inp.release}")
-        if not await run.gate(step):
+        if not await run.gate(step) or not await run.hook_gate("post_batch", f"batch-{index}"):
             return False
     out.release = inp.release
     return await _bake_and_verify(run)
@@ -57,6 +57,8 @@ async def run_canary(run: RegionRun) -> bool:
             run.show(f"analysis failed at {weight:g}%")
             return False
         if verdict in ("inconclusive", "no_data") and not await _decide_inconclusive(run, label, verdict):
+            return False
+        if not await run.hook_gate("post_batch", f"canary-{index}"):
             return False
     if run.full_promote:
         out.overrides.append("promote --full: remaining steps and analysis skipped by an operator")

@@ -22,14 +22,18 @@ from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.change import DAYS, ChangeWindow
 from config.models import Policies, Topology
+from config.notify import Notification
+from contracts import ids
 from contracts.change import FreezeEnd, FreezeRequest, RegistryState
 from contracts.ids import FREEZE_REGISTRY_ID
 from contracts.rollout import RolloutProgress, RolloutRequest
-from tests.helpers.temporal import make_worker
+from tests.helpers.receiver import Receiver
+from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
 from workflows.freezes import FreezeRegistryWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
+QUEUE = unique_queue()  # this module's own: no other module's worker can take its tasks
 BERLIN = "eu-west-2"  # an edge region, given Europe/Berlin as its time zone here
 
 
@@ -45,7 +49,7 @@ async def _attributes(ts_env: WorkflowEnvironment) -> AsyncIterator[None]:
 async def registry(env: WorkflowEnvironment) -> WorkflowHandle[FreezeRegistryWorkflow, None]:
     """The freeze registry, started for the test (what `freeze start` does with update-with-start)."""
     return await env.client.start_workflow(
-        FreezeRegistryWorkflow.run, RegistryState(), id=FREEZE_REGISTRY_ID, task_queue="globalops"
+        FreezeRegistryWorkflow.run, RegistryState(), id=FREEZE_REGISTRY_ID, task_queue=QUEUE
     )
 
 
@@ -54,7 +58,7 @@ def request(topology: Topology, policies: Policies) -> RolloutRequest:
         service="checkout",
         release="2.0.0",
         request_id="change",
-        topology=topology.model_copy(update={"default_task_queue": "globalops"}),
+        topology=topology.model_copy(update={"default_task_queue": QUEUE}),
         policies=policies,
     )
 
@@ -82,30 +86,43 @@ async def test_a_freeze_stops_a_running_rollout_at_its_next_safe_point_and_endin
     topology: Topology,
     policies: Policies,
 ) -> None:
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
-        reg = await registry(ts_env)
-        handle = await start_rollout(ts_env.client, request(topology, policies))
-        await wait_until(ts_env, handle, lambda p: p.current_wave == "core" and len(p.deploy_order) >= 1)
-        freeze = await reg.execute_update(
-            FreezeRegistryWorkflow.start_freeze,
-            FreezeRequest(reason="payment incident", services=["checkout"], by="alice"),
+    with Receiver() as rx:
+        sink = Notification.model_validate(
+            {"url": rx.url("/events", scheme="json"), "events": ["frozen", "unfrozen"]}
         )
-        frozen = await wait_until(ts_env, handle, lambda p: p.status == "frozen", step=10)
-        assert frozen.frozen == f"frozen by {freeze.id} (payment incident, by alice)"
-        deployed = list(frozen.deploy_order)
-        ledger = sim.ledger_size()
-        await ts_env.sleep(timedelta(hours=6))  # frozen: hours pass and nothing changes
-        still = await handle.query(RegionalRolloutWorkflow.progress)
-        assert still.status == "frozen" and still.deploy_order == deployed
-        assert sim.ledger_size() == ledger
-        listed = await reg.query(FreezeRegistryWorkflow.listing)
-        assert [f.id for f in listed] == [freeze.id] and listed[0].ended_at is None
-        ended = await reg.execute_update(FreezeRegistryWorkflow.end_freeze, FreezeEnd(id=freeze.id, by="bob"))
-        assert ended.ended_by == "bob" and ended.ended_at is not None
-        result = await handle.result()
+        policies = policies.model_copy(update={"notifications": [sink]})
+        async with make_worker(ts_env.client, sim, executor, QUEUE):
+            reg = await registry(ts_env)
+            handle = await start_rollout(ts_env.client, request(topology, policies))
+            await wait_until(ts_env, handle, lambda p: p.current_wave == "core" and len(p.deploy_order) >= 1)
+            freeze = await reg.execute_update(
+                FreezeRegistryWorkflow.start_freeze,
+                FreezeRequest(reason="payment incident", services=["checkout"], by="alice"),
+            )
+            frozen = await wait_until(ts_env, handle, lambda p: p.status == "frozen", step=10)
+            assert frozen.frozen == f"frozen by {freeze.id} (payment incident, by alice)"
+            deployed = list(frozen.deploy_order)
+            ledger = sim.ledger_size()
+            await ts_env.sleep(timedelta(hours=6))  # frozen: hours pass and nothing changes
+            still = await handle.query(RegionalRolloutWorkflow.progress)
+            assert still.status == "frozen" and still.deploy_order == deployed
+            assert sim.ledger_size() == ledger
+            listed = await reg.query(FreezeRegistryWorkflow.listing)
+            assert [f.id for f in listed] == [freeze.id] and listed[0].ended_at is None
+            ended = await reg.execute_update(
+                FreezeRegistryWorkflow.end_freeze, FreezeEnd(id=freeze.id, by="bob")
+            )
+            assert ended.ended_by == "bob" and ended.ended_at is not None
+            result = await handle.result()
+            for kind in ("frozen", "unfrozen"):  # announced once each, with the freeze's reason
+                event_id = f"rollout:checkout/change/{kind}/freeze-1"
+                await ts_env.client.get_workflow_handle(ids.notification_id(event_id)).result()
     assert result.status == "succeeded", result.reason
     assert result.frozen is None
     assert {row["release"] for row in sim.status("checkout")} == {"2.0.0"}
+    events = rx.notifications("/events")
+    assert sorted(e["id"].rsplit("/", 2)[1] for e in events) == ["frozen", "unfrozen"]
+    assert any("payment incident" in e["message"] for e in events if e["kind"] == "frozen")
 
 
 async def test_a_rollout_started_during_a_freeze_waits_frozen_until_the_freeze_expires(
@@ -115,7 +132,7 @@ async def test_a_rollout_started_during_a_freeze_waits_frozen_until_the_freeze_e
     topology: Topology,
     policies: Policies,
 ) -> None:
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, QUEUE):
         reg = await registry(ts_env)
         until = (await ts_env.get_current_time()) + timedelta(days=2)  # the test server's own clock
         await reg.execute_update(
@@ -146,17 +163,17 @@ async def test_emergencies_are_held_only_by_a_freeze_that_says_all(
     failover = FailoverRequest(
         service="checkout",
         from_region="eu-west-1",
-        topology=topology.model_copy(update={"default_task_queue": "globalops"}),
+        topology=topology.model_copy(update={"default_task_queue": QUEUE}),
         policies=policies,
         request_id="fo",
     )
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, QUEUE):
         reg = await registry(ts_env)
         routine = await reg.execute_update(
             FreezeRegistryWorkflow.start_freeze, FreezeRequest(reason="release freeze", by="alice")
         )
         report = await ts_env.client.execute_workflow(
-            RegionFailoverWorkflow.run, failover, id="failover:checkout:eu-west-1:a", task_queue="globalops"
+            RegionFailoverWorkflow.run, failover, id="failover:checkout:eu-west-1:a", task_queue=QUEUE
         )
         assert report.status == "succeeded"  # an emergency: a routine freeze does not hold it
         await reg.execute_update(FreezeRegistryWorkflow.end_freeze, FreezeEnd(id=routine.id, by="alice"))
@@ -174,7 +191,7 @@ async def test_emergencies_are_held_only_by_a_freeze_that_says_all(
             FreezeRegistryWorkflow.start_freeze, FreezeRequest(reason="all hands", all=True, by="dave")
         )
         handle = await ts_env.client.start_workflow(
-            RegionFailoverWorkflow.run, failover, id="failover:checkout:eu-west-1:b", task_queue="globalops"
+            RegionFailoverWorkflow.run, failover, id="failover:checkout:eu-west-1:b", task_queue=QUEUE
         )
         for _ in range(300):
             held = await handle.query(RegionFailoverWorkflow.report)
@@ -208,7 +225,7 @@ async def test_a_region_whose_change_window_is_closed_waits_while_the_others_go_
     ]
     topo = topology.model_copy(update={"regions": regions})
     pols = policies.model_copy(update={"change_windows": [closed]})
-    async with make_worker(ts_env.client, sim, executor, "globalops"):
+    async with make_worker(ts_env.client, sim, executor, QUEUE):
         handle = await start_rollout(ts_env.client, request(topo, pols))
         waiting = await wait_until(ts_env, handle, lambda p: BERLIN in p.held)
         detail = waiting.region(BERLIN).detail

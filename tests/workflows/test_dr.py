@@ -21,6 +21,8 @@ from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from config.dr import FreezeWindow
 from config.models import Policies, Topology
+from config.notify import Notification
+from contracts import ids
 from contracts.dr import (
     BackupReport,
     BackupRequest,
@@ -34,6 +36,7 @@ from contracts.rollout import RegionRef
 from tests.helpers.backup_driver import BackupDriverWorkflow
 from tests.helpers.breaks import replaced_activities
 from tests.helpers.polling import apoll
+from tests.helpers.receiver import Receiver
 from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
 from workers.main import WORKFLOWS
@@ -101,12 +104,12 @@ def recovery(
     )
 
 
-async def run_drill(env: WorkflowEnvironment, request: DrillRequest) -> DrillReport:
+async def run_drill(env: WorkflowEnvironment, request: DrillRequest, wid: str | None = None) -> DrillReport:
     """The drill's report; a fail verdict fails the workflow (DrillFailed), so read it by query."""
     handle = await env.client.start_workflow(
         DrillWorkflow.run,
         request,
-        id=f"drill:{SERVICE}:{uuid.uuid4().hex[:6]}",
+        id=wid or f"drill:{SERVICE}:{uuid.uuid4().hex[:6]}",
         task_queue=request.topology.default_task_queue,
     )
     try:
@@ -297,10 +300,20 @@ async def test_a_drill_that_fails_midway_leaves_nothing_behind(
     policies: Policies,
 ) -> None:
     topo = on_queue(topology, unique_queue())
-    async with make_worker(ts_env.client, sim, executor, topo.default_task_queue):
-        await backup(ts_env, topo, policies, regions=["eu-west-1", "us-east-1"])
-        sim.inject_dr_fault("eu-central-1")  # volumes restored there fail their integrity check
-        report = await run_drill(ts_env, drill_request(topo, lenient(policies), ["eu-west-1", "us-east-1"]))
+    with Receiver() as rx:
+        sink = Notification.model_validate(
+            {"url": rx.url("/events", scheme="json"), "events": ["drill_verdict"]}
+        )
+        pols = lenient(policies).model_copy(update={"notifications": [sink]})
+        async with make_worker(ts_env.client, sim, executor, topo.default_task_queue):
+            await backup(ts_env, topo, policies, regions=["eu-west-1", "us-east-1"])
+            sim.inject_dr_fault("eu-central-1")  # volumes restored there fail their integrity check
+            request, wid = drill_request(topo, pols, ["eu-west-1", "us-east-1"]), f"drill:{SERVICE}:verdict"
+            report = await run_drill(ts_env, request, wid)
+            event_id = f"{wid}/{request.request_id}/drill_verdict"
+            await ts_env.client.get_workflow_handle(ids.notification_id(event_id)).result()
+        [verdict] = rx.notifications("/events")  # announced once, before the drill failed
+    assert verdict["id"] == event_id and verdict["status"] == "fail" and "drill fail" in verdict["message"]
     rows = {r.region: r for r in report.regions}
     assert report.verdict == "fail"
     assert rows["eu-west-1"].status == "failed" and "integrity" in (rows["eu-west-1"].reason or "")
