@@ -19,7 +19,7 @@ from config.models import Policies, Topology
 from tests.helpers.aws.moto_server import moto_server, reset_moto
 from tests.helpers.aws.provision import aws_topology, provision
 from tests.helpers.gcp_server import ComputeTestServer
-from tests.helpers.temporal import FAILED, SharedTestServer
+from tests.helpers.temporal import FAILED, SharedTestServer, skips_time
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,9 +49,10 @@ async def _test_server() -> AsyncIterator[SharedTestServer]:
 async def ts_env(
     _test_server: SharedTestServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[WorkflowEnvironment]:
-    """The session's time-skipping test server; a fresh one after a failed test (see SharedTestServer)."""
-    yield await _test_server.get()
-    if request.node.stash.get(FAILED, False):
+    """The session's time-skipping server; a fresh one after a test that broke it (see SharedTestServer)."""
+    env = await _test_server.get()
+    yield env
+    if request.node.stash.get(FAILED, False) or not await skips_time(env):
         await _test_server.discard()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -41,10 +42,20 @@ FAILED = pytest.StashKey[bool]()
 """Set on a test item whose body failed (tests/conftest.py's report hook)."""
 
 
+async def skips_time(env: WorkflowEnvironment) -> bool:
+    """True while the test server still skips time: a 0.5 s sleep returns at once. After a test whose
+    workflows started abandoned children (notifications), the test server skipped time no more: every
+    later `sleep` took its length in real time."""
+    start = time.monotonic()
+    await env.sleep(0.5)
+    return time.monotonic() - start < 0.25
+
+
 class SharedTestServer:
-    """One time-skipping server for many tests, replaced after a test that failed: a failed (or timed-out)
-    test can leave a workflow running and a worker registered on its task queue, which would fail every
-    later test that starts the same workflow id or polls the same queue."""
+    """One time-skipping server for many tests, replaced after a test that failed or left it no longer
+    skipping time: a failed (or timed-out) test can leave a workflow running and a worker registered on
+    its task queue, which would fail every later test that starts the same workflow id or polls the
+    same queue; a server that sleeps in real time makes every later test slow."""
 
     def __init__(self) -> None:
         self._stack: contextlib.AsyncExitStack | None = None

@@ -24,7 +24,7 @@ from contracts.failover import FailoverRequest, MonitorInput
 from contracts.notify import NotifyResult
 from contracts.rollout import RolloutProgress, RolloutRequest
 from tests.helpers.receiver import Receiver
-from tests.helpers.temporal import make_worker, unique_queue
+from tests.helpers.temporal import make_worker, time_skipping_server, unique_queue
 from workers.client import register_search_attributes
 from workflows.failover import RegionFailoverWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
@@ -225,13 +225,27 @@ async def test_a_failover_announces_its_start_and_its_end_once_each(
 
 
 async def test_a_monitored_region_turning_unhealthy_is_announced_once(
-    ts_env: WorkflowEnvironment,
     sim: SimCloud,
     executor: concurrent.futures.Executor,
     topology: Topology,
     policies: Policies,
 ) -> None:
+    """On a test server of its own: after other tests the shared one skips time slowly here (each
+    `sleep` took its length in real time), and the monitor's many probe rounds ran out of time."""
     queue = unique_queue()
+    async with time_skipping_server() as ts_env:
+        await register_search_attributes(ts_env.client)
+        await _announce_readiness(ts_env, sim, executor, topology, policies, queue)
+
+
+async def _announce_readiness(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+    queue: str,
+) -> None:
     with Receiver() as rx:
         sink = Notification.model_validate(
             {"url": rx.url("/events", scheme="json"), "events": ["readiness_changed"]}
