@@ -503,15 +503,16 @@ def fault_alarm(
     cloud, topo = _open(topology)
     regions = list(region or [])
     _check_regions(topo, regions)
+    targets: list[str | None] = [*regions] if regions else [None]
     if not name.strip():
         fail("NAME: an alarm needs a name")
     where = ", ".join(regions) if regions else "every region"
     if clear_it:
-        for one in regions or [None]:
+        for one in targets:
             cloud.clear_alarm(name, one)
         typer.echo(f"alarm {name.strip()} no longer fires in {where}")
         return
-    for one in regions or [None]:
+    for one in targets:
         cloud.set_alarm(name, one)
     typer.echo(f"alarm {name.strip()} now fires in {where}")
 
