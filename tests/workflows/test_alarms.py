@@ -8,17 +8,19 @@ one that fires before a region's health gate fails that gate like a health breac
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Callable
 
 import pytest
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.models import Policies, Topology
-from contracts.rollout import RolloutRequest
+from contracts.rollout import RolloutProgress, RolloutRequest
 from tests.helpers.temporal import make_worker, unique_queue
-from tests.workflows.test_fail_closed import wait_until
 from workers.client import register_search_attributes
+from workflows.rollout import RegionalRolloutWorkflow
 
 ALARM = "checkout-5xx"
 CORE = [
@@ -48,6 +50,22 @@ def watching(policies: Policies, interval: float = 300.0) -> Policies:
     """The shipped policies (2 h core bake, rollback_all), with the sim alarm ALARM listed."""
     alarms = policies.alarms.model_copy(update={"sim": [ALARM], "interval": interval})
     return policies.model_copy(update={"alarms": alarms})
+
+
+async def wait_until(
+    env: WorkflowEnvironment,
+    handle: WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress],
+    predicate: Callable[[RolloutProgress], bool],
+) -> RolloutProgress:
+    """Poll the rollout's progress, moving the test clock a minute at a time (bounded)."""
+    for _ in range(3000):
+        progress = await handle.query(RegionalRolloutWorkflow.progress)
+        if predicate(progress):
+            return progress
+        if progress.status != "running":
+            raise AssertionError(f"the rollout ended {progress.status}: {progress.reason}")
+        await env.sleep(60)
+    raise AssertionError("the rollout never reached the expected state")
 
 
 def request(topology: Topology, policies: Policies) -> RolloutRequest:
