@@ -30,7 +30,8 @@ sim_app = typer.Typer(
 )
 fault_app = typer.Typer(
     help=(
-        "Inject faults: a bad release, a region outage, replica lag, a flaky cloud API, or corrupt restores."
+        "Inject faults: a bad release, a region outage, replica lag, a flaky cloud API, corrupt restores,"
+        " or a firing alarm."
     ),
     no_args_is_help=True,
 )
@@ -104,7 +105,8 @@ def status(
             help='Print one JSON object: {"regions": [{region, release, groups: {stable: {release: '
             "instances}, canary: {release: instances}}, healthy, traffic, error_rate, latency_ms, "
             'canary_release, canary_weight, canary_instances}], "baseline": {error_rate, latency_ms}, '
-            '"release_faults": [{release, error_rate, added_latency_ms, regions, under_load}]}.',
+            '"release_faults": [{release, error_rate, added_latency_ms, regions, under_load}], '
+            '"alarms": [{name, region}] (firing sim alarms; region null: every region)}.',
             envvar="GLOBALOPS_JSON",
         ),
     ] = False,
@@ -119,7 +121,7 @@ def status(
     like "2.0.0 @ 25%". Error rate and p99 latency are one fresh (slightly noisy) sample,
     weighted by each group's traffic, so an injected release fault shows up only where that
     release serves. Under the table: the baseline of a healthy release (0.2 % errors, p99
-    80 ms) and every release fault injected.
+    80 ms), every release fault injected and every firing sim alarm.
 
     Example: globalops sim status --service checkout --json
     """
@@ -144,6 +146,7 @@ def status(
             "regions": [{k: row[k] for k in keys} for row in rows],
             "baseline": {"error_rate": BASELINE_ERROR_RATE, "latency_ms": BASELINE_LATENCY_MS},
             "release_faults": cloud.release_faults(),
+            "alarms": cloud.alarms(),
         }
         typer.echo(json.dumps(doc))
         return
@@ -171,7 +174,7 @@ def status(
         )
     console = Console()
     console.print(table)
-    for line in _fault_lines(cloud.release_faults()):
+    for line in _fault_lines(cloud.release_faults()) + _alarm_lines(cloud.alarms()):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
@@ -193,6 +196,11 @@ def _fault_lines(faults: list[dict[str, Any]]) -> list[str]:
             + (" (under live traffic only)" if f["under_load"] else "")
         )
     return lines
+
+
+def _alarm_lines(alarms: list[dict[str, Any]]) -> list[str]:
+    """One line per firing sim alarm."""
+    return [f"alarm: {a['name']} fires in {a['region'] or 'every region'}" for a in alarms]
 
 
 def _canary_cell(row: dict[str, Any]) -> str:
@@ -471,6 +479,44 @@ def fault_corrupt(
     typer.echo(f"volumes restored in region {region} now fail integrity checks (corrupt)")
 
 
+@fault_app.command("alarm")
+def fault_alarm(
+    name: Annotated[
+        str, typer.Argument(help="Alarm name, as policies alarms.sim lists it, e.g. checkout-5xx.")
+    ],
+    region: Annotated[
+        list[str] | None,
+        typer.Option("--region", help="Region it fires in (repeat for more; default: every region)."),
+    ] = None,
+    clear_it: Annotated[bool, typer.Option("--clear", help="Stop it firing instead.")] = False,
+    topology: TopologyOption = None,
+) -> None:
+    """Make sim alarm NAME fire (or stop, with --clear) until `globalops sim clear`.
+
+    A rollout whose policies list NAME under alarms.sim stops and rolls back when it
+    fires in a region deployed so far: a region's health gate fails naming it, and a
+    bake checks it every alarms.interval. Without --region it fires in every region
+    (--clear without --region: stops it everywhere).
+
+    Example: globalops sim fault alarm checkout-5xx --region us-east-1
+    """
+    cloud, topo = _open(topology)
+    regions = list(region or [])
+    _check_regions(topo, regions)
+    targets: list[str | None] = [*regions] if regions else [None]
+    if not name.strip():
+        fail("NAME: an alarm needs a name")
+    where = ", ".join(regions) if regions else "every region"
+    if clear_it:
+        for one in targets:
+            cloud.clear_alarm(name, one)
+        typer.echo(f"alarm {name.strip()} no longer fires in {where}")
+        return
+    for one in targets:
+        cloud.set_alarm(name, one)
+    typer.echo(f"alarm {name.strip()} now fires in {where}")
+
+
 @sim_app.command()
 def recover(
     region: Annotated[str, typer.Argument(help="Region to bring back up, e.g. us-east-1.")],
@@ -646,7 +692,7 @@ def seed(topology: TopologyOption = None) -> None:
 
 @sim_app.command()
 def clear(topology: TopologyOption = None) -> None:
-    """Remove every injected fault (release, outage, replica lag, API, corrupt); instances stay.
+    """Remove every injected fault (release, outage, replica lag, API, corrupt, alarms); instances stay.
 
     Example: globalops sim clear
     """

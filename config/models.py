@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from config.alarms import AlarmPolicy
 from config.aws import AwsRegionConfig
 from config.base import CONFIG
 from config.change import ChangeWindow, zone
@@ -509,6 +510,10 @@ class Policies(BaseModel):
     hooks: Hooks = Field(
         default_factory=Hooks, description="Webhook gates: pre_rollout, pre_region, post_batch, post_region."
     )
+    alarms: AlarmPolicy = Field(
+        default_factory=AlarmPolicy,
+        description="Alarms (CloudWatch, Prometheus, sim) that stop a rollout when they fire.",
+    )
 
     @field_validator("bake", mode="before")
     @classmethod
@@ -519,6 +524,19 @@ class Policies(BaseModel):
                 if key not in WAVE_ORDER:
                     raise ValueError(f"unknown wave {key!r}; allowed waves: {', '.join(WAVE_ORDER)}")
         return value
+
+    @model_validator(mode="after")
+    def _alarms_prometheus_url(self) -> Policies:
+        if self.alarms.prometheus and not self.alarms_prometheus_url():
+            raise ValueError(
+                "alarms.prometheus_url: required when alarms.prometheus lists alerts"
+                " (or set analysis.prometheus_url)"
+            )
+        return self
+
+    def alarms_prometheus_url(self) -> str | None:
+        """Where the Prometheus alerts are read: alarms.prometheus_url, else analysis.prometheus_url."""
+        return self.alarms.prometheus_url or self.analysis.prometheus_url
 
     def bake_for(self, wave: str) -> float:
         """Bake seconds after `wave` (0 when the policies do not name it)."""

@@ -18,10 +18,13 @@ TriggerName = Literal["probe_failures", "error_rate", "latency"]
 
 
 class Candidate(FrozenWireModel):
-    """What the decision knows about one region: health, residency, load, capacity, lag."""
+    """What the decision knows about one region: health, residency, provider, load, capacity, lag."""
 
     region: str
     jurisdiction: str
+    provider: Provider = Field(
+        default="sim", description="Whose traffic manager knows the region (the topology's provider)."
+    )
     healthy: bool
     traffic: float = Field(ge=0, description="Share of the service's global traffic (0-1).")
     instances: int = Field(ge=0)

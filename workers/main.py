@@ -12,6 +12,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
+from activities.alarm_activities import AlarmActivities
 from activities.analysis_activities import AnalysisActivities
 from activities.cloud_activities import CloudActivities
 from activities.clouds.registry import CloudRegistry, default_registry
@@ -58,6 +59,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
     analysis = AnalysisActivities(clouds)
     traffic = TrafficActivities(clouds)
     storage = StorageActivities(clouds)
+    alarms = AlarmActivities(clouds)
     return [
         acts.preflight,
         acts.region_state,
@@ -68,6 +70,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
         acts.promote_canary,
         acts.restore_region,
         analysis.analyse,
+        alarms.check_alarms,
         traffic.probe_region,
         traffic.get_traffic,
         traffic.set_traffic,

@@ -257,6 +257,7 @@ class RegionFailoverWorkflow(FreezeAware):
         return Candidate(
             region=name,
             jurisdiction=region.jurisdiction,
+            provider=region.provider,
             healthy=probe.ok and not probe.blind,
             blind=probe.blind,
             traffic=weights.weights.get(name, 0.0),

@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.analysis_activities import AnalysisActivities
     from activities.cloud_activities import CloudActivities
+    from config.models import Policies, Provider
     from config.notify import HookStage
     from contracts.change import Freeze
     from contracts.cloud import (
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import patches
+from workflows.alarms import alarm_reason
 from workflows.freeze_api import FreezeWatch, freeze_text
 from workflows.hooks import run_hooks
 from workflows.logic.markdown import state, table
@@ -78,6 +80,11 @@ class RegionRun:
     def key(self, step: str) -> str:
         """Idempotency key: workflow id + request id (the prefix), region and step."""
         return f"{self.inp.key_prefix}/{self.region}/{step}"
+
+    def alarm_args(self) -> tuple[Policies, str, str, Provider, str]:
+        """alarm_reason's arguments for this region."""
+        inp = self.inp
+        return inp.policies, inp.service, self.region, inp.region.provider, inp.task_queue
 
     def ref(self) -> dict[str, Any]:
         return {"service": self.inp.service, "region": self.region, "provider": self.inp.region.provider}
@@ -197,6 +204,8 @@ class RegionRun:
             worst_err = max(worst_err, sample.error_rate or 0.0)
             worst_lat = max(worst_lat, sample.latency_p99_ms or 0.0)
             reasons = judge_health(sample, policy)
+            alarm = await alarm_reason(*self.alarm_args())  # no alarms listed: no command at all
+            reasons += [alarm] if alarm else []
             missing = [] if reasons else sample.missing()
             if missing and await self._decide_no_data(step, sample, missing):
                 self.out.overrides.append(

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows import patches
 from workflows import region_deployment as deployment_wf
 from workflows.admission import Admission, Refused
+from workflows.alarms import alarm_reason, watches
 from workflows.failures import cause
 from workflows.freeze_api import FreezeAware, FreezeWatch, freeze_text
 from workflows.hooks import run_hooks
@@ -480,18 +481,41 @@ class RegionalRolloutWorkflow(FreezeAware):
         """Wait out a bake time; an abort ends it early."""
         if seconds <= 0:
             return
-        p = self._progress()
+        p, req = self._progress(), self._request()
         p.phase = f"baking after {what} ({seconds:g}s)"
         self._show()
-        try:
-            await workflow.wait_condition(
-                lambda: self._abort_reason is not None,
-                timeout=timedelta(seconds=seconds),
-                timeout_summary=f"bake after {what}",
-            )
-        except TimeoutError:
+        # With alarms of a deployed region to watch, the bake waits in steps and checks them after each.
+        watched = [r for r in self._touched if watches(req.policies, req.topology.region(r).provider)]
+        left = seconds
+        while left > 1e-6:  # a float remainder of steps is no further wait
+            step = min(left, req.policies.alarms.interval) if watched else left
+            try:
+                await workflow.wait_condition(
+                    lambda: self._abort_reason is not None,
+                    timeout=timedelta(seconds=step),
+                    timeout_summary=f"bake after {what}",
+                )
+            except TimeoutError:
+                left -= step
+                await self._check_alarms(watched, what)
+                continue
+            self._raise_if_aborted()
             return
-        self._raise_if_aborted()
+
+    async def _check_alarms(self, regions: list[str], what: str) -> None:
+        """A firing alarm in a deployed region stops the rollout: it rolls back per policy."""
+        req = self._request()
+        for name in regions:
+            region = req.topology.region(name)
+            queue = req.topology.task_queue_for(name)
+            try:
+                reason = await alarm_reason(req.policies, req.service, name, region.provider, queue)
+            except ActivityError as err:
+                why = f"alarms of {name} unreadable in the bake after {what}: {_cause(err)}"
+                raise _Stop("failed", why) from err
+            if reason:
+                self._progress().region(name).detail = reason
+                raise _Stop("rolled_back", f"{reason} during the bake after {what}")
 
     def _raise_if_aborted(self) -> None:
         if self._abort_reason is not None:

@@ -270,7 +270,8 @@ class SimCloud(SimStorage):
             store.wipe(conn)
 
     def clear_faults(self) -> None:
-        """Remove release, outage, API, replica lag and DR faults (instances, traffic, ledger stay)."""
+        """Remove release, outage, API, replica lag and DR faults and sim alarms (instances, traffic, ledger
+        stay)."""
         with self._store.write() as conn:
             store.clear_faults(conn)
 
@@ -347,6 +348,28 @@ class SimCloud(SimStorage):
             raise InvalidRequest(f"sim: an API delay must be >= 0 seconds, got {delay_s}")
         with self._store.write() as conn:
             store.put_api_fault(conn, error_rate, throttle, delay_s)
+
+    def set_alarm(self, name: str, region: str | None = None) -> None:
+        """Make sim alarm `name` fire in `region` (None: every region) until cleared."""
+        if not name.strip():
+            raise InvalidRequest("sim: an alarm needs a name")
+        with self._store.write() as conn:
+            store.set_alarm(conn, name.strip(), region)
+
+    def clear_alarm(self, name: str, region: str | None = None) -> bool:
+        """Stop sim alarm `name` in `region` (None: everywhere); False when it was not firing there."""
+        with self._store.write() as conn:
+            return store.clear_alarm(conn, name.strip(), region) > 0
+
+    def alarms(self) -> list[dict[str, Any]]:
+        """Every firing sim alarm: {name, region} (region None: every region)."""
+        with self._store.read() as conn:
+            return [{"name": name, "region": region} for name, region in store.alarms(conn)]
+
+    def firing_alarms(self, region: str) -> list[str]:
+        """Names of the sim alarms firing in `region` (API faults do not apply: a read of state)."""
+        with self._store.read() as conn:
+            return store.firing_alarms(conn, region)
 
     # --- views for the CLI and tests ---------------------------------------------------------
 

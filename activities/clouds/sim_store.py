@@ -84,6 +84,11 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS dr_faults (
         region TEXT PRIMARY KEY,
         corrupt INTEGER NOT NULL DEFAULT 1)""",
+    # A firing sim alarm: NAME fires in `region` ('*': in every region) until cleared.
+    """CREATE TABLE IF NOT EXISTS sim_alarms (
+        name TEXT NOT NULL,
+        region TEXT NOT NULL,
+        PRIMARY KEY (name, region))""",
 )
 # Columns added after the first release: (table, column, definition). A sim.db made before
 # gets them by ALTER TABLE; the defaults give old rows their old meaning (every instance was
@@ -108,6 +113,7 @@ TABLES = (
     "snapshots",
     "dr_resources",
     "dr_faults",
+    "sim_alarms",
 )
 
 
@@ -423,12 +429,45 @@ def api_delay(conn: sqlite3.Connection) -> float:
 
 
 def clear_faults(conn: sqlite3.Connection) -> None:
-    """Remove release, outage, metrics-gap, quota, API, replica lag and DR faults."""
+    """Remove release, outage, metrics-gap, quota, API, replica lag and DR faults, and sim alarms."""
     conn.execute("DELETE FROM release_faults")
     conn.execute("DELETE FROM dr_faults")
     conn.execute("DELETE FROM replica_lag")
     conn.execute("DELETE FROM api_faults")
+    conn.execute("DELETE FROM sim_alarms")
     conn.execute("UPDATE regions SET outage = 0, metrics_gap = 0, instance_quota = NULL")
+
+
+#: The `region` of a sim alarm that fires in every region.
+EVERY_REGION = "*"
+
+
+def set_alarm(conn: sqlite3.Connection, name: str, region: str | None) -> None:
+    """Make alarm `name` fire in `region` (None: in every region)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO sim_alarms (name, region) VALUES (?, ?)", (name, region or EVERY_REGION)
+    )
+
+
+def clear_alarm(conn: sqlite3.Connection, name: str, region: str | None) -> int:
+    """Stop alarm `name` firing in `region` (None: everywhere it fires); how many rows went."""
+    if region is None:
+        return conn.execute("DELETE FROM sim_alarms WHERE name = ?", (name,)).rowcount
+    return conn.execute("DELETE FROM sim_alarms WHERE name = ? AND region = ?", (name, region)).rowcount
+
+
+def alarms(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
+    """Every firing sim alarm as (name, region or None for every region), by name then region."""
+    rows = conn.execute("SELECT name, region FROM sim_alarms ORDER BY name, region").fetchall()
+    return [(str(r[0]), None if r[1] == EVERY_REGION else str(r[1])) for r in rows]
+
+
+def firing_alarms(conn: sqlite3.Connection, region: str) -> list[str]:
+    """Names of the sim alarms that fire in `region` (its own or every region's), sorted."""
+    rows = conn.execute(
+        "SELECT DISTINCT name FROM sim_alarms WHERE region IN (?, ?) ORDER BY name", (region, EVERY_REGION)
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def wipe(conn: sqlite3.Connection) -> None:

@@ -200,3 +200,32 @@ def _parse(body: bytes, query: str) -> list[float]:
         if math.isfinite(value):
             points.append((ts, value))
     return [value for _, value in sorted(points)]
+
+
+def read_alerts(base_url: str, timeout_s: float = 10) -> list[dict[str, Any]]:
+    """Every alert Prometheus holds now (`/api/v1/alerts`): dicts with `labels` and `state`.
+
+    Fail closed: an unreachable Prometheus or a 5xx is Unavailable (retryable), never "no alerts";
+    an answer that is not the alerts API's is InvalidRequest.
+    """
+    scheme = urllib.parse.urlsplit(base_url).scheme
+    if scheme not in ("http", "https"):
+        raise InvalidRequest(f"Prometheus URL must be http(s)://..., got {base_url!r}")
+    base = base_url.rstrip("/")
+    request = urllib.request.Request(f"{base}/api/v1/alerts", headers={"Accept": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - http(s) checked
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        raise _http_error(exc) from exc
+    except (urllib.error.URLError, OSError) as exc:  # refused, reset, DNS, timeout
+        reason = getattr(exc, "reason", exc)
+        raise Unavailable(f"Prometheus at {base} unreachable: {reason}") from exc
+    try:
+        payload: Any = json.loads(body)
+    except ValueError as exc:
+        raise InvalidRequest(f"Prometheus sent no JSON for its alerts: {body[:200]!r}") from exc
+    alerts = payload.get("data", {}).get("alerts") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict) or payload.get("status") != "success" or not isinstance(alerts, list):
+        raise InvalidRequest(f"Prometheus' alerts API gave {str(payload)[:200]!r}")
+    return [a for a in alerts if isinstance(a, dict)]

@@ -74,19 +74,25 @@ def query(url: str, promql: str) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def prometheus_server(targets: Sequence[str], workdir: Path) -> Iterator[str]:
-    """Prometheus scraping `targets` (host:port, path /metrics) every second; yields its base URL once
-    /-/ready answers, and stops the process after."""
+def prometheus_server(
+    targets: Sequence[str], workdir: Path, rules: Sequence[dict[str, Any]] = ()
+) -> Iterator[str]:
+    """Prometheus scraping `targets` (host:port, path /metrics) every second, and evaluating `rules`
+    (alerting rules, one group) every second; yields its base URL once /-/ready answers, and stops the
+    process after."""
     config = workdir / "prometheus.yml"
     jobs = [{"job_name": "sim", "static_configs": [{"targets": list(targets)}]}]
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL},
-                "scrape_configs": jobs,
-            }
-        )
-    )
+    settings: dict[str, Any] = {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL},
+        "scrape_configs": jobs,
+    }
+    if rules:
+        rule_file = workdir / "rules.yml"
+        group = {"name": "globalops-tests", "interval": SCRAPE_INTERVAL, "rules": list(rules)}
+        rule_file.write_text(yaml.safe_dump({"groups": [group]}))
+        settings["global"]["evaluation_interval"] = SCRAPE_INTERVAL
+        settings["rule_files"] = [str(rule_file)]
+    config.write_text(yaml.safe_dump(settings))
     port = free_port()
     log = workdir / "prometheus.log"
     with log.open("wb") as out:
@@ -118,6 +124,14 @@ def prometheus_server(targets: Sequence[str], workdir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def alerts(url: str) -> list[dict[str, Any]]:
+    """The alerts the server holds now (`/api/v1/alerts`)."""
+    status, body = _get(f"{url}/api/v1/alerts")
+    assert status == 200, body
+    found: list[dict[str, Any]] = json.loads(body)["data"]["alerts"]
+    return found
 
 
 def scraped(url: str) -> None:

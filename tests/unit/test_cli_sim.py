@@ -54,7 +54,8 @@ def test_status_json_on_a_fresh_sim(tmp_path: Path) -> None:
     result = run("status", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert list(doc) == ["regions", "baseline", "release_faults"]
+    assert list(doc) == ["regions", "baseline", "release_faults", "alarms"]
+    assert doc["alarms"] == []  # no sim alarm fires on a fresh sim
     rows = doc["regions"]
     assert len(rows) == 16
     assert [r["region"] for r in rows] == load_topology().ordered_region_names()

@@ -17,6 +17,7 @@ from workflows.logic.dr import (
     drill_regions,
     freeze_at,
     met,
+    provider_problem,
     rpo_s,
     target_problem,
     to_prune,
@@ -102,6 +103,39 @@ def test_no_region_left_in_the_group_says_where_the_snapshot_stays(topology: Top
         None,
         "no other region in jurisdiction group JP: the snapshot stays in ap-northeast-1 only",
     )
+
+
+def on_providers(topology: Topology, **providers: str) -> Topology:
+    """`topology` with the named regions (dashes as underscores) on other providers."""
+    names = {name.replace("_", "-"): provider for name, provider in providers.items()}
+    regions = [r.model_copy(update={"provider": names.get(r.name, r.provider)}) for r in topology.regions]
+    return topology.model_copy(update={"regions": regions})
+
+
+def test_a_target_on_another_provider_is_refused(topology: Topology) -> None:
+    mixed = on_providers(topology, us_east_1="aws", us_central1="aws", eu_west_1="gcp")
+    assert target_problem(mixed, "checkout", "us-east-1", "us-west-2") == (
+        "us-west-2 is on sim, us-east-1 on aws: a snapshot on aws cannot be restored on sim"
+    )
+    assert target_problem(mixed, "checkout", "us-east-1", "us-central1") is None  # both on aws
+    # residency is checked first; without it the provider still refuses
+    assert "data residency" in (target_problem(mixed, "checkout", "us-east-1", "eu-west-1") or "")
+    assert target_problem(without_residency(mixed), "checkout", "us-east-1", "eu-west-1") == (
+        "eu-west-1 is on gcp, us-east-1 on aws: a snapshot on aws cannot be restored on gcp"
+    )
+    assert provider_problem(mixed, "us-central1", "us-east-1") is None
+
+
+def test_copies_stay_on_the_regions_provider(topology: Topology) -> None:
+    # us-east-1 on AWS backs up to us-west-2 (sim): the nearest AWS region of its group instead
+    mixed = on_providers(topology, us_east_1="aws", us_central1="aws")
+    assert copy_destination(mixed, "checkout", "us-east-1") == (
+        "us-central1",
+        "backup region us-west-2 is on sim; nearest allowed region us-central1",
+    )
+    assert copy_destination(mixed, "checkout", "us-central1") == ("us-east-1", "backup region us-east-1")
+    alone = on_providers(topology, us_east_1="aws")
+    assert copy_destination(alone, "checkout", "us-east-1")[0] is None
 
 
 def test_without_residency_every_backup_region_is_used(topology: Topology) -> None:

@@ -26,6 +26,7 @@ from workflows.logic.failover import (
     failback_weights,
     healthy_probe,
     measure,
+    reach_problem,
     safe_to_shift,
     shifted_weights,
 )
@@ -224,6 +225,82 @@ def test_every_candidate_listed_in_order_when_none_qualifies(topology: Topology)
     assert [r.region for r in choice.rejected] == expected
     assert choice.considered == expected
     assert all(r.reason for r in choice.rejected)
+
+
+def on(provider: str, *names: str) -> dict[str, dict[str, Any]]:
+    """Overrides that put `names` on `provider` (the rest of the fleet stays on the sim)."""
+    return {name: {"provider": provider} for name in names}
+
+
+#: What a candidate on GCP is told when an AWS region's traffic has to move.
+AWS_TO_GCP = "on gcp: traffic of us-east-1 (aws) can only move within aws (no global traffic layer)"
+
+
+def test_a_latency_tie_across_providers_goes_to_the_failed_regions_provider(topology: Topology) -> None:
+    """us-east-1 on AWS: us-central1 (GCP) ties us-west-2 (AWS) at 25 ms and would win on name."""
+    cands = fleet(topology, **on("aws", "us-east-1", "us-west-2"), **on("gcp", "us-central1"))
+    choice = choose(topology, "us-east-1", cands)
+    assert choice.target == "us-west-2"
+    reasons = {r.region: r.reason for r in choice.rejected}
+    assert reasons["us-central1"] == AWS_TO_GCP
+    assert "us-west-2" not in reasons
+    # the same fleet on one provider: the tie goes to us-central1 by name, as before
+    same = fleet(topology, **on("aws", "us-east-1", "us-west-2", "us-central1"))
+    choice = choose(topology, "us-east-1", same)
+    assert choice.target == "us-central1"
+    assert "us-central1" not in {r.region for r in choice.rejected}
+
+
+def test_no_candidate_on_the_failed_regions_provider_means_no_target(topology: Topology) -> None:
+    cands = fleet(topology, **on("aws", "us-east-1"), **on("gcp", "us-central1"))
+    choice = choose(topology, "us-east-1", cands)
+    assert choice.target is None
+    reasons = {r.region: r.reason for r in choice.rejected}
+    assert reasons["us-central1"] == AWS_TO_GCP
+    assert reasons["us-west-2"] == AWS_TO_GCP.replace("on gcp", "on sim")
+    # without residency every other region is a candidate, and every one is on another provider
+    choice = choose(topology, "us-east-1", cands, residency=False)
+    assert choice.target is None and len(choice.rejected) == 15
+    assert all("can only move within aws (no global traffic layer)" in r.reason for r in choice.rejected)
+
+
+def test_a_preferred_region_on_another_provider_gives_no_target(topology: Topology) -> None:
+    cands = fleet(topology, **on("aws", "us-east-1", "us-west-2"), **on("gcp", "us-central1"))
+    choice = choose(topology, "us-east-1", cands, preferred="us-central1")
+    assert choice.target is None and choice.needed_instances == 0  # not silently us-west-2
+    assert {r.region: r.reason for r in choice.rejected}["us-central1"] == AWS_TO_GCP
+    choice = choose(topology, "us-east-1", cands, preferred="us-west-2")
+    assert choice.target == "us-west-2" and choice.needed_instances == 8
+
+
+def test_the_provider_rule_comes_right_after_residency(topology: Topology) -> None:
+    cands = fleet(
+        topology,
+        **on("aws", "us-east-1"),
+        **{
+            "us-central1": {"provider": "gcp", "replica_lag_s": 999, "max_instances": 4},
+            "us-west-2": {"provider": "gcp", "healthy": False},
+            "eu-west-1": {"provider": "gcp"},
+        },
+    )
+    reasons = {r.region: r.reason for r in choose(topology, "us-east-1", cands).rejected}
+    assert reasons["us-central1"] == AWS_TO_GCP  # before replica lag and capacity
+    assert reasons["us-west-2"] == "unhealthy"  # after health
+    assert reasons["eu-west-1"] == "jurisdiction EU is outside group US (data residency)"  # after residency
+
+
+def test_reach_problem_names_both_providers() -> None:
+    assert reach_problem("us-east-1", "aws", "aws") is None
+    assert reach_problem("us-east-1", "aws", "gcp") == AWS_TO_GCP
+    assert reach_problem("us-central1", "gcp", "sim") == (
+        "on sim: traffic of us-central1 (gcp) can only move within gcp (no global traffic layer)"
+    )
+
+
+def test_a_candidate_without_a_provider_is_on_the_sim() -> None:
+    """Like a region of the topology without `provider:` (and a Candidate of an older sender)."""
+    fields = {"region": "r", "jurisdiction": "US", "healthy": True, "traffic": 0, "instances": 1}
+    assert Candidate.model_validate({**fields, "max_instances": 1, "latency_ms": 1}).provider == "sim"
 
 
 # --------------------------------------------------------------------------- safety and weights

@@ -27,7 +27,8 @@ def same_group(topology: Topology, a: str, b: str) -> bool:
 
 
 def target_problem(topology: Topology, service: str, source: str, target: str) -> str | None:
-    """Why `target` may not receive `source`'s data, or None if it may."""
+    """Why `target` may not receive `source`'s data, or None if it may: known regions, not the
+    source itself, in its jurisdiction group under data residency, on its provider."""
     names = topology.region_names()
     for name in (source, target):
         if name not in names:
@@ -41,6 +42,18 @@ def target_problem(topology: Topology, service: str, source: str, target: str) -
             f"{target} is in jurisdiction group {dst}, {source} in {src}: "
             f"{service}'s data residency keeps its data in {src}"
         )
+    return provider_problem(topology, source, target)
+
+
+def provider_problem(topology: Topology, source: str, target: str) -> str | None:
+    """Why `source`'s snapshots cannot be restored in `target`: another provider (None: the same).
+
+    A snapshot lives in its provider's storage (an EBS snapshot cannot be restored on Compute
+    Engine, nor the reverse), so copies and recoveries stay within one provider.
+    """
+    src, dst = topology.region(source).provider, topology.region(target).provider
+    if src != dst:
+        return f"{target} is on {dst}, {source} on {src}: a snapshot on {src} cannot be restored on {dst}"
     return None
 
 
@@ -58,7 +71,11 @@ def copy_destination(topology: Topology, service: str, region: str) -> tuple[str
     ]
     if allowed:
         best = min(allowed, key=lambda r: (r.latency_ms, r.name))
-        why = f"backup region {backup} is outside its jurisdiction group" if backup else "no backup region"
+        why = "no backup region"
+        if backup:
+            why = f"backup region {backup} is outside its jurisdiction group"
+            if provider_problem(topology, region, backup):
+                why = f"backup region {backup} is on {topology.region(backup).provider}"
         return best.name, f"{why}; nearest allowed region {best.name}"
     group = topology.group_of(config.jurisdiction)
     return None, f"no other region in jurisdiction group {group}: the snapshot stays in {region} only"

@@ -14,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from config.failover import FailoverPolicy, SustainedTrigger
+    from config.models import Provider
     from contracts.failover import (
         Candidate,
         Firing,
@@ -32,6 +33,7 @@ __all__ = [
     "failback_weights",
     "healthy_probe",
     "measure",
+    "reach_problem",
     "safe_to_shift",
     "shifted_weights",
 ]
@@ -58,6 +60,21 @@ def needed_instances(candidate: Candidate, moved_traffic: float) -> int:
     return math.ceil(round(scaled, _DIGITS))  # 8.000000001 from float noise still needs 8
 
 
+def reach_problem(failed: str, failed_provider: Provider, target_provider: Provider) -> str | None:
+    """Why traffic of region `failed` (on `failed_provider`) cannot move to a region on `target_provider`.
+
+    Traffic moves through the failed region's provider (Route 53 records, a GCP backend service, the
+    sim), and each provider's traffic manager only knows its own regions. There is no global traffic
+    layer yet: when one is built, it decides here which providers it can move traffic between.
+    """
+    if target_provider != failed_provider:
+        return (
+            f"on {target_provider}: traffic of {failed} ({failed_provider}) can only move within"
+            f" {failed_provider} (no global traffic layer)"
+        )
+    return None
+
+
 def _rejection(
     failed: Candidate,
     candidate: Candidate,
@@ -77,6 +94,9 @@ def _rejection(
         group = group_of(failed.jurisdiction)
         if group_of(candidate.jurisdiction) != group:
             return f"jurisdiction {candidate.jurisdiction} is outside group {group} (data residency)"
+    unreachable = reach_problem(failed.region, failed.provider, candidate.provider)
+    if unreachable is not None:
+        return unreachable
     lag = candidate.replica_lag_s
     if rpo_target_s is not None and lag is None and require_lag:
         return "replica lag unknown: an automatic failover needs it within the RPO target"
@@ -101,10 +121,11 @@ def choose_target(
 ) -> TargetChoice:
     """The healthy, compliant region with headroom and the lowest latency (ties by name).
 
-    Rules, in order (a rejected region is listed with the first it breaks): healthy; with
-    not blind (no metrics is never healthy); healthy; with `residency`, in the failed region's
-    jurisdiction group; replica lag within `rpo_target_s` (unknown lag rejects it when
-    `require_lag`, as an automatic failover asks); capacity for its traffic plus `moved_traffic`.
+    Rules, in order (a rejected region is listed with the first it breaks): not blind (no metrics
+    is never healthy); healthy; with `residency`, in the failed region's jurisdiction group; on a
+    provider the failed region's traffic can move to (`reach_problem`: today its own); replica lag
+    within `rpo_target_s` (unknown lag rejects it when `require_lag`, as an automatic failover
+    asks); capacity for its traffic plus `moved_traffic`.
     The failed region itself is never a candidate. `preferred` (an operator's choice) must
     qualify itself: if it does not, the answer is no target rather than another region.
     """

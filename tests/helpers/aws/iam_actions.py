@@ -14,11 +14,13 @@ from pathlib import Path
 import botocore.session
 
 ROOT = Path(__file__).resolve().parents[3]
-#: The adapter's modules, the CloudWatch provider it reuses for metrics(), and the queries they share.
+#: The adapter's modules, the CloudWatch provider it reuses for metrics(), the queries they share, and the
+#: alarm check (CloudWatch alarms through the adapter's clients).
 SOURCES = [
     *sorted((ROOT / "activities" / "clouds").glob("aws*.py")),
     ROOT / "activities/metrics/cloudwatch.py",
     ROOT / "activities/aws_metrics.py",
+    ROOT / "activities/alarm_activities.py",
 ]
 
 #: receiver pattern -> (botocore service, IAM prefix)
