@@ -15,7 +15,7 @@ from tests.helpers.gcp import PROJECT, SERVICE
 from tests.helpers.gcp_server import ComputeTestServer
 from tests.helpers.gcp_server.monitoring import Dist, Series
 from tests.helpers.gcp_server.traffic import LATENCY_BUCKETS
-from workflows.region_deployment import RegionDeploymentWorkflow
+from tests.helpers.temporal import progress_if_running
 
 
 def recent(seconds_ago: float = 30.0) -> datetime:
@@ -89,13 +89,7 @@ def replica_lag(server: ComputeTestServer, database_id: str, at: datetime, secon
 
 async def child_state(env: WorkflowEnvironment, region: str) -> RegionOutcome | None:
     """The progress of a region's deploy in the rollout of the test service, None before it starts."""
-    child = env.client.get_workflow_handle_for(
-        RegionDeploymentWorkflow.run, region_deployment_id(rollout_id(SERVICE), region)
-    )
-    try:
-        return await child.query(RegionDeploymentWorkflow.progress)
-    except Exception:  # noqa: BLE001 - the child has not started yet
-        return None
+    return await progress_if_running(env, region_deployment_id(rollout_id(SERVICE), region))
 
 
 async def wait_child(

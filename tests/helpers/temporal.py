@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
+from contracts.rollout import RegionOutcome
 from workers.main import WORKFLOWS, activity_functions
+from workflows.region_deployment import RegionDeploymentWorkflow
 
 BIN = Path(sys.executable).parent
 
@@ -40,6 +43,26 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
 
 FAILED = pytest.StashKey[bool]()
 """Set on a test item whose body failed (tests/conftest.py's report hook)."""
+
+
+async def progress_if_running(env: WorkflowEnvironment, workflow_id: str) -> RegionOutcome | None:
+    """A region deploy's progress while it runs; None before it starts in this test.
+
+    Workflow ids repeat from test to test (`rollout:checkout/<region>`). Before this test's deploy
+    starts, the id names an earlier test's closed run, and a query of a closed run is answered by
+    replaying it on a worker of its task queue: with that test's worker gone, the query waits for
+    its RPC timeout. So look at the run first, and query only a running one.
+    """
+    handle = env.client.get_workflow_handle_for(RegionDeploymentWorkflow.run, workflow_id)
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        return None
+    return await handle.query(RegionDeploymentWorkflow.progress)
 
 
 async def skips_time(env: WorkflowEnvironment) -> bool:

@@ -44,7 +44,7 @@ from contracts.inspect import InspectRequest
 from contracts.notify import Event, NotifyInput
 from contracts.rollout import RolloutRequest
 from tests.helpers.receiver import Receiver
-from tests.helpers.temporal import make_worker
+from tests.helpers.temporal import make_worker, progress_if_running
 from workers.client import register_search_attributes
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
@@ -284,10 +284,7 @@ async def rollout_partial(
     for _ in range(3000):
         progress = await handle.query(RegionalRolloutWorkflow.progress)
         child = client.get_workflow_handle_for(RegionDeploymentWorkflow.run, "rollout:checkout/eu-west-2")
-        try:
-            blind = await child.query(RegionDeploymentWorkflow.progress)
-        except Exception:  # noqa: BLE001 - not started yet
-            blind = None
+        blind = await progress_if_running(env, "rollout:checkout/eu-west-2")
         if blind is not None and blind.status == "waiting":
             await child.execute_update(RegionDeploymentWorkflow.promote, True)
         if "ap-south-1" in progress.held:

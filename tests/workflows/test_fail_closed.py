@@ -20,7 +20,7 @@ from cli.launch import start_rollout
 from config.models import Policies, Topology
 from contracts.ids import region_deployment_id, rollout_id
 from contracts.rollout import RegionOutcome, RolloutProgress, RolloutRequest
-from tests.helpers.temporal import make_worker, unique_queue
+from tests.helpers.temporal import make_worker, progress_if_running, unique_queue
 from workers.client import register_search_attributes
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
@@ -76,20 +76,14 @@ async def wait_until(
 
 
 async def child_state(env: WorkflowEnvironment, region: str) -> RegionOutcome | None:
-    child = env.client.get_workflow_handle_for(
-        RegionDeploymentWorkflow.run, region_deployment_id(rollout_id("checkout"), region)
-    )
-    return await child.query(RegionDeploymentWorkflow.progress)
+    return await progress_if_running(env, region_deployment_id(rollout_id("checkout"), region))
 
 
 async def wait_child(
     env: WorkflowEnvironment, region: str, predicate: Callable[[RegionOutcome], bool]
 ) -> RegionOutcome:
     for _ in range(3000):
-        try:
-            state = await child_state(env, region)
-        except Exception:  # noqa: BLE001 - the child has not started yet
-            state = None
+        state = await child_state(env, region)
         if state is not None and predicate(state):
             return state
         await env.sleep(30)

@@ -10,7 +10,6 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.launch import start_rollout
@@ -36,11 +35,11 @@ from contracts.rollout import (
     RolloutRequest,
 )
 from tests.helpers.aws.provision import SERVICE
+from tests.helpers.temporal import progress_if_running
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
 from workflows.failover import RegionFailoverWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
-from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
 
@@ -98,14 +97,8 @@ async def wait_region(
     env: WorkflowEnvironment, region: str, predicate: Callable[[RegionOutcome], bool]
 ) -> RegionOutcome:
     """Query the region's deploy until `predicate` holds, moving the test server's clock meanwhile."""
-    child = env.client.get_workflow_handle_for(
-        RegionDeploymentWorkflow.run, region_deployment_id(rollout_id(SERVICE), region)
-    )
     for _ in range(600):
-        try:
-            state: RegionOutcome | None = await child.query(RegionDeploymentWorkflow.progress)
-        except RPCError:  # the child has not started yet
-            state = None
+        state = await progress_if_running(env, region_deployment_id(rollout_id(SERVICE), region))
         if state is not None and predicate(state):
             return state
         await env.sleep(30)
