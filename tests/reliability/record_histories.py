@@ -26,7 +26,7 @@ from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
-from config.notify import Notification
+from config.notify import Hook, Hooks, Notification
 from contracts import ids
 from contracts.change import FreezeEnd, FreezeRequest, RegistryState
 from contracts.dr import (
@@ -352,6 +352,38 @@ async def notify_sinks(
     return [handle]
 
 
+async def guarded_rollout(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    """A rollout that announces its events, asks a post_batch hook after every batch and watches a sim
+    alarm: the alarm fires during the core bake and the rollout rolls back naming it."""
+    with Receiver() as rx:
+        alarms = pols.alarms.model_copy(update={"sim": ["checkout-5xx"], "interval": 60.0})
+        watched = pols.model_copy(
+            update={
+                "alarms": alarms,
+                "bake": {**pols.bake, "core": 600.0},
+                "notifications": [
+                    Notification(url=rx.url("/events", scheme="json"), events=["started", "rolled_back"])
+                ],
+                "hooks": Hooks(post_batch=[Hook(url=rx.url("/gate"), timeout=5, retries=0)]),
+            }
+        )
+        req = RolloutRequest(
+            service="checkout", release="2.0.0", request_id="h16", topology=topo, policies=watched
+        )
+        handle = await start_rollout(env.client, req)
+        for _ in range(3000):
+            if (await handle.query(RegionalRolloutWorkflow.progress)).phase.startswith("baking after core"):
+                break
+            await env.sleep(30)
+        sim.set_alarm("checkout-5xx", "eu-west-1")
+        await handle.result()
+        for kind in ("started", "rolled_back"):
+            await env.client.get_workflow_handle(ids.notification_id(f"rollout:checkout/h16/{kind}")).result()
+    return [handle]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "rollout_ok": rollout_ok,
     "rollout_rolled_back": rollout_rolled_back,
@@ -365,6 +397,7 @@ SCENARIOS: dict[str, Scenario] = {
     "rollout_partial": rollout_partial,
     "freeze_rollout": freeze_rollout,
     "notify_sinks": notify_sinks,
+    "guarded_rollout": guarded_rollout,
 }
 
 
