@@ -246,7 +246,7 @@ class RegionalRolloutWorkflow(FreezeAware):
             self._finish()
         p = self._p
         self._events.emit(
-            ENDINGS[p.status],
+            ENDINGS.get(p.status, "failed"),
             f"{req.service} {req.release}: {p.status}" + (f": {p.reason}" if p.reason else ""),
             status=p.status,
         )
