@@ -75,7 +75,7 @@ def test_policies_refuse_a_bad_public_key_and_signing_without_approvers() -> Non
         ApprovalPolicy.model_validate({"approvers": [{"name": "bob", "public_key": "c2hvcnQ="}]})
     with pytest.raises(ValidationError, match="not base64"):
         ApprovalPolicy.model_validate({"approvers": [{"name": "bob", "public_key": "no key!"}]})
-    with pytest.raises(ValidationError, match="needs at least one entry in approvals.approvers"):
+    with pytest.raises(ValidationError, match=r"needs at least one entry in approvals\.approvers"):
         ApprovalPolicy.model_validate({"require_signature": True})
     with pytest.raises(ValidationError, match="bob listed twice"):
         ApprovalPolicy.model_validate({"approvers": [{"name": "bob", "public_key": key}] * 2})
