@@ -6,6 +6,7 @@ import base64
 import stat
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -13,9 +14,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+import cli.rollout
 from cli.main import app
 from config.models import ApprovalPolicy
 from contracts.approvals import SignedApproval, canonical_bytes, public_key_text, sign, verify
+from contracts.rollout import RolloutProgress
 
 runner = CliRunner()
 AT = datetime(2026, 12, 2, 18, 0, 0, 123456, tzinfo=UTC)
@@ -105,3 +108,61 @@ def test_keys_create_writes_a_private_key_only_its_owner_reads_and_prints_the_pu
     chosen = tmp_path / "elsewhere" / "b.key"
     assert runner.invoke(app, ["keys", "create", "--name", "bob", "--out", str(chosen)]).exit_code == 0
     assert stat.S_IMODE(chosen.stat().st_mode) == 0o600
+
+
+class _Handle:
+    """Stands in for a rollout's handle: records the updates `rollout approve` sends."""
+
+    id = "rollout:checkout"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    async def query(self, _query: Any) -> RolloutProgress:
+        fields = {"workflow_id": self.id, "service": "checkout", "release": "2.0.0"}
+        return RolloutProgress.model_validate(
+            fields | {"rollback_policy": "halt", "waiting_for_approval": "core"}
+        )
+
+    async def execute_update(self, update: Any, arg: Any) -> str:
+        self.sent.append((update.__name__, arg))
+        return "ok"
+
+
+@pytest.fixture
+def handle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> _Handle:
+    monkeypatch.setenv("GLOBALOPS_HOME", str(tmp_path))
+    monkeypatch.delenv("GLOBALOPS_APPROVER_KEY", raising=False)
+    fake = _Handle()
+
+    async def rollout(_ident: str) -> _Handle:
+        return fake
+
+    monkeypatch.setattr(cli.rollout, "_rollout", rollout)
+    return fake
+
+
+def test_rollout_approve_signs_with_the_key_it_finds_and_sends_no_key(
+    handle: _Handle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["keys", "create", "--name", "bob"]).exit_code == 0
+    key = serialization.load_pem_private_key((tmp_path / "keys" / "bob.key").read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+
+    # found under $GLOBALOPS_HOME/keys/NAME.key for --by NAME
+    assert runner.invoke(app, ["rollout", "approve", "checkout", "--by", "bob"]).exit_code == 0
+    ((update, approval),) = handle.sent
+    assert update == "approve_signed" and isinstance(approval, SignedApproval)
+    assert (approval.approver, approval.workflow_id, approval.step) == ("bob", "rollout:checkout", "core")
+    assert verify(public_key_text(key), approval)
+    assert "PRIVATE" not in approval.model_dump_json()
+
+    # named by GLOBALOPS_APPROVER_KEY; each approval has its own nonce
+    monkeypatch.setenv("GLOBALOPS_APPROVER_KEY", str(tmp_path / "keys" / "bob.key"))
+    assert runner.invoke(app, ["rollout", "approve", "checkout", "--by", "bob"]).exit_code == 0
+    assert handle.sent[1][0] == "approve_signed" and handle.sent[1][1].nonce != approval.nonce
+
+    # without a key: the plain update, as before
+    monkeypatch.delenv("GLOBALOPS_APPROVER_KEY")
+    assert runner.invoke(app, ["rollout", "approve", "checkout", "--by", "carol"]).exit_code == 0
+    assert handle.sent[2] == ("approve", "carol")
