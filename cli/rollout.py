@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import getpass
 import json
+import secrets
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, cast, get_args
 
 import typer
@@ -18,8 +20,9 @@ from temporalio.service import RPCError
 
 from cli import launch
 from cli.errors import fail
-from cli.follow import Follow, client_or_fail, err, out, start_and_follow, steer
+from cli.follow import Follow, answer, client_or_fail, err, out, start_and_follow, steer
 from cli.freeze import listing
+from cli.keys import KEY_ENV, default_key_path, load_private_key
 from cli.options import (
     JsonOpt,
     PoliciesOpt,
@@ -32,6 +35,7 @@ from cli.options import (
 )
 from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
 from config.strategies import Strategy
+from contracts.approvals import SignedApproval, sign
 from contracts.ids import region_deployment_id, rollout_id, rollout_id_of
 from contracts.rollout import RolloutProgress, RolloutRequest
 from workflows.freeze_api import freeze_text
@@ -199,14 +203,43 @@ async def _rollout(ident: str) -> WorkflowHandle[RegionalRolloutWorkflow, Rollou
 def approve(
     ident: IdArg,
     by: Annotated[str, typer.Option("--by", envvar="GLOBALOPS_USER", help="Who approves (recorded).")] = "",
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            envvar=KEY_ENV,
+            help="Your private key file (globalops keys create): the approval is signed with it.",
+        ),
+    ] = None,
 ) -> None:
-    """Approve the wave that waits for approval (policies: approvals.between_waves)."""
+    """Approve the wave that waits for approval (policies: approvals.between_waves).
+
+    With a key (--key, GLOBALOPS_APPROVER_KEY, or $GLOBALOPS_HOME/keys/NAME.key for --by NAME) the
+    approval is signed: its name, this rollout, the wave, the time and a nonce; only the signature
+    leaves this machine. Policies with approvals.require_signature accept signed approvals only.
+    """
+    approver = by or getpass.getuser()
+    key_file = key
+    if key_file is None and default_key_path(approver).is_file():
+        key_file = default_key_path(approver)
+    private = load_private_key(key_file, "--key") if key_file is not None else None
 
     async def go() -> str:
         handle = await _rollout(ident)
-        return await steer(
-            "approve", handle.execute_update(RegionalRolloutWorkflow.approve, by or getpass.getuser())
+        if private is None:
+            return await steer("approve", handle.execute_update(RegionalRolloutWorkflow.approve, approver))
+        progress = await answer("approve", handle.query(RegionalRolloutWorkflow.progress))
+        approval = sign(
+            private,
+            SignedApproval(
+                approver=approver,
+                workflow_id=handle.id,
+                step=progress.waiting_for_approval or "",
+                signed_at=datetime.now(UTC),
+                nonce=secrets.token_hex(16),
+            ),
         )
+        return await steer("approve", handle.execute_update(RegionalRolloutWorkflow.approve_signed, approval))
 
     out.print(asyncio.run(go()))
 

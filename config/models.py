@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import zoneinfo
 from typing import Annotated, Any, Literal
@@ -27,6 +29,7 @@ from config.strategies import (
 __all__ = [
     "WAVE_ORDER",
     "ApprovalPolicy",
+    "Approver",
     "FailoverPolicy",
     "HealthPolicy",
     "Policies",
@@ -406,6 +409,36 @@ class RollingPolicy(BaseModel):
     )
 
 
+def _public_key(value: str) -> str:
+    """An Ed25519 public key: base64 of its 32 raw bytes (what `globalops keys create` prints)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64: paste the public_key line `globalops keys create` printed") from None
+    if len(raw) != 32:
+        raise ValueError(
+            f"an Ed25519 public key is 32 bytes, this is {len(raw)}:"
+            " paste the public_key line `globalops keys create` printed"
+        )
+    return value
+
+
+class Approver(BaseModel):
+    """Someone allowed to approve, and the public half of the key their approvals are signed with."""
+
+    model_config = CONFIG
+
+    name: str = Field(min_length=1, description="The approver's name, as given to `--by`.")
+    public_key: str = Field(
+        description="Base64 of the raw 32-byte Ed25519 public key (globalops keys create)."
+    )
+
+    @field_validator("public_key")
+    @classmethod
+    def _check_key(cls, value: str) -> str:
+        return _public_key(value)
+
+
 class ApprovalPolicy(BaseModel):
     """Human approvals during a rollout."""
 
@@ -423,6 +456,28 @@ class ApprovalPolicy(BaseModel):
         default=False,
         description="Refuse an approval by the person who started the rollout (its requested_by).",
     )
+    approvers: list[Approver] = Field(
+        default_factory=list,
+        description="Who may sign approvals: a name and an Ed25519 public key each (docs/rollouts.md).",
+    )
+    require_signature: bool = Field(
+        default=False,
+        description="Accept only approvals signed by one of `approvers` (globalops rollout approve --key).",
+    )
+
+    @model_validator(mode="after")
+    def _signers(self) -> ApprovalPolicy:
+        names = [a.name for a in self.approvers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"approvers: {', '.join(twice)} listed twice")
+        if self.require_signature and not self.approvers:
+            raise ValueError("require_signature: needs at least one entry in approvals.approvers")
+        return self
+
+    def approver(self, name: str) -> Approver | None:
+        """The approver of that name (None: not one of `approvers`)."""
+        return next((a for a in self.approvers if a.name == name), None)
 
 
 def _default_bake() -> dict[WaveName, float]:

@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
     from config.notify import EventName
+    from contracts import approvals as signed
     from contracts import ids
     from contracts import search_attributes as sa
     from contracts.change import Freeze, FreezeSet
@@ -91,6 +92,7 @@ class RegionalRolloutWorkflow(FreezeAware):
         )
         self._abort_reason: str | None = None
         self._approved: set[str] = set()
+        self._nonces: set[str] = set()
         self._running: dict[str, asyncio.Task[RegionOutcome]] = {}
         self._touched: list[str] = []
         self._previous: dict[str, str | None] = {}
@@ -114,6 +116,9 @@ class RegionalRolloutWorkflow(FreezeAware):
     @workflow.update
     def approve(self, approver: str) -> str:
         """Let the wave that waits for approval start."""
+        return self._record_approval(approver)
+
+    def _record_approval(self, approver: str) -> str:
         progress = self._progress()
         wave = progress.waiting_for_approval or ""
         self._approved.add(wave)
@@ -124,6 +129,14 @@ class RegionalRolloutWorkflow(FreezeAware):
     def _check_approve(self, approver: str) -> None:
         if self._p.waiting_for_approval is None:
             raise ValueError("nothing is waiting for approval")
+        if self._req.policies.approvals.require_signature:
+            raise ValueError(
+                "this rollout requires a signed approval: globalops rollout approve signs with your key"
+                " (--key or GLOBALOPS_APPROVER_KEY)"
+            )
+        self._check_approver(approver)
+
+    def _check_approver(self, approver: str) -> None:
         if not approver.strip():
             raise ValueError("approver must not be empty")
         # Four eyes: only the validator decides (validators do not run on replay), so no patch is needed.
@@ -131,6 +144,46 @@ class RegionalRolloutWorkflow(FreezeAware):
         same = approver.strip().casefold() == starter.strip().casefold()
         if self._req.policies.approvals.four_eyes and same:
             raise ValueError(f"four-eyes rule: the approver must differ from the starter {starter}")
+
+    @workflow.update
+    def approve_signed(self, approval: signed.SignedApproval) -> str:
+        """Let the wave that waits for approval start: approved with the approver's signature."""
+        self._nonces.add(approval.nonce)
+        return self._record_approval(approval.approver)
+
+    @approve_signed.validator
+    def _check_approve_signed(self, approval: signed.SignedApproval) -> None:
+        wave = self._p.waiting_for_approval
+        if wave is None:
+            raise ValueError("nothing is waiting for approval")
+        policy = self._req.policies.approvals
+        approver = policy.approver(approval.approver)
+        if approver is None:
+            known = ", ".join(a.name for a in policy.approvers) or "none"
+            raise ValueError(
+                f"{approval.approver!r} is not an approver of these policies (approvals.approvers: {known})"
+            )
+        # A bad signature makes cryptography's Rust code raise InvalidSignature; called with the
+        # sandbox's importer in place that aborted the worker process (tests/workflows/
+        # test_signed_approvals.py), so the check runs with imports passed through.
+        with workflow.unsafe.imports_passed_through():
+            genuine = signed.verify(approver.public_key, approval)
+        if not genuine:
+            raise ValueError(f"the signature does not match {approver.name}'s public key: approval refused")
+        wid = workflow.info().workflow_id
+        if approval.workflow_id != wid:
+            raise ValueError(f"this approval was signed for {approval.workflow_id}, not for {wid}")
+        if approval.step != wave:
+            raise ValueError(f"this approval was signed for wave {approval.step}, but wave {wave} waits")
+        if approval.nonce in self._nonces:
+            raise ValueError("this approval was already used (same nonce): replay refused")
+        age = abs((workflow.now() - signed.utc(approval.signed_at)).total_seconds())
+        if age > signed.MAX_AGE:
+            raise ValueError(
+                f"this approval is stale: signed {age:.0f}s from the workflow's time"
+                f" (at most {signed.MAX_AGE:.0f}s); sign it again"
+            )
+        self._check_approver(approval.approver)
 
     @workflow.update
     def pause(self) -> str:

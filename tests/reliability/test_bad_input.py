@@ -16,12 +16,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -32,9 +33,10 @@ from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from cli.main import app
 from config.dr import FreezeWindow
-from config.models import Policies, Topology
+from config.models import Approver, Policies, Topology
 from config.paths import default_policies_path, default_topology_path
 from config.strategies import CanaryStep
+from contracts.approvals import SignedApproval, public_key_text, sign
 from contracts.dr import DrillRequest
 from contracts.failover import (
     FailoverRequest,
@@ -119,6 +121,13 @@ RECOVER = ("dr", "recover", "--service", "checkout", "--source-region", "eu-west
 RECOVER_EU = (*RECOVER, "--target-region", "eu-central-1")
 FREEZE_NAIVE = [{"start": "2026-12-20T00:00:00", "end": "2027-01-03T00:00:00Z"}]
 FREEZE_BACKWARDS = [{"start": "2026-12-20T00:00:00Z", "end": "2026-12-01T00:00:00Z", "reason": "x"}]
+
+BOB_KEY = Ed25519PrivateKey.generate()
+FORGED = sign(  # bob's name, signed with another key
+    Ed25519PrivateKey.generate(),
+    SignedApproval(approver="bob", workflow_id="rollout:checkout", step="core", nonce="n",
+                   signed_at=datetime(2026, 12, 2, tzinfo=UTC)),
+).model_dump(mode="json")  # fmt: skip
 
 # A closed workflow takes no update: the server refuses it before any validator could run. The dev
 # server says "workflow execution already completed"; the time-skipping test server "update ... not found".
@@ -218,6 +227,14 @@ TABLE: list[Row] = [
         file=_set("alarms", {"cloudwatch": ["checkout-5xx", "checkout-5xx"]}), args=ROLLOUT),
     Row("pol-alarm-bad-interval", "policies", ("alarms.interval", "'soon' is not a duration"),
         file=_set("alarms", {"sim": ["checkout-5xx"], "interval": "soon"}), args=ROLLOUT),
+    Row("pol-approver-key-not-32-bytes", "policies",
+        ("approvals.approvers[0].public_key", "an Ed25519 public key is 32 bytes, this is 5"),
+        file=_set("approvals.approvers", [{"name": "bob", "public_key": "c2hvcnQ="}]), args=ROLLOUT),
+    Row("pol-approver-key-not-base64", "policies", ("approvals.approvers[0].public_key", "not base64"),
+        file=_set("approvals.approvers", [{"name": "bob", "public_key": "bob's key"}]), args=ROLLOUT),
+    Row("pol-signature-without-approvers", "policies",
+        ("approvals", "require_signature: needs at least one entry in approvals.approvers"),
+        file=_set("approvals.require_signature", True), args=ROLLOUT),
     Row("pol-alarm-unknown-provider", "policies", ("alarms.datadog", "unknown field", "cloudwatch"),
         file=_set("alarms", {"datadog": ["checkout-5xx"]}), args=ROLLOUT),
     # --- CLI arguments -----------------------------------------------------------------------
@@ -262,6 +279,10 @@ TABLE: list[Row] = [
         args=(*BACKUP, "--region", "mars-central-1")),
     Row("cli-drill-catchup-soon", "cli", ("--catchup-window", "'soon' is not a duration"),
         args=(*DRILL_SCHEDULE, "--catchup-window", "soon")),
+    Row("cli-keys-bad-name", "cli", ("--name", "'bob smith' is not a name"),
+        args=("keys", "create", "--name", "bob smith")),
+    Row("cli-approve-missing-key", "cli", ("--key", "cannot read", "no-such.key"),
+        args=("rollout", "approve", "checkout", "--by", "bob", "--key", "no-such.key")),
     Row("cli-worker-sticky-0", "cli", ("--sticky-timeout", "0 is out of range", "1-300 seconds"),
         args=("worker", "--sticky-timeout", "0")),
     # --- update arguments on live (or finished) workflows --------------------------------------
@@ -275,6 +296,11 @@ TABLE: list[Row] = [
         scenario="rollout-awaiting-approval", update="approve", arg="  "),
     Row("upd-approve-by-the-starter", "update", ("four-eyes rule", "differ from the starter alice"),
         scenario="rollout-awaiting-approval", update="approve", arg="Alice"),
+    Row("upd-approve-unsigned-when-signature-required", "update",
+        ("this rollout requires a signed approval", "globalops rollout approve signs with your key"),
+        scenario="rollout-awaiting-signed-approval", update="approve", arg="bob"),
+    Row("upd-approve-signed-by-another-key", "update", ("the signature does not match bob's public key",),
+        scenario="rollout-awaiting-signed-approval", update="approve_signed", arg=FORGED),
     Row("upd-abort-finished-rollout", "update", CLOSED, scenario="rollout-finished", update="abort",
         arg="too late"),
     Row("upd-approve-finished-rollout", "update", CLOSED, scenario="rollout-finished",
@@ -464,6 +490,12 @@ async def _scenario(
         return live
     if name == "rollout-awaiting-approval":
         pols = _with_approvals(policies, between_waves=True, four_eyes=True)
+        live = await _rollout(env, topo, pols, requested_by="alice")
+        await _poll(env, live.read, lambda p: p.waiting_for_approval == "core", 60)
+        return live
+    if name == "rollout-awaiting-signed-approval":
+        bob = Approver(name="bob", public_key=public_key_text(BOB_KEY))
+        pols = _with_approvals(policies, between_waves=True, require_signature=True, approvers=[bob])
         live = await _rollout(env, topo, pols, requested_by="alice")
         await _poll(env, live.read, lambda p: p.waiting_for_approval == "core", 60)
         return live
