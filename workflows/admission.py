@@ -26,7 +26,7 @@ from workflows import patches
 from workflows.failures import UNREACHABLE_TYPES, cause, cause_type
 from workflows.logic.change import describe_opening, window_closed
 from workflows.logic.planning import surge_instances
-from workflows.retries import READ_RETRY, call_timeout, heartbeat_timeout
+from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
 
 
 class Refused(Exception):
@@ -176,7 +176,7 @@ class Admission:
                 task_queue=req.topology.task_queue_for(name),
                 start_to_close_timeout=call_timeout(req.policies),
                 heartbeat_timeout=heartbeat_timeout(req.policies),
-                retry_policy=READ_RETRY,
+                retry_policy=CLOUD_RETRY,  # throttling is not an outage: back off as long as any cloud call
                 summary=f"{name}: reachable?",
             )
         except ActivityError as err:
