@@ -9,8 +9,10 @@ For each managed instance group with RUNNING instances, per period of the query:
   scale 1 ms, growth 1.4, 66 finite buckets). A release's error rate and added latency come from
   `ComputeState.release_faults` (default 0.2 % errors, p99 about 80 ms). A group that serves no
   load-balanced traffic (a backend at capacity scaler 0, i.e. a drained region, or a group that is
-  no backend yet, blue-green's green before the switch) gets a preview load (300 requests per
-  instance, as if smoke tests reached it through a preview route), attributed to the backend
+  no backend yet, blue-green's green before the switch) gets a preview load (as many requests
+  per instance as a live backend, as if smoke tests reached it through a preview route: with half
+  as many, integer error counts made green's median error rate read 20 % above blue's one run in
+  eight, and a good release failed its pre-promotion analysis), attributed to the backend
   service that has a backend in its region. Real GCP records nothing for such a group: there it
   reads as no data (docs/clouds.md, "Limits, honestly").
 * instances (`gce_instance`, metric label `instance_name`): `cpu/utilization` around
@@ -38,7 +40,7 @@ BACKEND_LATENCIES = "loadbalancing.googleapis.com/https/backend_latencies"
 CPU = "compute.googleapis.com/instance/cpu/utilization"
 LATENCY_BUCKETS = {"exponentialBuckets": {"numFiniteBuckets": 66, "growthFactor": 1.4, "scale": 1.0}}
 REQUESTS_PER_INSTANCE = 600
-PREVIEW_PER_INSTANCE = 300
+PREVIEW_PER_INSTANCE = REQUESTS_PER_INSTANCE
 DEFAULT_FAULT = (0.002, 0.0)
 #: Latency samples drawn per period (bucket counts are scaled to the period's requests).
 SAMPLES = 200

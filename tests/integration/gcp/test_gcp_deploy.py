@@ -124,7 +124,7 @@ async def test_blue_green_switches_on_gcp_and_removes_blue(
             task_queue="globalops",
         )
         result = await handle.result()
-    assert result.status == "succeeded", result.detail
+    assert result.status == "succeeded", (result.detail, result.analysis)
     state = gcp.region_state("checkout", "europe-west1")
     assert state.releases == {"2.0.0": 4} and state.canary_instances == 0 and state.canary_weight == 0
     assert gcp.traffic("checkout").weights["europe-west1"] == 1 / 3
