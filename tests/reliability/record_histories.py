@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import re
 import sys
 import tempfile
 import uuid
@@ -58,6 +59,7 @@ from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
 
+ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 QUEUE = "record"
 Scenario = Callable[
@@ -427,13 +429,19 @@ async def record(names: list[str]) -> None:
                             0
                         ].workflow_execution_started_event_attributes.workflow_type.name
                         path = HISTORIES / f"{name}-{n:02d}-{kind}.json"
-                        path.write_text(history.to_json())
+                        path.write_text(_without_machine_paths(history.to_json()))
                         index[path.name] = handle.id
                         print(f"{path.name}: {len(history.events)} events")
                 await env.sleep(timedelta(seconds=1))
         index_path.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
     finally:
         await env.shutdown()
+
+
+def _without_machine_paths(text: str) -> str:
+    """Stack traces in failure events name files by absolute path: keep them relative to the project
+    (and the standard library's to its lib/python3.N/)."""
+    return re.sub(r'File \\"/[^"\\]*?/(lib/python3\.\d+/)', r'File \\"\1', text.replace(str(ROOT) + "/", ""))
 
 
 async def _children(

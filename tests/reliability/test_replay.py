@@ -33,3 +33,9 @@ async def test_history_replays_without_nondeterminism(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+def test_no_recorded_history_names_a_path_of_the_recording_machine() -> None:
+    """Stack traces in failure events are kept relative to the project (record_histories strips the root)."""
+    absolute = [path.name for path in sorted(FOLDER.glob("*.json")) if 'File \\"/' in path.read_text()]
+    assert absolute == []
