@@ -25,6 +25,10 @@ class Snapshot(WireModel):
     watermark: int = Field(description="last data sequence number it contains (consistency)")
     copy_of: str | None = Field(default=None, description="the original's id, if this is a copy")
     key: str = Field(description="idempotency key of the call that created it")
+    encrypted: bool = Field(default=False, description="whether the provider stores it encrypted at rest")
+    kms_key: str | None = Field(
+        default=None, description="the customer key that encrypts it (KMS key ARN, GCP CMEK name, sim key id)"
+    )
 
 
 ResourceKind = Literal["volume", "instance"]
