@@ -8,19 +8,17 @@ one that fires before a region's health gate fails that gate like a health breac
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable
 
 import pytest
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.models import Policies, Topology
-from contracts.rollout import RolloutProgress, RolloutRequest
+from contracts.rollout import RolloutRequest
+from tests.helpers.polling import rollout_until
 from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
-from workflows.rollout import RegionalRolloutWorkflow
 
 ALARM = "checkout-5xx"
 CORE = [
@@ -52,20 +50,7 @@ def watching(policies: Policies, interval: float = 300.0) -> Policies:
     return policies.model_copy(update={"alarms": alarms})
 
 
-async def wait_until(
-    env: WorkflowEnvironment,
-    handle: WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress],
-    predicate: Callable[[RolloutProgress], bool],
-) -> RolloutProgress:
-    """Poll the rollout's progress, moving the test clock a minute at a time (bounded)."""
-    for _ in range(3000):
-        progress = await handle.query(RegionalRolloutWorkflow.progress)
-        if predicate(progress):
-            return progress
-        if progress.status != "running":
-            raise AssertionError(f"the rollout ended {progress.status}: {progress.reason}")
-        await env.sleep(60)
-    raise AssertionError("the rollout never reached the expected state")
+wait_until = rollout_until
 
 
 def request(topology: Topology, policies: Policies) -> RolloutRequest:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,7 +27,8 @@ from config.notify import Notification
 from contracts import ids
 from contracts.change import FreezeEnd, FreezeRequest, RegistryState
 from contracts.ids import FREEZE_REGISTRY_ID
-from contracts.rollout import RolloutProgress, RolloutRequest
+from contracts.rollout import RolloutRequest
+from tests.helpers.polling import rollout_until
 from tests.helpers.receiver import Receiver
 from tests.helpers.temporal import make_worker, unique_queue
 from workers.client import register_search_attributes
@@ -63,20 +65,7 @@ def request(topology: Topology, policies: Policies) -> RolloutRequest:
     )
 
 
-async def wait_until(
-    env: WorkflowEnvironment,
-    handle: WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress],
-    predicate: Callable[[RolloutProgress], bool],
-    step: float = 60,
-) -> RolloutProgress:
-    for _ in range(5000):
-        progress = await handle.query(RegionalRolloutWorkflow.progress)
-        if predicate(progress):
-            return progress
-        if progress.status not in ("running", "frozen"):
-            raise AssertionError(f"the rollout ended {progress.status}: {progress.reason}")
-        await env.sleep(step)
-    raise AssertionError(f"never reached the expected state: {progress.status} {progress.phase}")
+wait_until = partial(rollout_until, live=("running", "frozen"), rounds=5000)
 
 
 async def test_a_freeze_stops_a_running_rollout_at_its_next_safe_point_and_ending_it_goes_on(

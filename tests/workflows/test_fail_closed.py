@@ -12,14 +12,15 @@ import concurrent.futures
 from collections.abc import Callable
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
 from cli.launch import start_rollout
 from config.models import Policies, Topology
 from contracts.ids import region_deployment_id, rollout_id
-from contracts.rollout import RegionOutcome, RolloutProgress, RolloutRequest
+from contracts.rollout import RegionOutcome, RolloutRequest
+from tests.helpers.polling import rollout_until
 from tests.helpers.temporal import make_worker, progress_if_running, unique_queue
 from workers.client import register_search_attributes
 from workflows.region_deployment import RegionDeploymentWorkflow
@@ -59,20 +60,7 @@ def health(policies: Policies, **changes: object) -> Policies:
     return policies.model_copy(update={"health": policies.health.model_copy(update=changes)})
 
 
-async def wait_until(
-    env: WorkflowEnvironment,
-    handle: WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress],
-    predicate: Callable[[RolloutProgress], bool],
-) -> RolloutProgress:
-    """Poll the rollout's progress, moving the test clock a minute at a time."""
-    for _ in range(3000):
-        progress = await handle.query(RegionalRolloutWorkflow.progress)
-        if predicate(progress):
-            return progress
-        if progress.status != "running":
-            raise AssertionError(f"the rollout ended {progress.status}: {progress.reason}")
-        await env.sleep(60)
-    raise AssertionError("the rollout never reached the expected state")
+wait_until = rollout_until
 
 
 async def child_state(env: WorkflowEnvironment, region: str) -> RegionOutcome | None:

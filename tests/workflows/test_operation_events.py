@@ -9,10 +9,9 @@ from __future__ import annotations
 import concurrent.futures
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from functools import partial
 
 import pytest
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
@@ -23,6 +22,7 @@ from contracts import ids
 from contracts.failover import FailoverRequest, MonitorInput
 from contracts.notify import NotifyResult
 from contracts.rollout import RolloutProgress, RolloutRequest
+from tests.helpers.polling import rollout_until
 from tests.helpers.receiver import Receiver
 from tests.helpers.temporal import make_worker, time_skipping_server, unique_queue
 from workers.client import register_search_attributes
@@ -56,16 +56,7 @@ def _releases(sim: SimCloud) -> set[str]:
     return {row["release"] for row in sim.status("checkout")}
 
 
-async def _wait(
-    env: WorkflowEnvironment,
-    handle: WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress],
-    predicate: Callable[[RolloutProgress], bool],
-) -> None:
-    for _ in range(3000):
-        if predicate(await handle.query(RegionalRolloutWorkflow.progress)):
-            return
-        await env.sleep(60)
-    raise AssertionError("the rollout never reached the expected state")
+_wait = partial(rollout_until, live=None)
 
 
 async def _delivered(env: WorkflowEnvironment, rx: Receiver, key: str, *kinds: str) -> Counter[str]:

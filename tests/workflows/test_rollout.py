@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable
+from functools import partial
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,6 +18,7 @@ from contracts.rollout import (
     RolloutProgress,
     RolloutRequest,
 )
+from tests.helpers.polling import rollout_until
 from tests.helpers.temporal import make_worker
 from workers.client import register_search_attributes
 from workflows.rollout import RegionalRolloutWorkflow
@@ -52,22 +53,7 @@ def releases(sim: SimCloud) -> dict[str, str]:
     return {row["region"]: row["release"] for row in sim.status("checkout")}
 
 
-async def wait_until(
-    env: WorkflowEnvironment,
-    handle: WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress],
-    predicate: Callable[[RolloutProgress], bool],
-) -> RolloutProgress:
-    """Poll the progress query, moving the test server's clock a minute at a time.
-
-    Stepping (rather than skipping to the next timer) keeps far-off timers, such as the
-    24 h approval deadline, from firing while the test waits for an earlier state.
-    """
-    for _ in range(3000):
-        progress = await handle.query(RegionalRolloutWorkflow.progress)
-        if predicate(progress):
-            return progress
-        await env.sleep(60)
-    raise AssertionError("workflow never reached the expected state")
+wait_until = partial(rollout_until, live=None)
 
 
 async def run_rollout(
