@@ -1,5 +1,5 @@
 """CloudWatch alarms on moto: the alarm check reads them through the AWS adapter's clients, and a rollout
-rolls back when one is in ALARM in an AWS region it deploys."""
+rolls back when one is in ALARM in an AWS region it deploys, at a region's gate or during a wave's bake."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from contracts.alarms import AlarmQuery
 from tests.helpers.aws.provision import AWS_REGIONS, SERVICE
 from tests.helpers.aws.worker import aws_worker
 from tests.helpers.aws.workflow_runs import fast_policies, start
+from tests.helpers.polling import rollout_until
 from workers.client import register_search_attributes
 
 pytestmark = pytest.mark.slow
@@ -99,4 +100,33 @@ async def test_a_rollout_rolls_back_when_an_aws_region_is_in_alarm(
     assert f"alarm {ALARM} is ALARM in {WEST} (cloudwatch)" in result.reason
     assert result.region(EAST).gates and all(g.passed for g in result.region(EAST).gates)
     for region in AWS_REGIONS:  # both AWS regions back on the old release
+        assert aws.region_state(SERVICE, region).releases == {"1.0.0": 2}
+
+
+async def test_a_cloudwatch_alarm_during_the_core_bake_rolls_back_and_names_it(
+    ts_env: WorkflowEnvironment,
+    topology: Topology,
+    sim: SimCloud,
+    aws: AwsCloud,
+    executor: concurrent.futures.Executor,
+) -> None:
+    await register_search_attributes(ts_env.client)
+    for region in AWS_REGIONS:  # every gate passes: only the bake can see the alarm
+        put_alarm(topology, region, ALARM, "OK")
+    base = fast_policies()
+    policies = base.model_copy(
+        update={"alarms": base.alarms.model_copy(update={"cloudwatch": [ALARM], "interval": 300.0})}
+    )
+    async with aws_worker(ts_env.client, topology.default_task_queue, sim, aws, executor):
+        handle = await start(ts_env, topology, "2.0.0", "rolling", policies)
+        baking = await rollout_until(ts_env, handle, lambda p: p.phase.startswith("baking after core"))
+        assert set(AWS_REGIONS) <= set(baking.deploy_order)
+        for region in AWS_REGIONS:
+            assert aws.region_state(SERVICE, region).releases == {"2.0.0": 2}
+        cloudwatch(topology, WEST).set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="5xx")
+        result = await handle.result()
+    assert result.status == "rolled_back", result.reason
+    assert result.reason == f"alarm {ALARM} is ALARM in {WEST} (cloudwatch) during the bake after core"
+    assert "ca-central-1" not in result.deploy_order  # the edge wave never started
+    for region in AWS_REGIONS:  # rollback_all: both AWS regions back on the old release
         assert aws.region_state(SERVICE, region).releases == {"1.0.0": 2}
