@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -47,6 +48,7 @@ from cli.schedules import (
 )
 from config.durations import format_duration
 from config.models import Policies, Topology
+from config.paths import default_topology_path
 from contracts.dr import BackupReport, BackupRequest
 from contracts.ids import backup_id, backup_schedule_id
 from contracts.inspect import SnapshotInventory
@@ -71,13 +73,13 @@ schedule_app = typer.Typer(
 backup_app.add_typer(schedule_app, name="schedule")
 
 
-def check_keys(topo: Topology, pols: Policies, service: str, names: list[str]) -> None:
-    """Exit 2 naming the first region that would store a backup without the key the policy requires."""
-    problem = backup_key_problem(
-        topo, service, names or topo.region_names(), pols.dr.backup.require_encryption
-    )
+def check_keys(topo: Topology, pols: Policies, service: str, names: list[str], path: Path | None) -> None:
+    """Exit 2 naming the topology file and the first region that would store a backup without the
+    key the policy requires (fail closed: nothing of it would be stored)."""
+    required = pols.dr.backup.require_encryption
+    problem = backup_key_problem(topo, service, names or topo.region_names(), required)
     if problem:
-        fail(f"topology: {problem}")
+        fail(f"{path or default_topology_path()}: {problem}")
 
 
 def backup_table(r: BackupReport) -> Table:
@@ -118,7 +120,7 @@ def run(
     """
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     names = list(dict.fromkeys(regions or []))
-    check_keys(topo, pols, service, names)
+    check_keys(topo, pols, service, names, topology)
     request = BackupRequest(
         service=service, topology=topo, policies=pols, regions=names, request_id=uuid.uuid4().hex
     )
@@ -241,7 +243,7 @@ def schedule_create(
         "--catchup-window", catchup_window, pols.dr.backup.catchup_window, minimum=MIN_CATCHUP_S
     )
     names = list(dict.fromkeys(regions or []))
-    check_keys(topo, pols, service, names)
+    check_keys(topo, pols, service, names, topology)
     sid = backup_schedule_id(service)
     request = BackupRequest(service=service, topology=topo, policies=pols, regions=names, request_id="")
     schedule = Schedule(

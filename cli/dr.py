@@ -52,8 +52,8 @@ AllowUnencryptedOpt = Annotated[
     typer.Option(
         "--allow-unencrypted",
         help="Use the snapshot even if it is not encrypted although policies.dr.backup.require_encryption"
-        " is on (this run only). Risk: its data was stored without your key, so whoever could read that"
-        " storage could read it, and a restore from it may not be what was backed up under your key.",
+        " is on (this run only). Risk: that data is not protected by your key: whoever can read its storage"
+        " can read it, and disabling or revoking the key does not lock it away.",
     ),
 ]
 
