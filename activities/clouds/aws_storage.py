@@ -166,8 +166,8 @@ class AwsStorage:
         )
         snap = to_snapshot({**raw, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}, region)
         assert snap is not None  # the tags above are complete
-        self._wait_completed(region, snap.id)
-        return (self._snapshot(region, snap.id) or snap).model_copy(update={"key": key})
+        described = to_snapshot(self._wait_completed(region, snap.id), region) or snap
+        return described.model_copy(update={"key": key})
 
     @mapped
     def copy_snapshot(
@@ -211,9 +211,8 @@ class AwsStorage:
             **encryption,
         )
         made = str(raw["SnapshotId"])
-        self._wait_completed(dest_region, made)
-        described = self._snapshot(dest_region, made)
-        if described is None:  # gone since it completed: nothing is known of its encryption
+        described = to_snapshot(self._wait_completed(dest_region, made), dest_region)
+        if described is None:  # its tags did not show: nothing is known of its encryption either
             described = source.model_copy(
                 update={"id": made, "region": dest_region, "encrypted": False, "kms_key": None}
             )
@@ -374,10 +373,11 @@ class AwsStorage:
 
     # ----- waits --------------------------------------------------------------------------------
 
-    def _wait_completed(self, region: str, snapshot_id: str) -> None:
-        """Wait until the snapshot is `completed`; one in `error` is deleted and the call retried."""
+    def _wait_completed(self, region: str, snapshot_id: str) -> dict[str, Any]:
+        """Wait until the snapshot is `completed` and return its description; one in `error` is deleted
+        and the call retried."""
         check = snapshot_completed(self._ec2(region), region, snapshot_id)
-        self._waiter(region).until(f"snapshot {snapshot_id} in {region} completed", check)
+        return self._waiter(region).until(f"snapshot {snapshot_id} in {region} completed", check)
 
     def _wait_running(self, region: str, instance_ids: list[str]) -> None:
         """Wait until every instance is `running`."""
