@@ -43,8 +43,10 @@ class StorageActivities:
     @long_call
     def snapshot_volume(self, inp: SnapshotInput) -> Snapshot:
         """Snapshot the service's data volume in a region."""
-        snap = self._clouds.get(inp.provider).snapshot_volume(inp.service, inp.region, inp.taken_at, inp.key)
-        _logged("snapshot_volume", region=inp.region, snapshot=snap.id, key=inp.key)
+        snap = self._clouds.get(inp.provider).snapshot_volume(
+            inp.service, inp.region, inp.taken_at, inp.key, inp.kms_key
+        )
+        _logged("snapshot_volume", region=inp.region, snapshot=snap.id, key=inp.key, encrypted=snap.encrypted)
         return snap
 
     @activity.defn(name="copy_snapshot")
@@ -53,8 +55,17 @@ class StorageActivities:
     def copy_snapshot(self, inp: CopyInput) -> Snapshot:
         """Copy a snapshot to another region (looked up by key before copying)."""
         cloud = self._clouds.get(inp.provider)
-        snap = cloud.copy_snapshot(inp.service, inp.snapshot_id, inp.region, inp.dest_region, inp.key)
-        _logged("copy_snapshot", region=inp.region, dest=inp.dest_region, snapshot=snap.id, key=inp.key)
+        snap = cloud.copy_snapshot(
+            inp.service, inp.snapshot_id, inp.region, inp.dest_region, inp.key, inp.kms_key
+        )
+        _logged(
+            "copy_snapshot",
+            region=inp.region,
+            dest=inp.dest_region,
+            snapshot=snap.id,
+            key=inp.key,
+            encrypted=snap.encrypted,
+        )
         return snap
 
     @activity.defn(name="list_snapshots")

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +23,7 @@ from temporalio.client import (
 )
 
 from cli import launch
+from cli.errors import fail
 from cli.follow import Follow, client_or_fail, out, start_and_follow
 from cli.options import (
     JsonOpt,
@@ -45,10 +47,13 @@ from cli.schedules import (
     utc,
 )
 from config.durations import format_duration
+from config.models import Policies, Topology
+from config.paths import default_topology_path
 from contracts.dr import BackupReport, BackupRequest
 from contracts.ids import backup_id, backup_schedule_id
 from contracts.inspect import SnapshotInventory
 from workflows.backup import BackupWorkflow
+from workflows.logic.dr import backup_key_problem
 
 backup_app = typer.Typer(
     help=(
@@ -66,6 +71,15 @@ schedule_app = typer.Typer(
     no_args_is_help=True,
 )
 backup_app.add_typer(schedule_app, name="schedule")
+
+
+def check_keys(topo: Topology, pols: Policies, service: str, names: list[str], path: Path | None) -> None:
+    """Exit 2 naming the topology file and the first region that would store a backup without the
+    key the policy requires (fail closed: nothing of it would be stored)."""
+    required = pols.dr.backup.require_encryption
+    problem = backup_key_problem(topo, service, names or topo.region_names(), required)
+    if problem:
+        fail(f"{path or default_topology_path()}: {problem}")
 
 
 def backup_table(r: BackupReport) -> Table:
@@ -106,6 +120,7 @@ def run(
     """
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     names = list(dict.fromkeys(regions or []))
+    check_keys(topo, pols, service, names, topology)
     request = BackupRequest(
         service=service, topology=topo, policies=pols, regions=names, request_id=uuid.uuid4().hex
     )
@@ -147,7 +162,7 @@ def list_snapshots(
 
     Read-only, through each region's cloud adapter, in topology order (by wave, then file order):
     a region whose provider cannot be reached shows its error instead. A copy names the region
-    whose data it holds (source).
+    whose data it holds (source); `encrypted` is what the provider reports (--json: the key).
 
     Example: globalops backup list --service checkout --region eu-central-1 --json
     """
@@ -173,15 +188,22 @@ def list_snapshots(
         print(json.dumps({"service": service, "regions": rows}))
         return
     table = Table(title=f"snapshots of {service}", title_justify="left")
-    for column in ("stored in", "snapshot", "source", "taken at (UTC)", "copy of"):
+    for column in ("stored in", "snapshot", "source", "taken at (UTC)", "copy of", "encrypted"):
         table.add_column(column)
     for row in rows:
         if "error" in row:
-            table.add_row(row["region"], f"[red]{row['error']}[/]", "", "", "")
+            table.add_row(row["region"], f"[red]{row['error']}[/]", "", "", "", "")
         elif not row["snapshots"]:
-            table.add_row(row["region"], "—", "", "", "")
+            table.add_row(row["region"], "—", "", "", "", "")
         for s in row["snapshots"]:
-            table.add_row(row["region"], s["id"], s["source_region"], s["taken_at"][:19], s["copy_of"] or "")
+            table.add_row(
+                row["region"],
+                s["id"],
+                s["source_region"],
+                s["taken_at"][:19],
+                s["copy_of"] or "",
+                "yes" if s["encrypted"] else "[red]no[/]",
+            )
     out.print(table)
 
 
@@ -221,6 +243,7 @@ def schedule_create(
         "--catchup-window", catchup_window, pols.dr.backup.catchup_window, minimum=MIN_CATCHUP_S
     )
     names = list(dict.fromkeys(regions or []))
+    check_keys(topo, pols, service, names, topology)
     sid = backup_schedule_id(service)
     request = BackupRequest(service=service, topology=topo, policies=pols, regions=names, request_id="")
     schedule = Schedule(

@@ -23,7 +23,13 @@ from config.durations import format_duration
 from config.models import Topology
 from contracts.dr import RecoveryReport, RecoveryRequest
 from contracts.storage import Snapshot
-from workflows.logic.dr import choose_snapshot, copy_destination, rpo_s, target_problem
+from workflows.logic.dr import (
+    choose_snapshot,
+    copy_destination,
+    rpo_s,
+    target_problem,
+    unencrypted_refusal,
+)
 from workflows.recovery import DisasterRecoveryWorkflow
 
 dr_app = typer.Typer(
@@ -41,6 +47,22 @@ SnapshotOpt = Annotated[
     str,
     typer.Option("--snapshot", help="'latest' (default) or a snapshot id stored in the target region."),
 ]
+AllowUnencryptedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unencrypted",
+        help="Use the snapshot even if it is not encrypted although policies.dr.backup.require_encryption"
+        " is on (this run only). Risk: that data is not protected by your key: whoever can read its storage"
+        " can read it, and disabling or revoking the key does not lock it away.",
+    ),
+]
+
+
+def _check_encryption(snap: Snapshot, required: bool, allowed: bool) -> None:
+    """Exit 2 with the reason if the snapshot is unencrypted and encryption is required, not allowed."""
+    refusal = unencrypted_refusal(snap, required, allowed)
+    if refusal:
+        fail(f"--snapshot: {refusal}")
 
 
 def recover_json(r: RecoveryReport) -> dict[str, Any]:
@@ -169,6 +191,7 @@ def recover(
             "--accept-rpo-breach", help="Recover even if the snapshot is older than the RPO target allows."
         ),
     ] = False,
+    allow_unencrypted: AllowUnencryptedOpt = False,
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
     wait: WaitOpt = False,
@@ -178,7 +201,8 @@ def recover(
 
     Checked before anything starts (exit 2, one line): the regions, data residency (the target
     must be in the source's jurisdiction group), the durations, and the RPO: the snapshot that
-    would be used must be younger than the RPO target at --failed-at, unless --accept-rpo-breach.
+    would be used must be younger than the RPO target at --failed-at, unless --accept-rpo-breach,
+    and encrypted when policies.dr.backup.require_encryption is on, unless --allow-unencrypted.
     If a step fails, what was created is removed and the traffic stays where it was.
     Exit codes with --wait: 0 succeeded, 1 refused/failed, 2 bad input.
 
@@ -201,6 +225,7 @@ def recover(
     rpo_target = duration("--rpo", rpo, pols.dr.rpo_target)
     failed = moment("--failed-at", failed_at)
     snap = _snapshot(topo, service, source_region, target_region, snapshot)
+    _check_encryption(snap, pols.dr.backup.require_encryption, allow_unencrypted)
     lost = rpo_s(failed or datetime.now(UTC), snap)
     if lost > rpo_target and not accept_rpo_breach:
         fail(
@@ -220,6 +245,7 @@ def recover(
         rpo_target_s=rpo_target,
         failed_at=failed,
         accept_rpo_breach=accept_rpo_breach,
+        allow_unencrypted=allow_unencrypted,
         request_id=uuid.uuid4().hex,
     )
     code = asyncio.run(_run(request, f"a recovery of {service} from {source_region}", wait, as_json))
@@ -247,6 +273,7 @@ def validate(
     check_consistency: Annotated[
         bool, typer.Option("--check-consistency", help="Compare the restored data watermark.")
     ] = False,
+    allow_unencrypted: AllowUnencryptedOpt = False,
     topology: TopologyOpt = None,
     policies: PoliciesOpt = None,
     wait: WaitOpt = False,
@@ -255,7 +282,8 @@ def validate(
     """Prove a restore works: restore a snapshot in an isolated environment, check it, remove it.
 
     Production is never touched: the volume is tagged validate-<id> and always deleted. Without
-    --check-integrity / --check-consistency both checks run; with one, only that one. Reports the
+    --check-integrity / --check-consistency both checks run; with one, only that one. An unencrypted
+    snapshot is refused while policies.dr.backup.require_encryption is on (--allow-unencrypted). Reports the
     RPO the snapshot would give now. Exit codes with --wait: 0 checks passed and RPO within
     target, 1 otherwise, 2 bad input.
 
@@ -275,7 +303,8 @@ def validate(
     problem = target_problem(topo, service, source_region, region)
     if problem:
         fail(f"--region: {problem}")
-    _snapshot(topo, service, source_region, region, snapshot)
+    snap = _snapshot(topo, service, source_region, region, snapshot)
+    _check_encryption(snap, pols.dr.backup.require_encryption, allow_unencrypted)
     both = not (check_integrity or check_consistency)
     request = RecoveryRequest(
         service=service,
@@ -289,6 +318,7 @@ def validate(
         accept_rpo_breach=True,  # a validation reports the RPO; it does not refuse over it
         check_integrity=both or check_integrity,
         check_consistency=both or check_consistency,
+        allow_unencrypted=allow_unencrypted,
         request_id=uuid.uuid4().hex,
     )
     code = asyncio.run(_run(request, f"a validation of {service} in {region}", wait, as_json))

@@ -585,8 +585,9 @@ def snapshots(
     """List a service's snapshots per region, newest first: originals and cross-region copies.
 
     A copy shows the region whose data it holds (source) and the original it was copied
-    from; taken_at is the point in time a recovery from it goes back to. The API fault
-    and outages do not apply to this view.
+    from; taken_at is the point in time a recovery from it goes back to; kms_key the key
+    the sim recorded it under (null: unencrypted). The API fault and outages do not apply
+    to this view.
 
     Example: globalops sim snapshots --service checkout --json
     """
@@ -595,7 +596,7 @@ def snapshots(
     order = _order(topo)
     snaps = sorted(cloud.snapshots(service), key=lambda snap: order(snap.region))  # stable: newest first
     if as_json:
-        keys = ("id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of")
+        keys = ("id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of", "kms_key")
         rows = [snap.model_dump(mode="json", include=set(keys)) for snap in snaps]
         typer.echo(json.dumps({"service": service, "snapshots": [{k: row[k] for k in keys} for row in rows]}))
         return

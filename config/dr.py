@@ -38,6 +38,12 @@ class BackupPolicy(BaseModel):
         gt=0,
         description="A backup missed while the server was down still runs if it is at most this late.",
     )
+    require_encryption: bool = Field(
+        default=True,
+        description="Every snapshot and copy is encrypted with its region's customer key (topology"
+        " regions[].backup_key): a region without one is not backed up, an unencrypted source is"
+        " re-encrypted on copy, and recovery refuses an unencrypted snapshot unless overridden.",
+    )
 
 
 class FreezeWindow(BaseModel):

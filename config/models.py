@@ -27,6 +27,7 @@ from config.strategies import (
 )
 
 __all__ = [
+    "SIM_KEY_PREFIX",
     "WAVE_ORDER",
     "ApprovalPolicy",
     "Approver",
@@ -42,6 +43,7 @@ __all__ = [
     "Topology",
     "WaveConfig",
     "WaveName",
+    "backup_key_problem",
     "wave_rank",
 ]
 
@@ -89,6 +91,35 @@ class ServiceConfig(BaseModel):
         default=True,
         description="Data must stay in its jurisdiction group (limits backup and failover targets).",
     )
+
+
+#: The sim's default backup key of a region is this prefix plus the region's name.
+SIM_KEY_PREFIX = "sim-kms/"
+_KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/[A-Za-z0-9-]+"
+_CLOUD_KMS_KEY = r"projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+"
+
+
+def backup_key_problem(provider: str, region: str, key: str | None) -> str | None:
+    """Why `key` cannot encrypt snapshots of `region` on `provider` (None: it can, or there is none).
+
+    EBS takes only a KMS key of the snapshot's own region, and globalops compares the key a
+    provider reports with the configured one, so AWS wants the key ARN (an alias or a bare id
+    would be reported back as an ARN) and GCP the crypto key's name (without a version).
+    """
+    if key is None:
+        return None
+    if provider == "aws":
+        match = re.fullmatch(_KMS_KEY_ARN, key)
+        if match is None:
+            return f"{key!r} is not a KMS key ARN (arn:aws:kms:{region}:<account>:key/<key id>)"
+        if match["region"] != region:
+            return (
+                f"the KMS key is in {match['region']}; EBS encrypts {region}'s snapshots only with a key"
+                f" of {region}"
+            )
+    if provider == "gcp" and re.fullmatch(_CLOUD_KMS_KEY, key) is None:
+        return f"{key!r} is not a Cloud KMS key name (projects/P/locations/L/keyRings/R/cryptoKeys/K)"
+    return None
 
 
 class RegionConfig(BaseModel):
@@ -142,6 +173,14 @@ class RegionConfig(BaseModel):
     gcp: GcpRegionConfig | None = Field(
         default=None, description="GCP project, zones, resource names and endpoint (provider: gcp)."
     )
+    backup_key: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Customer key that encrypts the region's snapshots and the copies stored in it:"
+        " a KMS key ARN of this region (aws), a Cloud KMS key"
+        " 'projects/P/locations/L/keyRings/R/cryptoKeys/K' (gcp), any id (sim; default"
+        " 'sim-kms/<region>').",
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -151,6 +190,21 @@ class RegionConfig(BaseModel):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone '{value}': use an IANA name such as Europe/Berlin") from None
         return value
+
+    @model_validator(mode="after")
+    def _backup_key_fits_provider(self) -> RegionConfig:
+        problem = backup_key_problem(self.provider, self.name, self.backup_key)
+        if problem:
+            raise ValueError(f"backup_key: {problem}")
+        return self
+
+    @property
+    def snapshot_key(self) -> str | None:
+        """The key that encrypts this region's snapshots: backup_key; a sim region has 'sim-kms/<name>'
+        by default; None: the region has none (backups that require encryption fail closed)."""
+        if self.backup_key is None and self.provider == "sim":
+            return f"{SIM_KEY_PREFIX}{self.name}"
+        return self.backup_key
 
     @property
     def capacity_limit(self) -> int:

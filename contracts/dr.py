@@ -34,6 +34,9 @@ class SnapshotInput(StorageRef):
 
     taken_at: datetime
     key: str
+    kms_key: str | None = Field(
+        default=None, description="customer key to encrypt it with, where the provider can"
+    )
 
 
 class CopyInput(StorageRef):
@@ -42,6 +45,9 @@ class CopyInput(StorageRef):
     snapshot_id: str
     dest_region: str
     key: str
+    kms_key: str | None = Field(
+        default=None, description="the destination region's key (None: as the source)"
+    )
 
 
 class SnapshotRef(StorageRef):
@@ -111,6 +117,9 @@ class RegionBackup(WireModel):
     note: str = ""
     pruned: list[str] = Field(default_factory=list)
     ok: bool = False
+    kms_key: str | None = Field(
+        default=None, description="key the provider reports on the copy (or the snapshot, with no copy)"
+    )
 
 
 class BackupReport(WireModel):
@@ -144,6 +153,9 @@ class RecoveryRequest(WireModel):
     accept_rpo_breach: bool = False
     check_integrity: bool = True
     check_consistency: bool = True
+    allow_unencrypted: bool = Field(
+        default=False, description="use an unencrypted snapshot although dr.backup.require_encryption is on"
+    )
     request_id: str = ""
 
 

@@ -22,8 +22,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.storage import Snapshot
 
+from workflows import patches
 from workflows.logic.dr import (
     copy_destination,
+    missing_key,
+    stored_unencrypted,
     to_prune,
 )
 from workflows.logic.markdown import state, table
@@ -68,19 +71,31 @@ class BackupWorkflow:
 
     async def _backup(self, row: RegionBackup) -> None:
         req = self._req
+        topo, required = req.topology, req.policies.dr.backup.require_encryption
+        dest, why = copy_destination(topo, req.service, row.region)
+        # Each snapshot and copy is encrypted with its own region's key, and neither is stored
+        # where a required key is missing (fail closed): the region is reported, not backed up.
+        encrypt = workflow.patched(patches.ENCRYPTED_BACKUPS.id)
+        if encrypt:
+            problem = missing_key(topo, row.region, required) or (dest and missing_key(topo, dest, required))
+            if problem:
+                row.note = problem
+                self._show()
+                return
         try:
-            snap = await workflow.execute_activity_method(
+            snap: Snapshot = await workflow.execute_activity_method(
                 StorageActivities.snapshot_volume,
                 SnapshotInput(
                     **self._ref(row.region).model_dump(),
                     taken_at=self._report.taken_at,
                     key=self._key(row.region, "snapshot"),
+                    kms_key=topo.region(row.region).snapshot_key if encrypt else None,
                 ),
                 **self._opts(row.region, f"{row.region}: snapshot"),
             )
             row.snapshot_id = snap.id
-            dest, why = copy_destination(req.topology, req.service, row.region)
             row.note = why
+            copy: Snapshot | None = None
             if dest is not None:
                 copy = await workflow.execute_activity_method(
                     StorageActivities.copy_snapshot,
@@ -89,14 +104,28 @@ class BackupWorkflow:
                         snapshot_id=snap.id,
                         dest_region=dest,
                         key=self._key(row.region, "copy"),
+                        kms_key=topo.region(dest).snapshot_key if encrypt else None,
                     ),
                     **self._opts(dest, f"{row.region}: copy to {dest}"),
                 )
                 row.copy_region, row.copy_id = dest, copy.id
             row.ok = True
+            if encrypt:
+                self._encryption(row, snap, copy, required)
         except ActivityError as err:
             row.note = str(err.cause or err)
         self._show()
+
+    def _encryption(self, row: RegionBackup, snap: Snapshot, copy: Snapshot | None, required: bool) -> None:
+        """Record the key the provider reports on what the backup stored; a policy breach fails the region."""
+        kept = copy or snap
+        row.kms_key = kept.kms_key if kept.encrypted else None
+        if copy is not None and copy.encrypted and not snap.encrypted:
+            row.note += "; unencrypted snapshot, re-encrypted on copy"
+        dest_key = self._req.topology.region(copy.region).snapshot_key if copy else None
+        problem = stored_unencrypted(snap, copy, dest_key) if required else None
+        if problem:
+            row.ok, row.note = False, problem
 
     async def _prune(self, store: str) -> list[str]:
         """Delete the store's snapshots past retention, never the newest of each source region."""

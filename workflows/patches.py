@@ -85,6 +85,16 @@ FREEZE_AWARE = Patch(
     deprecate_after="no rollout, deploy, drill, failover, failback or recovery from before 2026-12-02 runs",
 )
 
+ENCRYPTED_BACKUPS = Patch(
+    id="encrypted-backups",
+    added="2026-12-03",
+    why=(
+        "backups encrypt every snapshot and copy with their region's key and fail a region that has none "
+        "or whose copy the provider reports unencrypted; recoveries refuse an unencrypted snapshot"
+    ),
+    deprecate_after="no backup, drill or recovery started before 2026-12-03 is still running",
+)
+
 #: The register, in the order the patches came.
 REGISTER: tuple[Patch, ...] = (
     NO_MEASUREMENT_IS_INCONCLUSIVE,
@@ -95,4 +105,5 @@ REGISTER: tuple[Patch, ...] = (
     DRILL_WATCH_STOPS_ITSELF,
     RECHECK_REACHABILITY,
     FREEZE_AWARE,
+    ENCRYPTED_BACKUPS,
 )

@@ -49,6 +49,7 @@ from workflows.logic.dr import (
     met,
     rpo_s,
     target_problem,
+    unencrypted_refusal,
 )
 from workflows.logic.failover import healthy_probe, shifted_weights
 from workflows.retries import activity_options
@@ -169,7 +170,14 @@ class DisasterRecoveryWorkflow(FreezeAware):
         chosen = choose_snapshot(held, req.source_region, req.snapshot)
         if isinstance(chosen, str):
             raise _Refused(f"{chosen} in {req.target_region}")
-        self._step(f"snapshot {chosen.id} taken {chosen.taken_at.isoformat()}")
+        text = f"snapshot {chosen.id} taken {chosen.taken_at.isoformat()}"
+        if workflow.patched(patches.ENCRYPTED_BACKUPS.id):
+            required = req.policies.dr.backup.require_encryption
+            refusal = unencrypted_refusal(chosen, required, req.allow_unencrypted)
+            if refusal:
+                raise _Refused(refusal)
+            text += f", encrypted with {chosen.kms_key}" if chosen.encrypted else ", NOT encrypted"
+        self._step(text)
         return chosen
 
     async def _restore(self, snap: Snapshot) -> Resource:

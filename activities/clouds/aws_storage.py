@@ -6,6 +6,11 @@ acts, because CopySnapshot and CreateSnapshot take no client token and moto de-d
 A snapshot carries the caller's `taken_at`, the data checksum and watermark as tags; copies and
 restored volumes copy those tags, which is what check_volume reads back.
 
+Encryption is what EBS reports (`Encrypted`, `KmsKeyId` of describe_snapshots), never what was
+asked: a snapshot is encrypted only if its volume is (CreateSnapshot takes no key), and a copy is
+encrypted with the destination region's key when one is given (CopySnapshot `Encrypted`,
+`KmsKeyId`), which also re-encrypts an unencrypted source.
+
 A snapshot or a copy is returned once it is `completed` (a retry that finds it by its key waits too);
 one that ends in `error` is deleted and the call fails retryably, so the retry takes a new one.
 Launched instances are returned once they run (and, in prod, serve in the stable group).
@@ -89,6 +94,8 @@ def to_snapshot(raw: dict[str, Any], region: str) -> Snapshot | None:
             watermark=int(tags[TAG_WATERMARK]),
             copy_of=tags.get(TAG_COPY_OF) or None,
             key=tags.get(TAG_KEY, ""),
+            encrypted=bool(raw.get("Encrypted", False)),
+            kms_key=str(raw["KmsKeyId"]) if raw.get("Encrypted") and raw.get("KmsKeyId") else None,
         )
     except (KeyError, ValueError):
         return None
@@ -125,8 +132,14 @@ class AwsStorage:
         def _subnet(self, groups: Groups) -> str | None: ...
 
     @mapped
-    def snapshot_volume(self, service: str, region: str, taken_at: datetime, key: str) -> Snapshot:
-        """Snapshot the service's data volume, stamped with the caller's `taken_at`; once per key."""
+    def snapshot_volume(
+        self, service: str, region: str, taken_at: datetime, key: str, kms_key: str | None = None
+    ) -> Snapshot:
+        """Snapshot the service's data volume, stamped with the caller's `taken_at`; once per key.
+
+        `kms_key` is not used: EBS encrypts a snapshot as its volume is encrypted (turn on EBS
+        encryption by default in the region); the copy is what carries the region's key.
+        """
         self._check(service, region)
         ec2 = self._ec2(region)
         found = self._snapshots(region, {TAG_SERVICE: service, TAG_KEY: tag_value(key)})
@@ -153,14 +166,21 @@ class AwsStorage:
         )
         snap = to_snapshot({**raw, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}, region)
         assert snap is not None  # the tags above are complete
-        self._wait_completed(region, snap.id)
-        return snap.model_copy(update={"key": key})
+        described = to_snapshot(self._wait_completed(region, snap.id), region) or snap
+        return described.model_copy(update={"key": key})
 
     @mapped
     def copy_snapshot(
-        self, service: str, snapshot_id: str, region: str, dest_region: str, key: str
+        self,
+        service: str,
+        snapshot_id: str,
+        region: str,
+        dest_region: str,
+        key: str,
+        kms_key: str | None = None,
     ) -> Snapshot:
-        """CopySnapshot into `dest_region`, tagged with the key; a copy with that tag is returned instead."""
+        """CopySnapshot into `dest_region`, tagged with the key, encrypted with `kms_key` (a KMS key of
+        `dest_region`; None: as the source); a copy with that tag is returned instead."""
         self._check(service, dest_region)
         found = self._snapshots(dest_region, {TAG_SERVICE: service, TAG_KEY: tag_value(key)})
         if found:
@@ -182,21 +202,21 @@ class AwsStorage:
             TAG_WATERMARK: str(source.watermark),
             TAG_COPY_OF: source.copy_of or source.id,
         }
+        encryption: dict[str, Any] = {"Encrypted": True, "KmsKeyId": kms_key} if kms_key else {}
         raw = self._ec2(dest_region).copy_snapshot(
             SourceRegion=region,
             SourceSnapshotId=snapshot_id,
             Description=f"globalops copy of {snapshot_id} from {region}",
             TagSpecifications=tag_spec("snapshot", tags),
+            **encryption,
         )
-        self._wait_completed(dest_region, str(raw["SnapshotId"]))
-        return source.model_copy(
-            update={
-                "id": str(raw["SnapshotId"]),
-                "region": dest_region,
-                "copy_of": tags[TAG_COPY_OF],
-                "key": key,
-            }
-        )
+        made = str(raw["SnapshotId"])
+        described = to_snapshot(self._wait_completed(dest_region, made), dest_region)
+        if described is None:  # its tags did not show: nothing is known of its encryption either
+            described = source.model_copy(
+                update={"id": made, "region": dest_region, "encrypted": False, "kms_key": None}
+            )
+        return described.model_copy(update={"copy_of": tags[TAG_COPY_OF], "key": key})
 
     @mapped
     def list_snapshots(self, service: str, region: str) -> list[Snapshot]:
@@ -353,10 +373,11 @@ class AwsStorage:
 
     # ----- waits --------------------------------------------------------------------------------
 
-    def _wait_completed(self, region: str, snapshot_id: str) -> None:
-        """Wait until the snapshot is `completed`; one in `error` is deleted and the call retried."""
+    def _wait_completed(self, region: str, snapshot_id: str) -> dict[str, Any]:
+        """Wait until the snapshot is `completed` and return its description; one in `error` is deleted
+        and the call retried."""
         check = snapshot_completed(self._ec2(region), region, snapshot_id)
-        self._waiter(region).until(f"snapshot {snapshot_id} in {region} completed", check)
+        return self._waiter(region).until(f"snapshot {snapshot_id} in {region} completed", check)
 
     def _wait_running(self, region: str, instance_ids: list[str]) -> None:
         """Wait until every instance is `running`."""

@@ -63,11 +63,14 @@ class Waiter:
             pause(min(self.interval_s, left), f"waiting for {what}", outcome.seen, polls)
 
 
-def snapshot_completed(ec2: Any, region: str, snapshot_id: str) -> Callable[[], Done[None] | Pending]:
-    """A check: is the EBS snapshot `completed`? One in `error` is deleted and the call fails retryably
-    (the retry, finding no snapshot under its key, takes a new one)."""
+def snapshot_completed(
+    ec2: Any, region: str, snapshot_id: str
+) -> Callable[[], Done[dict[str, Any]] | Pending]:
+    """A check: is the EBS snapshot `completed`? Done with its description (encryption included). One
+    in `error` is deleted and the call fails retryably (the retry, finding no snapshot under its key,
+    takes a new one)."""
 
-    def check() -> Done[None] | Pending:
+    def check() -> Done[dict[str, Any]] | Pending:
         try:
             found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
         except ClientError as exc:
@@ -78,7 +81,7 @@ def snapshot_completed(ec2: Any, region: str, snapshot_id: str) -> Callable[[], 
             return Pending("not visible yet")
         state = str(found[0].get("State", ""))
         if state == "completed":
-            return Done(None)
+            return Done(dict(found[0]))
         if state == "error":
             ec2.delete_snapshot(SnapshotId=snapshot_id)
             message = found[0].get("StateMessage") or "no message"

@@ -6,6 +6,12 @@ destination region, snapshotted with the destination as its storage location, th
 named and request-id'd from the copy's key, and looked up by name before anything is done.
 Checksum and watermark are the application's data markers, stamped in labels at snapshot time
 and carried by the adapter to copies and restored disks (GCE computes no content checksum).
+
+Encryption: a snapshot is created with the region's Cloud KMS key (`snapshotEncryptionKey.kmsKeyName`,
+a CMEK), a copy (and its temporary disk) with the destination's. `encrypted` / `kms_key` are read
+back from the snapshot resource: a customer key (CMEK, or a CSEK's sha256) counts, Google's default
+encryption does not; GCE reports the key version it used (".../cryptoKeyVersions/N"), dropped here
+because rotation changes the version, not the key.
 """
 
 from __future__ import annotations
@@ -56,11 +62,25 @@ def _described_key(description: str) -> str:
         return ""
 
 
+def encryption_of(snap: compute_v1.Snapshot) -> dict[str, bool | str | None]:
+    """`encrypted` and `kms_key` (the Cloud KMS key, without its version) as the snapshot reports them."""
+    found = snap.snapshot_encryption_key
+    name = found.kms_key_name
+    return {
+        "encrypted": bool(name or found.sha256),
+        "kms_key": name.split("/cryptoKeyVersions/")[0] if name else None,
+    }
+
+
+def _encryption(kms_key: str | None) -> compute_v1.CustomerEncryptionKey | None:
+    return compute_v1.CustomerEncryptionKey(kms_key_name=kms_key) if kms_key else None
+
+
 def to_snapshot(snap: compute_v1.Snapshot) -> Snapshot:
     lab = snap.labels
     micros = int(L.decode(lab[L.TAKEN_AT]))
     copy_of = L.decode(lab[L.COPY_OF]) if L.COPY_OF in lab else None
-    return Snapshot(
+    made = Snapshot(
         id=snap.name,
         service=L.decode(lab[L.SERVICE]),
         region=snap.storage_locations[0] if snap.storage_locations else "",
@@ -71,6 +91,7 @@ def to_snapshot(snap: compute_v1.Snapshot) -> Snapshot:
         copy_of=copy_of,
         key=_described_key(snap.description),
     )
+    return made.model_copy(update=encryption_of(snap))
 
 
 def _resource(kind: str, name: str, region: str, lab: dict[str, str], description: str) -> Resource:
@@ -124,8 +145,11 @@ class GcpStorage:
                     f"gcp: snapshot {snap.name} exists but was made by another key"
                 ) from None
 
-    def snapshot_volume(self, service: str, region: str, taken_at: datetime, key: str) -> Snapshot:
-        """Snapshot the data disk, stored in the region itself (jurisdiction); once per key."""
+    def snapshot_volume(
+        self, service: str, region: str, taken_at: datetime, key: str, kms_key: str | None = None
+    ) -> Snapshot:
+        """Snapshot the data disk, stored in the region itself (jurisdiction), encrypted with `kms_key`
+        (a Cloud KMS key; None: Google's default encryption); once per key."""
         p = self._place(service, region)
         mark = watermark(taken_at)
         micros = (_utc(taken_at) - _EPOCH) // timedelta(microseconds=1)
@@ -153,14 +177,25 @@ class GcpStorage:
                 L.WATERMARK: L.encode(str(mark)),
                 L.KEY: L.key_label(key),
             },
+            snapshot_encryption_key=_encryption(kms_key),
         )
         self._insert_snapshot(p, snap, key, "snapshot")
-        return result  # built from the inputs: a replay answers the same even if deleted since
+        # Built from the inputs (a replay answers the same even if deleted since), but encryption
+        # only as the snapshot reports it: gone, it counts as unencrypted.
+        made = self._get_snapshot(p, result.id)
+        return result if made is None else result.model_copy(update=encryption_of(made))
 
     def copy_snapshot(
-        self, service: str, snapshot_id: str, region: str, dest_region: str, key: str
+        self,
+        service: str,
+        snapshot_id: str,
+        region: str,
+        dest_region: str,
+        key: str,
+        kms_key: str | None = None,
     ) -> Snapshot:
-        """Copy via a temporary disk in `dest_region` (no copy API); looked up by key-derived name first."""
+        """Copy via a temporary disk in `dest_region` (no copy API), both encrypted with `kms_key` (the
+        destination's key; an unencrypted source is encrypted so); looked up by key-derived name first."""
         dest = self._place(service, dest_region)
         name = L.name_for("s", key)
         existing = self._get_snapshot(dest, name)
@@ -182,6 +217,7 @@ class GcpStorage:
             {L.SERVICE: L.encode(service), L.KIND: L.encode("copy-tmp"), L.KEY: L.key_label(key)},
             key,
             "copy-disk",
+            encryption=_encryption(kms_key),
         )
         lab = dict(source.labels)
         lab[L.COPY_OF] = lab.get(L.COPY_OF) or L.encode(source.name)
@@ -192,6 +228,7 @@ class GcpStorage:
             storage_locations=[dest_region],
             description=json.dumps({"key": key}),
             labels=lab,
+            snapshot_encryption_key=_encryption(kms_key),
         )
         self._insert_snapshot(dest, snap, key, "copy-snapshot")
         self._delete_disk(dest, dest.zone, tmp, key, "copy-cleanup")
@@ -247,8 +284,15 @@ class GcpStorage:
         key: str,
         step: str,
         description: str = "",
+        encryption: compute_v1.CustomerEncryptionKey | None = None,
     ) -> None:
-        disk = compute_v1.Disk(name=name, source_snapshot=source, labels=lab, description=description)
+        disk = compute_v1.Disk(
+            name=name,
+            source_snapshot=source,
+            labels=lab,
+            description=description,
+            disk_encryption_key=encryption,
+        )
         with contextlib.suppress(AlreadyExists):  # named from the key: made by an earlier attempt
             p.run(
                 f"create disk {name}",

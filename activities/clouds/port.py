@@ -20,14 +20,24 @@ from contracts.storage import Resource, Snapshot, VolumeCheck
 class StoragePort(Protocol):
     """Backup and recovery operations; every mutating one takes an idempotency key."""
 
-    def snapshot_volume(self, service: str, region: str, taken_at: datetime, key: str) -> Snapshot:
-        """Snapshot the service's data volume in `region`; once per key."""
+    def snapshot_volume(
+        self, service: str, region: str, taken_at: datetime, key: str, kms_key: str | None = None
+    ) -> Snapshot:
+        """Snapshot the service's data volume in `region`, encrypted with `kms_key` where the provider
+        takes a key at snapshot time; once per key. `encrypted` / `kms_key` are what it reports."""
         ...
 
     def copy_snapshot(
-        self, service: str, snapshot_id: str, region: str, dest_region: str, key: str
+        self,
+        service: str,
+        snapshot_id: str,
+        region: str,
+        dest_region: str,
+        key: str,
+        kms_key: str | None = None,
     ) -> Snapshot:
-        """Copy the snapshot stored in `region` to `dest_region`; once per key (tag and look first)."""
+        """Copy the snapshot stored in `region` to `dest_region`, encrypted with `kms_key` (the
+        destination's key; None: as the source); once per key (tag and look first)."""
         ...
 
     def list_snapshots(self, service: str, region: str) -> list[Snapshot]:

@@ -31,7 +31,7 @@ Result = TypeVar("Result", bound=BaseModel)
 Placed = TypeVar("Placed", Snapshot, Resource)
 
 CORRUPT_PREFIX = "corrupt-"
-_SNAPSHOT_COLUMNS = "id, service, region, source_region, taken_at, checksum, watermark, copy_of, key"
+_SNAPSHOT_COLUMNS = "id, service, region, source_region, taken_at, checksum, watermark, copy_of, key, kms_key"
 _RESOURCE_COLUMNS = "id, kind, service, region, env, snapshot_id, key"
 
 
@@ -89,8 +89,16 @@ def snapshot_by_key(conn: sqlite3.Connection, service: str, region: str, key: st
     return _snapshot(row) if row else None
 
 
-def take(conn: sqlite3.Connection, service: str, region: str, taken_at: datetime, key: str) -> Snapshot:
-    """Store a new original snapshot of the service's data in `region` as of `taken_at`."""
+def take(
+    conn: sqlite3.Connection,
+    service: str,
+    region: str,
+    taken_at: datetime,
+    key: str,
+    kms_key: str | None = None,
+) -> Snapshot:
+    """Store a new original snapshot of the service's data in `region` as of `taken_at`, encrypted
+    with `kms_key` (None: unencrypted)."""
     mark = watermark(taken_at)
     snap = Snapshot(
         id=_new_id("snap"),
@@ -101,19 +109,28 @@ def take(conn: sqlite3.Connection, service: str, region: str, taken_at: datetime
         checksum=checksum(service, region, mark),
         watermark=mark,
         key=key,
+        encrypted=kms_key is not None,
+        kms_key=kms_key,
     )
     _insert_snapshot(conn, snap)
     return snap
 
 
-def copy(conn: sqlite3.Connection, source: Snapshot, dest_region: str, key: str) -> Snapshot:
-    """Store a copy of `source` in `dest_region`, tagged `key`; copy_of names the first original."""
+def copy(
+    conn: sqlite3.Connection, source: Snapshot, dest_region: str, key: str, kms_key: str | None = None
+) -> Snapshot:
+    """Store a copy of `source` in `dest_region`, tagged `key`; copy_of names the first original.
+
+    With `kms_key` the copy is (re-)encrypted with it, as EBS CopySnapshot with a KmsKeyId does;
+    without, it keeps the source's encryption.
+    """
     snap = source.model_copy(
         update={
             "id": _new_id("snap"),
             "region": dest_region,
             "copy_of": source.copy_of or source.id,
             "key": key,
+            **({"encrypted": True, "kms_key": kms_key} if kms_key is not None else {}),
         }
     )
     _insert_snapshot(conn, snap)
@@ -265,6 +282,8 @@ def _snapshot(row: sqlite3.Row) -> Snapshot:
         watermark=int(row["watermark"]),
         copy_of=None if row["copy_of"] is None else str(row["copy_of"]),
         key=str(row["key"]),
+        encrypted=row["kms_key"] is not None,
+        kms_key=None if row["kms_key"] is None else str(row["kms_key"]),
     )
 
 
@@ -272,7 +291,7 @@ def _insert_snapshot(conn: sqlite3.Connection, snap: Snapshot) -> None:
     # fixed-width UTC text, so ORDER BY taken_at is chronological
     taken_at = _utc(snap.taken_at).isoformat(timespec="microseconds")
     conn.execute(
-        f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - fixed columns
+        f"INSERT INTO snapshots ({_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - fixed columns
         (
             snap.id,
             snap.service,
@@ -283,6 +302,7 @@ def _insert_snapshot(conn: sqlite3.Connection, snap: Snapshot) -> None:
             snap.watermark,
             snap.copy_of,
             snap.key,
+            snap.kms_key if snap.encrypted else None,
         ),
     )
 
@@ -349,8 +369,11 @@ class SimStorage:
             apply: Callable[[sqlite3.Connection], Result],
         ) -> Result: ...
 
-    def snapshot_volume(self, service: str, region: str, taken_at: datetime, key: str) -> Snapshot:
-        """Snapshot the service's data volume in `region` as of `taken_at`; once per key.
+    def snapshot_volume(
+        self, service: str, region: str, taken_at: datetime, key: str, kms_key: str | None = None
+    ) -> Snapshot:
+        """Snapshot the service's data volume in `region` as of `taken_at`, recorded as encrypted with
+        `kms_key` (None: unencrypted); once per key.
 
         The sim has no data clock: it stamps the snapshot with the caller's `taken_at` (the
         workflow's clock), so time-skipping tests can simulate weeks of backups in seconds. A
@@ -360,7 +383,7 @@ class SimStorage:
         def apply(conn: sqlite3.Connection) -> Snapshot:
             self._require_seeded(conn, service, region)
             require_up(conn, region)
-            return take(conn, service, region, taken_at, key)
+            return take(conn, service, region, taken_at, key, kms_key)
 
         def replay(conn: sqlite3.Connection, payload: str) -> Snapshot:
             return _same_place(key, Snapshot.model_validate_json(payload), service, region)
@@ -368,9 +391,16 @@ class SimStorage:
         return self._keyed("snapshot_volume", key, replay, apply)
 
     def copy_snapshot(
-        self, service: str, snapshot_id: str, region: str, dest_region: str, key: str
+        self,
+        service: str,
+        snapshot_id: str,
+        region: str,
+        dest_region: str,
+        key: str,
+        kms_key: str | None = None,
     ) -> Snapshot:
-        """Copy a snapshot stored in `region` to `dest_region`; once per key, by looking before acting.
+        """Copy a snapshot stored in `region` to `dest_region`, re-encrypted with `kms_key` (None: as
+        the source); once per key, by looking before acting.
 
         Like EBS CopySnapshot (no client token) the copy is tagged with its key and a retry finds
         it in `dest_region` instead of copying again: the ledger is not used. Both regions must be
@@ -390,7 +420,7 @@ class SimStorage:
             if source is None:
                 raise _missing("snapshot", snapshot_id, service, region)
             require_up(conn, region)
-            return copy(conn, source, dest_region, key)
+            return copy(conn, source, dest_region, key, kms_key)
 
     def list_snapshots(self, service: str, region: str) -> list[Snapshot]:
         """Snapshots stored in `region`, newest first; RegionUnavailable in an outage (use the copies)."""

@@ -100,6 +100,7 @@ ADDED_COLUMNS = (
     ("regions", "metrics_gap", "INTEGER NOT NULL DEFAULT 0"),
     ("regions", "instance_quota", "INTEGER"),
     ("api_faults", "delay_s", "REAL NOT NULL DEFAULT 0"),
+    ("snapshots", "kms_key", "TEXT"),  # NULL: stored unencrypted (as every snapshot before it)
 )
 TABLES = (
     "regions",

@@ -30,11 +30,17 @@ GCP_BACKUP = {"us-central1": "europe-west1", "europe-west1": "us-central1", "asi
 PROJECT = "globalops-test"
 
 
+def gcp_key(region: str) -> str:
+    """The Cloud KMS key that encrypts the region's snapshots (the test server checks its form only)."""
+    return f"projects/{PROJECT}/locations/{region}/keyRings/globalops/cryptoKeys/backups"
+
+
 def gcp_topology(topology: Topology, server: ComputeTestServer, queue: str = "globalops") -> Topology:
     """The default topology with the GCP regions on provider gcp, pointing at the test server.
 
     Residency is off so a GCP region can fail over / back up to another GCP region (the GCP
     traffic manager only knows GCP backends).
+    Each GCP region has its backup key (`gcp_key`).
     """
     regions = []
     for region in topology.regions:
@@ -48,7 +54,12 @@ def gcp_topology(topology: Topology, server: ComputeTestServer, queue: str = "gl
                 call_retry_s=10,
             )
             region = region.model_copy(
-                update={"provider": "gcp", "gcp": cfg, "backup_region": GCP_BACKUP[region.name]}
+                update={
+                    "provider": "gcp",
+                    "gcp": cfg,
+                    "backup_region": GCP_BACKUP[region.name],
+                    "backup_key": gcp_key(region.name),
+                }
             )
         regions.append(region)
     services = [s.model_copy(update={"data_residency": False}) for s in topology.services]

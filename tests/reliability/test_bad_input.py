@@ -94,6 +94,17 @@ def _drop_core_wave(data: dict[str, Any]) -> None:
     data["waves"] = [w for w in data["waves"] if w["name"] != "core"]
 
 
+def _all(*mutations: Mutation) -> Mutation:
+    def mutate(data: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(data)
+
+    return mutate
+
+
+WEST_KEY = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
 # ----- the table ---------------------------------------------------------------------------------
 
 
@@ -141,6 +152,16 @@ TABLE: list[Row] = [
     Row("topo-a-list", "topology", ("(top level)", "expected a mapping"), file="- a\n- b\n", args=DRILL),
     Row("topo-unknown-field", "topology", ("regions[3].instance", "unknown field 'instance'", "'instances'"),
         file=_set("regions.3.instance", 4), args=ROLLOUT),
+    Row("topo-aws-key-of-another-region", "topology",
+        ("regions[0].backup_key", "the KMS key is in us-west-2", "only with a key of us-east-1"),
+        file=_all(_set("regions.0.provider", "aws"), _set("regions.0.backup_key", WEST_KEY)), args=BACKUP),
+    Row("topo-aws-key-an-alias", "topology",
+        ("regions[0].backup_key", "'alias/backups' is not a KMS key ARN"),
+        file=_all(_set("regions.0.provider", "aws"), _set("regions.0.backup_key", "alias/backups")),
+        args=ROLLOUT),
+    Row("topo-aws-region-without-key", "topology",
+        ("regions[0].backup_key", "us-east-1 has no backup key", "require_encryption"),
+        file=_set("regions.0.provider", "aws"), args=(*BACKUP, "--region", "us-east-1")),
     Row("topo-backup-not-a-region", "topology",
         ("regions[0].backup_region", "'mars-central-1' is not a region of this topology"),
         file=_set("regions.0.backup_region", "mars-central-1"), args=BACKUP),

@@ -193,9 +193,21 @@ def test_bad_input_is_one_line_exit_2_and_starts_nothing(case: Case, connect_cal
         (["dr"], ("recover", "validate")),
         (
             ["dr", "recover"],
-            ("--source-region", "--target-region", "--rto", "--rpo", "--failed-at", "--accept-rpo-breach"),
+            (
+                "--source-region",
+                "--target-region",
+                "--rto",
+                "--rpo",
+                "--failed-at",
+                "--accept-rpo-breach",
+                "--allow-unencrypted",
+                "Risk:",
+            ),
         ),
-        (["dr", "validate"], ("--region", "--check-integrity", "--check-consistency", "Example")),
+        (
+            ["dr", "validate"],
+            ("--region", "--check-integrity", "--check-consistency", "--allow-unencrypted", "Example"),
+        ),
         (["drill"], ("run", "list", "report", "abort", "schedule")),
         (["drill", "report"], ("--markdown-out", "--json-out", "--json", "Example")),
         (

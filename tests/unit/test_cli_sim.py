@@ -451,12 +451,22 @@ def test_snapshots_lists_originals_and_copies() -> None:
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
     old = cloud.snapshot_volume("checkout", "us-east-1", t0, "a")
     new = cloud.snapshot_volume("checkout", "us-east-1", t0 + timedelta(days=1), "b")
-    copy = cloud.copy_snapshot("checkout", old.id, "us-east-1", "eu-west-1", "c")
+    copy = cloud.copy_snapshot("checkout", old.id, "us-east-1", "eu-west-1", "c", kms_key="sim-kms/eu-west-1")
 
     doc = snapshots_json("--service", "checkout")
     rows = doc["snapshots"]
     assert [r["id"] for r in rows] == [new.id, old.id, copy.id]  # by region in topology order, newest first
-    assert set(rows[2]) == {"id", "region", "source_region", "taken_at", "watermark", "checksum", "copy_of"}
+    assert set(rows[2]) == {
+        "id",
+        "region",
+        "source_region",
+        "taken_at",
+        "watermark",
+        "checksum",
+        "copy_of",
+        "kms_key",
+    }
+    assert (rows[1]["kms_key"], rows[2]["kms_key"]) == (None, "sim-kms/eu-west-1")  # plain, re-encrypted
     assert (rows[2]["region"], rows[2]["source_region"], rows[2]["copy_of"]) == (
         "eu-west-1",
         "us-east-1",

@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from config.durations import Duration, format_duration, parse_duration
 from config.loader import ConfigError, load_config, load_policies, load_topology
-from config.models import Policies, Topology
+from config.models import Policies, RegionConfig, Topology, backup_key_problem
 from config.paths import DEFAULTS_DIR, default_policies_path, default_topology_path
 
 DEMO_POLICIES = DEFAULTS_DIR / "policies.demo.yaml"
@@ -384,3 +384,52 @@ def test_format_duration(seconds: float, text: str) -> None:
 @pytest.mark.parametrize("seconds", [0.5, 2.5, 30, 600, 3600, 5400, 86400])
 def test_format_duration_round_trips(seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
+
+
+# --------------------------------------------------------------------------- backup keys
+
+EAST_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+CMEK = "projects/p/locations/us-central1/keyRings/r/cryptoKeys/k"
+
+
+@pytest.mark.parametrize(
+    ("provider", "key", "problem"),
+    [
+        ("aws", EAST_ARN, None),
+        ("aws", EAST_ARN.replace("us-east-1", "us-west-2"), "the KMS key is in us-west-2"),
+        ("aws", "alias/backups", "'alias/backups' is not a KMS key ARN (arn:aws:kms:us-east-1:"),
+        ("aws", "1234abcd-12ab-34cd-56ef-1234567890ab", "is not a KMS key ARN"),
+        ("gcp", CMEK, None),
+        ("gcp", f"{CMEK}/cryptoKeyVersions/1", "is not a Cloud KMS key name"),
+        ("gcp", "k", "'k' is not a Cloud KMS key name"),
+        ("sim", "anything", None),
+        ("aws", None, None),
+    ],
+)
+def test_a_backup_key_must_be_one_its_provider_can_use_in_the_region(
+    provider: str, key: str | None, problem: str | None
+) -> None:
+    data = {
+        "name": "us-east-1",
+        "cloud": "aws",
+        "provider": provider,
+        "tier": "primary",
+        "jurisdiction": "US",
+    }
+    found = backup_key_problem(provider, "us-east-1", key)
+    if problem is None:
+        assert found is None
+        assert RegionConfig.model_validate({**data, "backup_key": key}).backup_key == key
+    else:
+        assert found is not None and problem in found
+        with pytest.raises(ValueError, match="backup_key: "):
+            RegionConfig.model_validate({**data, "backup_key": key})
+
+
+def test_sim_regions_have_a_default_key_and_encryption_is_required_by_default() -> None:
+    topo, pols = load_config()
+    assert pols.dr.backup.require_encryption is True
+    assert all(r.snapshot_key == f"sim-kms/{r.name}" for r in topo.regions)
+    aws = topo.regions[0].model_copy(update={"provider": "aws"})
+    assert aws.snapshot_key is None  # no default outside the sim: a backup fails closed
+    assert aws.model_copy(update={"backup_key": EAST_ARN}).snapshot_key == EAST_ARN

@@ -12,15 +12,19 @@ from config.loader import load_topology
 from config.models import Topology
 from contracts.storage import Snapshot
 from workflows.logic.dr import (
+    backup_key_problem,
     choose_snapshot,
     copy_destination,
     drill_regions,
     freeze_at,
     met,
+    missing_key,
     provider_problem,
     rpo_s,
+    stored_unencrypted,
     target_problem,
     to_prune,
+    unencrypted_refusal,
 )
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -242,3 +246,87 @@ def test_drill_cron_must_have_five_fields() -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("6h15m", 22500.0), ("1m30s", 90.0), ("2d12h", 216000.0)])
 def test_compound_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+# --- encryption --------------------------------------------------------------------------------
+
+
+def keyless(topology: Topology, *names: str) -> Topology:
+    """Every region on AWS (copies stay on one provider) with a key of its own, but `names` without."""
+    regions = [
+        r.model_copy(update={"provider": "aws", "backup_key": None if r.name in names else f"key/{r.name}"})
+        for r in topology.regions
+    ]
+    return topology.model_copy(update={"regions": regions})
+
+
+def sealed(snapshot: Snapshot, kms_key: str | None) -> Snapshot:
+    return snapshot.model_copy(update={"encrypted": True, "kms_key": kms_key})
+
+
+def test_a_region_without_a_key_is_named_with_its_field_only_when_encryption_is_required(
+    topology: Topology,
+) -> None:
+    topo = keyless(topology, "eu-west-1")
+    index = topo.region_names().index("eu-west-1")
+    assert missing_key(topo, "eu-west-1", True) == (
+        f"regions[{index}].backup_key: eu-west-1 has no backup key and dr.backup.require_encryption is on:"
+        " name a customer key of eu-west-1, or nothing of it is stored"
+    )
+    assert missing_key(topo, "eu-west-1", False) is None
+    assert missing_key(topo, "eu-central-1", True) is None
+    assert missing_key(topology, "eu-west-1", True) is None  # a sim region: sim-kms/eu-west-1
+    assert topology.region("eu-west-1").snapshot_key == "sim-kms/eu-west-1"
+
+
+def test_a_backup_needs_the_key_of_each_region_and_of_its_copy_destination(topology: Topology) -> None:
+    # eu-west-1 copies to eu-central-1; eu-west-2 (UK) copies nowhere
+    assert backup_key_problem(topology, "checkout", topology.region_names(), True) is None
+    dest_keyless = keyless(topology, "eu-central-1")
+    problem = backup_key_problem(dest_keyless, "checkout", ["eu-west-2", "eu-west-1"], True)
+    assert problem is not None and "eu-central-1 has no backup key" in problem
+    assert backup_key_problem(dest_keyless, "checkout", ["eu-west-2"], True) is None
+    assert backup_key_problem(dest_keyless, "checkout", ["eu-west-1"], False) is None
+    both = keyless(topology, "eu-west-1", "eu-central-1")
+    first = backup_key_problem(both, "checkout", ["eu-west-1"], True)
+    assert first is not None and "eu-west-1 has no backup key" in first
+    # ca-central-1's backup region us-east-1 is outside its group: under residency no copy goes there
+    assert backup_key_problem(keyless(topology, "us-east-1"), "checkout", ["ca-central-1"], True) is None
+    alone = keyless(topology, "eu-west-2")
+    lonely = backup_key_problem(alone, "checkout", ["eu-west-2"], True)
+    assert lonely is not None and "eu-west-2 has no backup key" in lonely
+
+
+def test_the_copy_must_carry_its_regions_key_and_may_re_encrypt_an_unencrypted_source() -> None:
+    plain = snap("s", "eu-west-1", 0, region="eu-west-1")
+    copy = snap("c", "eu-west-1", 0)
+    assert stored_unencrypted(plain, sealed(copy, "k-central"), "k-central") is None
+    assert stored_unencrypted(sealed(plain, "k-west"), sealed(copy, "k-central"), "k-central") is None
+    assert stored_unencrypted(plain, copy, "k-central") == "copy c in eu-central-1 is stored unencrypted"
+    assert stored_unencrypted(plain, sealed(copy, "k-west"), "k-central") == (
+        "copy c in eu-central-1 is encrypted with k-west, not its region's key k-central"
+    )
+    assert stored_unencrypted(plain, sealed(copy, None), "k-central") == (
+        "copy c in eu-central-1 is encrypted with no customer key, not its region's key k-central"
+    )
+
+
+def test_without_a_copy_the_snapshot_itself_must_be_encrypted() -> None:
+    plain = snap("s", "eu-west-2", 0, region="eu-west-2")
+    assert stored_unencrypted(sealed(plain, "k-uk"), None, None) is None
+    assert stored_unencrypted(sealed(plain, None), None, None) is None  # encrypted, key not named
+    assert stored_unencrypted(plain, None, None) == (
+        "snapshot s in eu-west-2 is stored unencrypted and has no copy to re-encrypt"
+    )
+
+
+def test_recovery_refuses_an_unencrypted_snapshot_unless_not_required_or_allowed_for_the_run() -> None:
+    plain = snap("c", "eu-west-1", 0)
+    assert unencrypted_refusal(plain, required=True, allowed=False) == (
+        "snapshot c in eu-central-1 is not encrypted and dr.backup.require_encryption is on"
+        " (to use it anyway, for one run: --allow-unencrypted)"
+    )
+    assert unencrypted_refusal(plain, required=False, allowed=False) is None
+    assert unencrypted_refusal(plain, required=True, allowed=True) is None
+    assert unencrypted_refusal(sealed(plain, "k"), required=True, allowed=False) is None
+    assert unencrypted_refusal(sealed(plain, None), required=True, allowed=False) is None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -272,3 +274,43 @@ def test_resources_view_filters_by_env(sim: SimCloud) -> None:
     assert [r.id for r in sim.resources(SVC)] == [volume, drill[0].id]
     assert sim.resources(SVC, "drill-1") == drill
     assert sim.resources("payments") == []
+
+
+# --------------------------------------------------------------------------- encryption
+
+
+def test_the_sim_records_each_snapshots_key_and_a_copy_takes_its_destinations(sim: SimCloud) -> None:
+    sealed = sim.snapshot_volume(SVC, SRC, T0, "enc/snap", kms_key="sim-kms/us-east-1")
+    plain = sim.snapshot_volume(SVC, SRC, T0, "enc/plain")
+    assert (sealed.encrypted, sealed.kms_key) == (True, "sim-kms/us-east-1")
+    assert (plain.encrypted, plain.kms_key) == (False, None)
+    recopied = sim.copy_snapshot(SVC, plain.id, SRC, DST, "enc/copy-plain", kms_key="sim-kms/us-west-2")
+    kept = sim.copy_snapshot(SVC, sealed.id, SRC, DST, "enc/copy-sealed")
+    as_is = sim.copy_snapshot(SVC, plain.id, SRC, DST, "enc/copy-as-is")
+    assert (recopied.encrypted, recopied.kms_key) == (True, "sim-kms/us-west-2")  # re-encrypted on copy
+    assert (kept.encrypted, kept.kms_key) == (True, "sim-kms/us-east-1")  # no key: as the source
+    assert (as_is.encrypted, as_is.kms_key) == (False, None)
+    # read back from the store, not from what was asked
+    stored = {s.id: (s.encrypted, s.kms_key) for s in sim.list_snapshots(SVC, DST)}
+    assert stored == {
+        recopied.id: (True, "sim-kms/us-west-2"),
+        kept.id: (True, "sim-kms/us-east-1"),
+        as_is.id: (False, None),
+    }
+    assert sim.copy_snapshot(SVC, plain.id, SRC, DST, "enc/copy-plain", kms_key="other") == recopied
+
+
+def test_a_snapshot_stored_before_encryption_reads_back_unencrypted(tmp_path: Path) -> None:
+    path = tmp_path / "sim.db"
+    SimCloud(path).seed(SVC, [(SRC, 2)], "1.0.0")
+    conn = sqlite3.connect(path)
+    with conn:  # the table as the version before encryption made it, with one snapshot
+        conn.execute("ALTER TABLE snapshots DROP COLUMN kms_key")
+        conn.execute(
+            "INSERT INTO snapshots (id, service, region, source_region, taken_at, checksum, watermark, key)"
+            " VALUES ('snap-old', ?, ?, ?, ?, 'c', 1, 'k')",
+            (SVC, SRC, SRC, T0.isoformat(timespec="microseconds")),
+        )
+    conn.close()
+    [old] = SimCloud(path).list_snapshots(SVC, SRC)
+    assert (old.id, old.encrypted, old.kms_key) == ("snap-old", False, None)

@@ -6,7 +6,8 @@ import concurrent.futures
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from contracts.dr import (
 )
 from contracts.failover import ProbeResult
 from contracts.rollout import RegionRef
+from contracts.storage import Snapshot
 from tests.helpers.backup_driver import BackupDriverWorkflow
 from tests.helpers.breaks import replaced_activities
 from tests.helpers.polling import apoll
@@ -141,6 +143,11 @@ async def test_backup_copies_every_region_to_its_backup_region(
         assert row.copy_region == region.backup_region
         copies = [s for s in sim.list_snapshots(SERVICE, region.backup_region or "") if s.copy_of]
         assert row.copy_id in {s.id for s in copies if s.source_region == region.name}
+        # each copy is encrypted with its own region's key (the sim's default), as the sim records it
+        copy = next(s for s in copies if s.id == row.copy_id)
+        assert copy.encrypted and copy.kms_key == row.kms_key == f"sim-kms/{region.backup_region}"
+        original = next(s for s in sim.list_snapshots(SERVICE, region.name) if s.id == row.snapshot_id)
+        assert original.encrypted and original.kms_key == f"sim-kms/{region.name}"
 
 
 async def test_backup_under_data_residency_keeps_copies_in_the_group(
@@ -161,6 +168,63 @@ async def test_backup_under_data_residency_keeps_copies_in_the_group(
     for row in report.regions:
         if row.copy_region:
             assert topo.region(row.copy_region).jurisdiction == topo.region(row.region).jurisdiction
+
+
+class PlainVolumes(SimCloud):
+    """The sim with unencrypted volumes, as EBS without encryption: every snapshot comes out plain."""
+
+    def snapshot_volume(
+        self, service: str, region: str, taken_at: datetime, key: str, kms_key: str | None = None
+    ) -> Snapshot:
+        return super().snapshot_volume(service, region, taken_at, key, None)
+
+
+async def test_an_unencrypted_snapshot_is_re_encrypted_on_copy_and_one_without_a_copy_fails(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    tmp_path: Path,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    topo = on_queue(topology, unique_queue())
+    plain = PlainVolumes(tmp_path / "sim.db")  # the `sim` fixture's cloud, plain volumes
+    async with make_worker(ts_env.client, plain, executor, topo.default_task_queue):
+        report = await backup(ts_env, topo, policies, regions=["eu-west-1", "eu-west-2"])
+    rows = {r.region: r for r in report.regions}
+    west = rows["eu-west-1"]
+    assert west.ok and "unencrypted snapshot, re-encrypted on copy" in west.note
+    assert not next(s for s in sim.list_snapshots(SERVICE, "eu-west-1") if s.id == west.snapshot_id).encrypted
+    copy = next(s for s in sim.list_snapshots(SERVICE, "eu-central-1") if s.id == west.copy_id)
+    assert copy.encrypted and copy.kms_key == west.kms_key == "sim-kms/eu-central-1"
+    # UK data may not leave the UK: no copy to re-encrypt, so the plain snapshot fails the backup
+    uk = rows["eu-west-2"]
+    assert not uk.ok and uk.note == (
+        f"snapshot {uk.snapshot_id} in eu-west-2 is stored unencrypted and has no copy to re-encrypt"
+    )
+    assert report.status == "failed" and report.reason == "no backup of eu-west-2"
+
+
+async def test_a_region_without_a_key_is_not_backed_up_when_encryption_is_required(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    # Two EU regions on AWS without backup keys (the sim has a default key; AWS has none).
+    keyless = [
+        r.model_copy(update={"provider": "aws"}) if r.jurisdiction == "EU" else r for r in topology.regions
+    ]
+    topo = on_queue(topology.model_copy(update={"regions": keyless}), unique_queue())
+    before = sim.inventory()
+    async with make_worker(ts_env.client, sim, executor, topo.default_task_queue):
+        report = await backup(ts_env, topo, policies, regions=["eu-west-1"])
+    row = report.regions[0]
+    assert report.status == "failed" and not row.ok and row.snapshot_id is None
+    assert row.note.startswith(f"regions[{topo.region_names().index('eu-west-1')}].backup_key: eu-west-1 has")
+    assert "require_encryption" in row.note
+    assert sim.inventory() == before
 
 
 async def test_retention_over_40_days_of_six_hourly_backups_keeps_30_days_and_the_newest(
@@ -265,6 +329,44 @@ async def test_recover_refuses_a_stale_snapshot_and_a_foreign_target_and_changes
     assert stale.status == "refused" and "over the RPO target 300s" in (stale.reason or "")
     assert foreign.status == "refused" and "jurisdiction group US" in (foreign.reason or "")
     assert accepted.status == "succeeded" and not accepted.met_targets
+
+
+async def test_recover_refuses_an_unencrypted_snapshot_unless_allowed_for_the_run(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topology: Topology,
+    policies: Policies,
+) -> None:
+    topo = on_queue(topology, unique_queue())
+    # An unencrypted copy in eu-central-1, as a backup from before encryption left it.
+    taken = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    original = sim.snapshot_volume(SERVICE, "eu-west-1", taken, "old-backup/snapshot")
+    copy = sim.copy_snapshot(SERVICE, original.id, "eu-west-1", "eu-central-1", "old-backup/copy")
+    assert not copy.encrypted
+    failed_at = taken + timedelta(minutes=20)
+    async with make_worker(ts_env.client, sim, executor, topo.default_task_queue):
+        before = sim.inventory()
+        refused = await recover(
+            ts_env,
+            recovery(topo, policies, "eu-west-1", "eu-central-1", failed_at=failed_at),
+            f"dr:{SERVICE}:plain",
+        )
+        assert sim.inventory() == before
+        allowed = await recover(
+            ts_env,
+            recovery(
+                topo, policies, "eu-west-1", "eu-central-1", failed_at=failed_at, allow_unencrypted=True
+            ),
+            f"dr:{SERVICE}:plain-allowed",
+        )
+    assert refused.status == "refused" and refused.reason == (
+        f"snapshot {copy.id} in eu-central-1 is not encrypted and dr.backup.require_encryption is on"
+        " (to use it anyway, for one run: --allow-unencrypted)"
+    )
+    assert refused.resources == []
+    assert allowed.status == "succeeded" and allowed.snapshot_id == copy.id, allowed.reason
+    assert any(step.endswith("NOT encrypted") for step in allowed.steps)
 
 
 async def test_a_drill_passes_and_leaves_nothing_behind(

@@ -113,6 +113,62 @@ def choose_snapshot(snapshots: Iterable[Snapshot], source: str, wanted: str) -> 
     return found
 
 
+def missing_key(topology: Topology, region: str, required: bool) -> str | None:
+    """Why `region` cannot store a backup as the policy requires: it has no customer key (None: it has
+    one, or encryption is not required)."""
+    if not required or topology.region(region).snapshot_key is not None:
+        return None
+    index = topology.region_names().index(region)
+    return (
+        f"regions[{index}].backup_key: {region} has no backup key and dr.backup.require_encryption is on:"
+        f" name a customer key of {region}, or nothing of it is stored"
+    )
+
+
+def backup_key_problem(
+    topology: Topology, service: str, regions: Iterable[str], required: bool
+) -> str | None:
+    """The first region of a backup of `regions` whose snapshot or copy would have no key (None: none)."""
+    for name in regions:
+        dest = copy_destination(topology, service, name)[0]
+        for region in (name, dest) if dest else (name,):
+            problem = missing_key(topology, region, required)
+            if problem:
+                return problem
+    return None
+
+
+def stored_unencrypted(snapshot: Snapshot, copy: Snapshot | None, dest_key: str | None) -> str | None:
+    """Why a backup broke the encryption policy, from what the provider reports (None: it did not).
+
+    The copy is what a recovery uses: it must carry its region's key `dest_key` (an unencrypted
+    source is re-encrypted on copy). Without a copy, the snapshot itself must be encrypted.
+    """
+    if copy is None:
+        if snapshot.encrypted:
+            return None
+        return (
+            f"snapshot {snapshot.id} in {snapshot.region} is stored unencrypted and has no copy to re-encrypt"
+        )
+    if not copy.encrypted:
+        return f"copy {copy.id} in {copy.region} is stored unencrypted"
+    if copy.kms_key != dest_key:
+        used = copy.kms_key or "no customer key"
+        return f"copy {copy.id} in {copy.region} is encrypted with {used}, not its region's key {dest_key}"
+    return None
+
+
+def unencrypted_refusal(snapshot: Snapshot, required: bool, allowed: bool) -> str | None:
+    """Why a recovery must not use `snapshot`: it is unencrypted while the policy requires
+    encryption and this run did not allow it (None: it may be used)."""
+    if snapshot.encrypted or not required or allowed:
+        return None
+    return (
+        f"snapshot {snapshot.id} in {snapshot.region} is not encrypted and dr.backup.require_encryption"
+        " is on (to use it anyway, for one run: --allow-unencrypted)"
+    )
+
+
 def rpo_s(failed_at: datetime, snapshot: Snapshot) -> float:
     """Data lost, in seconds: from the snapshot's point in time to the failure (never negative)."""
     return max(0.0, (failed_at - snapshot.taken_at).total_seconds())

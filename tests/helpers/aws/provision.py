@@ -2,7 +2,8 @@
 
 Per AWS region: a VPC with two subnets, an AMI-less launch template (version 1 = the service's
 initial release), the stable and canary Auto Scaling groups, an ALB with two target groups and a
-weighted listener, and the service's data volume. Globally: the hosted zone and one weighted
+weighted listener, and the service's data volume; before the topology exists, a KMS key for backups
+(the topology names its ARN as the region's backup_key). Globally: the hosted zone and one weighted
 record per region. Plus the metrics AWS would publish for them (`put_metrics`): the ALB's per
 target group, EC2's CPU per Auto Scaling group and RDS's replica lag, so health and analysis have
 something to read.
@@ -34,6 +35,8 @@ INSTANCES = 2
 REPLICA = "{service}-replica"
 #: Polls of the adapter's waits: moto reaches end states at once unless a test hook says otherwise.
 POLL_INTERVAL_S = 0.05
+#: The alias of each AWS region's backup key in moto's KMS.
+BACKUP_KEY_ALIAS = "alias/globalops-backup"
 
 
 def aws_config(endpoint_url: str, **changes: Any) -> AwsRegionConfig:
@@ -46,8 +49,20 @@ def aws_config(endpoint_url: str, **changes: Any) -> AwsRegionConfig:
     return AwsRegionConfig.model_validate({**base, **changes})
 
 
+def backup_key(region: str, endpoint_url: str) -> str:
+    """The ARN of the region's backup key in KMS (alias BACKUP_KEY_ALIAS), created if there is none."""
+    kms = _client("kms", region, endpoint_url)
+    for alias in kms.list_aliases()["Aliases"]:
+        if alias["AliasName"] == BACKUP_KEY_ALIAS and alias.get("TargetKeyId"):
+            return str(kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["Arn"])
+    key = kms.create_key(Description=f"globalops backups in {region}")["KeyMetadata"]
+    kms.create_alias(AliasName=BACKUP_KEY_ALIAS, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
+
+
 def aws_topology(endpoint_url: str, queue: str = "globalops") -> Topology:
-    """The default topology cut to four regions, two of them on `provider: aws` at `endpoint_url`."""
+    """The default topology cut to four regions, two of them on `provider: aws` at `endpoint_url`,
+    each with its KMS backup key (made in KMS now, since the topology names its ARN)."""
     base = load_topology()
     regions = []
     for region in base.regions:
@@ -58,6 +73,7 @@ def aws_topology(endpoint_url: str, queue: str = "globalops") -> Topology:
                         "provider": "aws",
                         "instances": INSTANCES,
                         "aws": aws_config(endpoint_url),
+                        "backup_key": backup_key(region.name, endpoint_url),
                     }
                 ).model_dump()
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -285,6 +286,18 @@ def backend_patch(s: ComputeState, m: dict[str, str], q: dict[str, str], b: Json
 
 # --- snapshots (global), disks and instances (zonal) -----------------------------------------------
 
+_CRYPTO_KEY = re.compile(r"projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+")
+
+
+def _customer_key(body: Json, field: str) -> None:
+    """A CMEK as GCE keeps it: the key name checked, the version it encrypted with appended on read."""
+    name = (body.get(field) or {}).get("kmsKeyName")
+    if name is None:
+        return
+    if not _CRYPTO_KEY.fullmatch(name):
+        raise ApiError(400, f"Invalid value for field 'resource.{field}.kmsKeyName': '{name}'", "invalid")
+    body[field] = {"kmsKeyName": f"{name}/cryptoKeyVersions/1"}
+
 
 def snapshot_insert(s: ComputeState, m: dict[str, str], q: dict[str, str], b: Json) -> Json:
     coll = f"{_g(m)}/snapshots"
@@ -293,6 +306,7 @@ def snapshot_insert(s: ComputeState, m: dict[str, str], q: dict[str, str], b: Js
     disk_coll, _, disk_name = source.rpartition("/")
     disk = s.get(disk_coll, disk_name)
     body = copy.deepcopy(b)
+    _customer_key(body, "snapshotEncryptionKey")
     body.update(
         kind="compute#snapshot",
         status="READY",
@@ -334,6 +348,7 @@ def disk_insert(s: ComputeState, m: dict[str, str], q: dict[str, str], b: Json) 
     coll = f"{_z(m)}/disks"
     name = s.require_new(coll, b.get("name"))
     body = copy.deepcopy(b)
+    _customer_key(body, "diskEncryptionKey")
     if b.get("sourceSnapshot"):
         snap_coll, _, snap_name = rel(b["sourceSnapshot"]).rpartition("/")
         snap = s.get(snap_coll, snap_name)

@@ -133,6 +133,22 @@ def test_storage_calls_are_idempotent_by_tag(topology: Topology, aws: AwsCloud) 
     assert aws.delete_snapshot(SERVICE, WEST, copy.id) is False
 
 
+def test_a_copy_is_encrypted_with_the_destination_regions_kms_key(topology: Topology, aws: AwsCloud) -> None:
+    west_key = topology.region(WEST).backup_key
+    assert west_key and west_key.startswith(f"arn:aws:kms:{WEST}:")  # made in moto's KMS by the fixture
+    taken = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    snap = aws.snapshot_volume(SERVICE, EAST, taken, "k/enc-snap", topology.region(EAST).backup_key)
+    assert (snap.encrypted, snap.kms_key) == (False, None)  # EBS: as its volume, which is not encrypted
+    copy = aws.copy_snapshot(SERVICE, snap.id, EAST, WEST, "k/enc-copy", west_key)
+    described = client(topology, "ec2", WEST).describe_snapshots(SnapshotIds=[copy.id])["Snapshots"][0]
+    assert (described["Encrypted"], described["KmsKeyId"]) == (True, west_key)
+    assert (copy.encrypted, copy.kms_key, copy.region) == (True, west_key, WEST)
+    again = aws.copy_snapshot(SERVICE, snap.id, EAST, WEST, "k/enc-copy", west_key)  # found by its tag
+    assert (again.id, again.encrypted, again.kms_key) == (copy.id, True, west_key)
+    listed = {s.id: (s.encrypted, s.kms_key) for s in aws.list_snapshots(SERVICE, WEST)}
+    assert listed == {copy.id: (True, west_key)}
+
+
 def test_prod_launch_joins_the_stable_group(topology: Topology, aws: AwsCloud) -> None:
     snap = aws.snapshot_volume(SERVICE, WEST, datetime.now(UTC), "k/s")
     volume = aws.restore_volume(SERVICE, WEST, snap.id, "prod", "k/v")

@@ -89,6 +89,9 @@ async def test_backup_recover_and_drill_leave_nothing_tagged_behind(
         made = await backup(ts_env, topology, [EAST])
         assert made.status == "succeeded", made.reason
         assert made.regions[0].copy_region == WEST and made.regions[0].copy_id
+        # the volume is not encrypted: its snapshot is plain, and the copy re-encrypted with WEST's key
+        assert made.regions[0].kms_key == topology.region(WEST).backup_key
+        assert "re-encrypted on copy" in made.regions[0].note
         drilled = await drill(ts_env, topology, [EAST])
         assert drilled.verdict == "pass", drilled.markdown
         assert drilled.leftover_resources == 0  # each rehearsal removed its own; the sweep verified it

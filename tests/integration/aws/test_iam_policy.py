@@ -6,8 +6,17 @@ import json
 
 from tests.helpers.aws.iam_actions import ROOT, called_actions
 
-#: Granted without a direct call: tagging inside a create call (TagSpecifications) needs CreateTags.
-IMPLIED = {"ec2:CreateTags"}
+#: Granted without a direct call: tagging inside a create call (TagSpecifications) needs CreateTags;
+#: EBS uses the regions' backup KMS keys on the caller's behalf (CopySnapshot with KmsKeyId, restores).
+IMPLIED = {
+    "ec2:CreateTags",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+}
 
 
 def granted() -> set[str]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.gcp import GcpCloud
@@ -15,9 +18,18 @@ from config.models import Policies, Topology
 from contracts.dr import (
     RecoveryRequest,
 )
-from tests.helpers.gcp import SERVICE, backup, drill, failover, gcp_worker
+from tests.helpers.gcp import PROJECT, SERVICE, backup, drill, failover, gcp_key, gcp_worker
 from tests.helpers.gcp_server import ComputeTestServer
 from workflows.recovery import DisasterRecoveryWorkflow
+
+
+def snapshots_client(server: ComputeTestServer) -> compute_v1.SnapshotsClient:
+    """The real Compute snapshots client, on the test server (anonymous, REST)."""
+    return compute_v1.SnapshotsClient(
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options=ClientOptions(api_endpoint=server.url),
+        transport="rest",
+    )
 
 
 async def test_failover_moves_the_weight_on_the_backend_service(
@@ -55,6 +67,20 @@ async def test_backup_recover_and_drill_on_gcp(
         copies = gcp.list_snapshots(SERVICE, "europe-west1")
         assert rows["us-central1"].copy_id in {s.id for s in copies if s.source_region == "us-central1"}
         assert gcp_server.state.count("disks", 'labels.gops-kind = "pcopy-tmp"') == 0  # temp disks gone
+        # Each snapshot carries its region's CMEK, read back through the real google-cloud-compute client.
+        snapshots = snapshots_client(gcp_server)
+        for region, row in rows.items():
+            original = snapshots.get(project=PROJECT, snapshot=row.snapshot_id)
+            assert original.snapshot_encryption_key.kms_key_name == f"{gcp_key(region)}/cryptoKeyVersions/1"
+            copy = snapshots.get(project=PROJECT, snapshot=row.copy_id)
+            assert copy.storage_locations == [row.copy_region]
+            assert (
+                copy.snapshot_encryption_key.kms_key_name
+                == f"{gcp_key(row.copy_region or '')}/cryptoKeyVersions/1"
+            )
+            assert row.kms_key == gcp_key(row.copy_region or "")  # the key without the version GCE appends
+        copy_of_us = next(s for s in copies if s.id == rows["us-central1"].copy_id)
+        assert (copy_of_us.encrypted, copy_of_us.kms_key) == (True, gcp_key("europe-west1"))
 
         report = await drill(ts_env, gtopo, policies, ["us-central1"])
         assert report.verdict == "pass", report.markdown
@@ -83,3 +109,16 @@ async def test_backup_recover_and_drill_on_gcp(
     assert gcp.region_state(SERVICE, "europe-west1").instances == 8  # 4 + 4 restored into the stable MIG
     assert gcp.traffic(SERVICE).weights["us-central1"] == 0
     assert {r.env for r in gcp.list_resources(SERVICE)} == {"prod"}
+
+
+def test_a_plain_snapshot_is_encrypted_with_the_destination_key_on_copy(
+    gcp: GcpCloud, gcp_server: ComputeTestServer
+) -> None:
+    eu_key = gcp_key("europe-west1")
+    plain = gcp.snapshot_volume(SERVICE, "us-central1", datetime(2030, 1, 1, tzinfo=UTC), "k-plain")
+    assert (plain.encrypted, plain.kms_key) == (False, None)  # no key: Google's default encryption only
+    copy = gcp.copy_snapshot(SERVICE, plain.id, "us-central1", "europe-west1", "k-plain-copy", eu_key)
+    assert (copy.encrypted, copy.kms_key, copy.region) == (True, eu_key, "europe-west1")
+    read = snapshots_client(gcp_server).get(project=PROJECT, snapshot=copy.id)
+    assert read.snapshot_encryption_key.kms_key_name == f"{eu_key}/cryptoKeyVersions/1"
+    assert gcp.copy_snapshot(SERVICE, plain.id, "us-central1", "europe-west1", "k-plain-copy", eu_key) == copy
