@@ -95,16 +95,20 @@ def _target(failed: Candidate, p: Plan, topology: Topology, service: str) -> Che
     if p.choice.target is not None:
         return Check(name="target", ok=True, detail=f"fails over to {p.choice.target}")
     if not p.allowed:
+        residency = residency_applies(topology, service)
         group = topology.group_of(failed.jurisdiction)
-        if residency_applies(topology, service):
-            where = f"no other region in jurisdiction group {group} (data residency)"
-        else:
-            where = "no other region"
-        return Check(
-            name="target",
-            ok=False,
-            detail=f"cannot fail over: {where} on {failed.provider} to move its traffic to",
+        members = [
+            r
+            for r in topology.regions
+            if r.name != failed.region and (not residency or topology.group_of(r.jurisdiction) == group)
+        ]
+        if not members:
+            where = f" in jurisdiction group {group} (data residency)" if residency else ""
+            return Check(name="target", ok=False, detail=f"cannot fail over: no other region{where}")
+        why = "; ".join(
+            f"{r.name} {reach_problem(failed.region, failed.provider, r.provider)}" for r in members
         )
+        return Check(name="target", ok=False, detail=f"cannot fail over: {why}")
     why = "; ".join(f"{r.region}: {r.reason}" for r in p.choice.rejected if r.region in p.allowed)
     return Check(name="target", ok=False, detail=f"no failover target qualifies ({why})")
 
