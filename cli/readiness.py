@@ -44,7 +44,7 @@ readiness_app = typer.Typer(
 schedule_app = typer.Typer(
     help=(
         "Re-evaluate readiness on a Temporal Schedule (default every policies.readiness.interval: 1h);"
-        " each run publishes GlobalopsNotReady and notifies `readiness_changed`.\n\n"
+        " each run publishes GlobalopsNotReady and notifies `standing_readiness_changed`.\n\n"
         "Example: globalops readiness schedule create --service checkout --every 1h"
     ),
     no_args_is_help=True,
@@ -150,7 +150,7 @@ def schedule_create(
     """Create the readiness schedule of a service (id readiness:SERVICE): every interval, SKIP overlap.
 
     An evaluation missed while the server was down runs if at most one interval late. Each run
-    compares itself with the previous one and notifies `readiness_changed` for each region whose
+    compares itself with the previous one and notifies `standing_readiness_changed` for each region whose
     state changed. Exits 2 if the schedule already exists.
 
     Example: globalops readiness schedule create --service checkout --every 1h

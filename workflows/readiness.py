@@ -2,8 +2,9 @@
 drills) and say, per region, whether it could fail over and be recovered now, with every reason why not.
 
 It changes nothing. Each evaluation publishes its verdict as search attributes (GlobalopsNotReady) and
-Web UI details, and announces `readiness_changed` for each region whose state differs from the previous
-evaluation of the service, found through visibility (the newest completed one and its attributes).
+Web UI details, and announces `standing_readiness_changed` for each region whose state differs from
+the previous evaluation of the service, found through visibility (the newest completed one and its
+search attributes).
 """
 
 from __future__ import annotations
@@ -65,7 +66,12 @@ class ReadinessWorkflow:
         read = await asyncio.gather(*(self._candidate(n, weights) for n in names))
         candidates = [c for c, _ in read]
         states = {c.region: st for c, st in read if st is not None}
-        history, listed = await asyncio.gather(history_call, snapshots_call)
+        listed = await snapshots_call
+        history_error: str | None = None
+        try:
+            history = await history_call
+        except ActivityError as err:  # visibility unreadable: nothing passed is known, nothing compared
+            history, history_error = ReadinessHistory(), _reason(err)
         snapshots: list[Snapshot] = []
         unreadable: list[str] = []
         for name, found in zip(names, listed, strict=True):
@@ -81,6 +87,7 @@ class ReadinessWorkflow:
             unreadable=unreadable,
             last_practice=history.last_practice,
             last_drill=history.last_drill,
+            history_error=history_error,
         )
         now = workflow.now()
         r.evaluated_at = now
@@ -90,7 +97,10 @@ class ReadinessWorkflow:
         r.state = "not_ready" if r.not_ready else "ready"
         before = history.previous
         r.previous_workflow_id = before.workflow_id if before else None
-        r.changes = changes(previous_states(before.regions, before.not_ready) if before else None, r.regions)
+        if history_error is None:  # without the previous evaluation no change can be told
+            r.changes = changes(
+                previous_states(before.regions, before.not_ready) if before else None, r.regions
+            )
         r.markdown = markdown(req.service, r.regions, now, order)
         workflow.upsert_search_attributes(
             [sa.STATUS.value_set(r.state), sa.NOT_READY.value_set(r.not_ready), sa.REGIONS.value_set(names)]
@@ -114,7 +124,7 @@ class ReadinessWorkflow:
             was = change.before.replace("_", " ") if change.before else "unknown"
             why = f": {'; '.join(region.reasons)}" if region.reasons else ""
             events.emit(
-                "readiness_changed",
+                "standing_readiness_changed",
                 f"{req.service}: {change.region} {was} → {change.after.replace('_', ' ')}{why}",
                 step=change.region,
                 region=change.region,

@@ -504,3 +504,16 @@ def test_every_unencrypted_allowed_copy_is_named(topology: Topology, policies: P
     copies = [snap("us-east-1", n, HOUR, encrypted=False) for n in ("us-west-2", "us-central1", "us-west-2")]
     r = evaluate(topology, policies, "us-east-1", snapshots=copies)
     assert r.reasons == ["copies in us-central1, us-west-2 are not encrypted"]
+
+
+def test_an_unreadable_history_is_unknown_never_passed(topology: Topology, policies: Policies) -> None:
+    r = evaluate(topology, policies, "us-east-1", history_error="visibility down")
+    assert r.reasons == [
+        "last passed failover practice unknown: visibility down (limit 8d)",
+        "last passed DR drill unknown: visibility down (limit 8d)",
+    ]
+    edge = evaluate(topology, policies, "asia-southeast1", history_error="visibility down")
+    assert check(edge, "drill") == (
+        True,
+        "not rehearsed by the drills; last passed DR drill unknown: visibility down (reported only)",
+    )

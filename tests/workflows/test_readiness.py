@@ -131,7 +131,7 @@ async def test_readiness_lists_every_reason_and_notifies_the_regions_that_change
     )
     with Receiver() as rx:
         sink = Notification.model_validate(
-            {"url": rx.url("/events", scheme="json"), "events": ["readiness_changed"]}
+            {"url": rx.url("/events", scheme="json"), "events": ["standing_readiness_changed"]}
         )
         pols = policies.model_copy(update={"notifications": [sink]})
         async with make_worker(ts_env.client, sim, executor, queue, activities=acts):
@@ -195,7 +195,7 @@ async def test_readiness_lists_every_reason_and_notifies_the_regions_that_change
 
         # One notification per change: 8 for the first evaluation, 2 for the second.
         received = await poll(lambda: _at_least(rx.events("/events"), 10), "10 notifications")
-        assert len(received) == 10 and {e["kind"] for e in received} == {"readiness_changed"}
+        assert len(received) == 10 and {e["kind"] for e in received} == {"standing_readiness_changed"}
         later = [e for e in received if e["workflow_id"] == second.workflow_id]
         assert sorted((e["region"], e["status"]) for e in later) == [
             ("eu-west-1", "not_ready"),

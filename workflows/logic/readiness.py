@@ -195,9 +195,14 @@ def _copy(
     ), None
 
 
-def _passed(name: CheckName, what: str, last: datetime | None, now: datetime, max_age: float | None) -> Check:
-    """When `what` last passed, against `max_age` (None: reported, never a reason)."""
+def _passed(
+    name: CheckName, what: str, last: datetime | None, now: datetime, max_age: float | None, error: str | None
+) -> Check:
+    """When `what` last passed, against `max_age` (None: reported, never a reason); `error`: the history
+    could not be read, so when is unknown (a reason wherever the age is held to a limit)."""
     limit = "reported only" if max_age is None else f"limit {format_duration(max_age)}"
+    if error is not None:
+        return Check(name=name, ok=max_age is None, detail=f"last passed {what} unknown: {error} ({limit})")
     if last is None:
         return Check(name=name, ok=max_age is None, detail=f"never passed a {what} ({limit})")
     age = _age(now, last)
@@ -209,12 +214,13 @@ def _passed(name: CheckName, what: str, last: datetime | None, now: datetime, ma
 
 
 def _drill(
-    region: str, last: datetime | None, now: datetime, topology: Topology, policies: Policies, service: str
+    region: str, facts: Facts, now: datetime, topology: Topology, policies: Policies, service: str
 ) -> Check:
     """Held to drill_max_age only if the drills rehearse the region (policies.dr.drill.regions)."""
+    last, error = facts.last_drill.get(region), facts.history_error
     if region in drill_regions(topology, [], policies.dr.drill.regions, service):
-        return _passed("drill", "DR drill", last, now, policies.readiness.drill_max_age)
-    seen = _passed("drill", "DR drill", last, now, None)
+        return _passed("drill", "DR drill", last, now, policies.readiness.drill_max_age, error)
+    seen = _passed("drill", "DR drill", last, now, None, error)
     return Check(name="drill", ok=True, detail=f"not rehearsed by the drills; {seen.detail}")
 
 
@@ -222,7 +228,8 @@ def _drill(
 class Facts:
     """What the workflow read for one service: every region as a failover candidate, the quota answers
     for the targets that must scale (failed region -> problem, None = fits), every snapshot found, the
-    regions whose snapshots could not be listed, and when each region last passed a practice and a drill."""
+    regions whose snapshots could not be listed, and when each region last passed a practice and a drill
+    (`history_error`: why that could not be read)."""
 
     candidates: Sequence[Candidate]
     quota: Mapping[str, str | None]
@@ -230,6 +237,7 @@ class Facts:
     unreadable: Sequence[str]
     last_practice: Mapping[str, datetime]
     last_drill: Mapping[str, datetime]
+    history_error: str | None = None
 
 
 def evaluate_region(
@@ -254,8 +262,9 @@ def evaluate_region(
             facts.last_practice.get(region),
             now,
             policies.readiness.practice_max_age,
+            facts.history_error,
         ),
-        _drill(region, facts.last_drill.get(region), now, topology, policies, service),
+        _drill(region, facts, now, topology, policies, service),
     ]
     reasons = [c.detail for c in checks if c.ok is False]
     newest = max((s.taken_at for s in mine), default=None)
