@@ -20,6 +20,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
+    WorkflowFailureError,
 )
 
 from cli import launch
@@ -106,7 +107,8 @@ def readiness(
     policies: PoliciesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Evaluate a service's readiness now, region by region (read-only; exit 0 once evaluated).
+    """Evaluate a service's readiness now, region by region (read-only; exit 0 once evaluated, 1 if the
+    evaluation itself failed).
 
     Policy `readiness` (docs/readiness.md) says how recent a passed practice and drill must be.
 
@@ -124,7 +126,10 @@ def readiness(
     async def go() -> ReadinessReport:
         client = await client_or_fail()
         handle = await launch.start(client, launch.readiness(request))
-        return await handle.result()
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            fail(f"the readiness evaluation {handle.id} failed: {exc.cause or exc}", code=1)
 
     report = asyncio.run(go())
     if as_json:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -83,13 +83,14 @@ def _encrypted(fn: Callable[..., Any]) -> Callable[..., Any]:
 class _History:
     """The answer of `readiness_history`: practices and drills passed a day ago, and a previous evaluation."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: datetime) -> None:
         self.previous: PreviousEvaluation | None = None
+        self.now = now  # the test server's clock: a shared server may have skipped days ahead
 
     def wrap(self, _: Callable[..., Any]) -> Callable[..., Any]:
         @activity.defn(name="readiness_history")
         async def readiness_history(inp: HistoryQuery) -> ReadinessHistory:
-            day_ago = datetime.now(UTC) - timedelta(days=1)
+            day_ago = self.now - timedelta(days=1)
             everywhere = {name: day_ago for name in ALL}
             return ReadinessHistory(last_practice=everywhere, last_drill=everywhere, previous=self.previous)
 
@@ -124,7 +125,7 @@ async def test_readiness_lists_every_reason_and_notifies_the_regions_that_change
     ALL[:] = topology.region_names()
     queue = unique_queue()
     topo = _on_queue(topology, queue)
-    history = _History()
+    history = _History(await ts_env.get_current_time())
     acts = replaced_activities(
         CloudRegistry({"sim": lambda: sim}),
         {"list_snapshots": _encrypted, "readiness_history": history.wrap},
