@@ -42,6 +42,7 @@ from contracts.failover import (
     MonitorStatus,
 )
 from contracts.inspect import HealthReport, InspectRequest, SnapshotInventory
+from contracts.readiness import ReadinessReport, ReadinessRequest
 from contracts.rollout import RegionDeployInput, RegionOutcome, RolloutProgress, RolloutRequest
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
@@ -49,6 +50,7 @@ from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
+from workflows.readiness import ReadinessWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
@@ -241,6 +243,21 @@ def drill(
         request.topology.default_task_queue,
         f"DR drill {request.service}: {', '.join(regions)}",
         attributes=dr_attributes("drill", request.service, regions),
+    )
+
+
+def readiness(
+    request: ReadinessRequest, workflow_id: str | None = None
+) -> Launch[ReadinessWorkflow, ReadinessReport]:
+    """One readiness evaluation of a service (read-only; its schedule re-runs it hourly)."""
+    regions = request.topology.region_names()
+    return Launch(
+        ReadinessWorkflow.run,
+        request,
+        workflow_id or ids.readiness_id(request.service, request.request_id or new_request_id()),
+        request.topology.default_task_queue,
+        f"readiness of {request.service}: {len(regions)} regions",
+        attributes=dr_attributes("readiness", request.service, regions),
     )
 
 

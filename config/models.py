@@ -19,6 +19,7 @@ from config.durations import Duration
 from config.failover import FailoverPolicy
 from config.gcp import GcpRegionConfig
 from config.notify import Hooks, Notification
+from config.readiness import ReadinessPolicy
 from config.strategies import (
     AnalysisPolicy,
     BlueGreenPolicy,
@@ -573,6 +574,10 @@ class Policies(BaseModel):
     )
     dr: DrPolicy = Field(
         default_factory=DrPolicy, description="Backups, recovery targets (RTO/RPO) and drills."
+    )
+    readiness: ReadinessPolicy = Field(
+        default_factory=ReadinessPolicy,
+        description="Standing readiness: evaluation interval, and how recent a practice and a drill must be.",
     )
     unavailable_region: UnavailableRegion = Field(
         default="wait",

@@ -49,6 +49,7 @@ EventName = Literal[
     "failover_done",
     "drill_verdict",
     "readiness_changed",
+    "standing_readiness_changed",
 ]
 EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 """Every event a notification may ask for, in the order the documentation lists them."""

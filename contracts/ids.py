@@ -81,6 +81,16 @@ def drill_region_id(drill_workflow_id: str, region: str) -> str:
     return f"{drill_workflow_id}/{region}"
 
 
+def readiness_schedule_id(service: str) -> str:
+    """The schedule that re-evaluates a service's readiness (its runs: this id and the scheduled time)."""
+    return f"readiness:{service}"
+
+
+def readiness_id(service: str, nonce: str) -> str:
+    """One readiness evaluation started by hand (read-only: any number may run)."""
+    return f"readiness:{service}:{nonce}"
+
+
 def inspect_id(kind: str, service: str, nonce: str) -> str:
     """A short read-only workflow the CLI runs through the workers (health, snapshots)."""
     return f"inspect:{kind}:{service}:{nonce}"

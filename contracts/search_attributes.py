@@ -9,6 +9,8 @@ SERVICE = SearchAttributeKey.for_keyword("GlobalopsService")
 RELEASE = SearchAttributeKey.for_keyword("GlobalopsRelease")
 REGIONS = SearchAttributeKey.for_keyword_list("GlobalopsRegions")
 STATUS = SearchAttributeKey.for_keyword("GlobalopsStatus")
+#: Readiness evaluations: the regions that cannot fail over or be recovered today.
+NOT_READY = SearchAttributeKey.for_keyword_list("GlobalopsNotReady")
 
 #: name → type, as `temporal server start-dev --search-attribute NAME=TYPE` wants them.
 REGISTRATION: dict[str, str] = {
@@ -17,6 +19,7 @@ REGISTRATION: dict[str, str] = {
     RELEASE.name: "Keyword",
     REGIONS.name: "KeywordList",
     STATUS.name: "Keyword",
+    NOT_READY.name: "KeywordList",
 }
 
 

@@ -19,6 +19,7 @@ from activities.clouds.registry import CloudRegistry, default_registry
 from activities.freeze_activities import FreezeActivities
 from activities.hook_activities import call_hook
 from activities.notify_activities import send_notification
+from activities.readiness_activities import ReadinessActivities
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
 from workers import telemetry
@@ -30,6 +31,7 @@ from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.notify import NotifyWorkflow
+from workflows.readiness import ReadinessWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
@@ -48,14 +50,16 @@ WORKFLOWS = [
     HealthReportWorkflow,
     SnapshotInventoryWorkflow,
     NotifyWorkflow,
+    ReadinessWorkflow,
 ]
 
 
 def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> list[Callable[..., Any]]:
     """Every activity this worker runs, bound to its cloud adapters (and its client, for the freeze
-    registry's look at running operations)."""
+    registry's look at running operations and readiness's look at passed practices and drills)."""
     acts = CloudActivities(clouds)
     freezes = FreezeActivities(client)
+    readiness = ReadinessActivities(client)
     analysis = AnalysisActivities(clouds)
     traffic = TrafficActivities(clouds)
     storage = StorageActivities(clouds)
@@ -85,6 +89,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
         storage.list_resources,
         storage.delete_resource,
         freezes.running_operations,
+        readiness.readiness_history,
         send_notification,
         call_hook,
     ]

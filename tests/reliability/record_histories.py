@@ -43,6 +43,7 @@ from contracts.failover import (
 from contracts.ids import FREEZE_REGISTRY_ID
 from contracts.inspect import InspectRequest
 from contracts.notify import Event, NotifyInput
+from contracts.readiness import ReadinessRequest
 from contracts.rollout import RolloutRequest
 from tests.helpers.receiver import Receiver
 from tests.helpers.temporal import make_worker, progress_if_running
@@ -55,6 +56,7 @@ from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.notify import NotifyWorkflow
+from workflows.readiness import ReadinessWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
@@ -386,6 +388,28 @@ async def guarded_rollout(
     return [handle]
 
 
+async def readiness(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    """A backup, then a readiness evaluation: lonely regions not ready, us-east-1's target short of quota.
+    (The test server has no visibility: the history read fails and practices and drills are unknown.)"""
+    await env.client.execute_workflow(
+        BackupWorkflow.run,
+        BackupRequest(service="checkout", topology=topo, policies=pols, request_id="h17"),
+        id="backup:checkout:h17",
+        task_queue=QUEUE,
+    )
+    sim.inject_quota("us-central1", 4)
+    handle = await env.client.start_workflow(
+        ReadinessWorkflow.run,
+        ReadinessRequest(service="checkout", topology=topo, policies=pols, request_id="h18"),
+        id="readiness:checkout:h18",
+        task_queue=QUEUE,
+    )
+    await handle.result()
+    return [handle]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "rollout_ok": rollout_ok,
     "rollout_rolled_back": rollout_rolled_back,
@@ -400,6 +424,7 @@ SCENARIOS: dict[str, Scenario] = {
     "freeze_rollout": freeze_rollout,
     "notify_sinks": notify_sinks,
     "guarded_rollout": guarded_rollout,
+    "readiness": readiness,
 }
 
 
