@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import RenderableType
 from rich.table import Table
 from temporalio.client import Client, WorkflowHandle
 
 from cli import launch
-from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
+from cli.follow import Follow, answer, client_or_fail, out, start_and_follow, steer
+from cli.keys import ByOpt, KeyOpt, signed_approval, signing_key
 from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, check_release, load
 from cli.render import region_json, web_ui_url
 from config.strategies import Strategy
 from contracts.ids import deploy_id
 from contracts.rollout import RegionDeployInput, RegionOutcome
-from workflows.region_deployment import RegionDeploymentWorkflow
+from workflows.region_deployment import FULL, RegionDeploymentWorkflow
 
 deploy_app = typer.Typer(
     help="Deploy one region with a canary or blue-green strategy (no waves); see `rollout start --strategy`.",
@@ -50,6 +53,7 @@ def _start(
         policies=pols,
         key_prefix=f"{wid}/{launch.new_request_id()}",
         strategy=strategy,
+        requested_by=getpass.getuser(),
     )
 
     def report(result: RegionOutcome, as_json: bool) -> None:
@@ -132,14 +136,40 @@ def promote(
     service: ServiceOpt,
     region: RegionOpt,
     full: Annotated[bool, typer.Option("--full", help="Skip the remaining steps and analysis.")] = False,
+    by: ByOpt = "",
+    key: KeyOpt = None,
 ) -> None:
-    """Promote a single-region deploy past a pause or an inconclusive analysis."""
+    """Promote a single-region deploy past a pause or an inconclusive analysis.
+
+    With a key (--key, GLOBALOPS_APPROVER_KEY, or $GLOBALOPS_HOME/keys/NAME.key for --by NAME) the
+    promote is signed: your name, this deploy, what waits (or `full`), the time and a nonce.
+    """
+    approver = by or getpass.getuser()
+    private = signing_key(approver, key)
 
     async def go() -> str:
         handle = await _deployment(service, region)
-        return await steer("promote", handle.execute_update(RegionDeploymentWorkflow.promote, full))
+        return await promote_one(handle, full, approver, private, "promote")
 
     out.print(asyncio.run(go()))
+
+
+async def promote_one(
+    handle: WorkflowHandle[RegionDeploymentWorkflow, RegionOutcome],
+    full: bool,
+    approver: str,
+    key: Ed25519PrivateKey | None,
+    what: str,
+) -> str:
+    """Promote one region's deploy: signed with `key` (what waits, or `full`), or plain without one."""
+    if key is None:
+        return await steer(what, handle.execute_update(RegionDeploymentWorkflow.promote, full))
+    step = FULL
+    if not full:
+        progress = await answer(what, handle.query(RegionDeploymentWorkflow.progress))
+        step = (progress.waiting_for if progress else None) or ""
+    approval = signed_approval(key, approver, handle.id, step)
+    return await steer(what, handle.execute_update(RegionDeploymentWorkflow.promote_signed, approval))
 
 
 @deploy_app.command("abort")

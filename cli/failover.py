@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from temporalio.service import RPCError
 from cli import launch
 from cli.errors import fail
 from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
+from cli.keys import ByOpt, KeyOpt, signed_approval, signing_key
 from cli.launch import AlreadyRunning
 from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, load
 from cli.render import web_ui_url
@@ -54,7 +56,12 @@ def monitor_start(service: ServiceOpt, topology: TopologyOpt = None, policies: P
         client = await client_or_fail()
         try:
             await launch.start(
-                client, launch.monitor(MonitorInput(service=service, topology=topo, policies=pols))
+                client,
+                launch.monitor(
+                    MonitorInput(
+                        service=service, topology=topo, policies=pols, requested_by=getpass.getuser()
+                    )
+                ),
             )
         except AlreadyRunning:
             fail(f"the monitor of '{service}' is already running ({monitor_id(service)})")
@@ -294,20 +301,28 @@ def failover_abort(ident: FailoverIdArg, reason: ReasonOpt = "aborted by operato
 def failover_approve(
     service: ServiceOpt,
     region: Annotated[str, typer.Option("--region", help="The region whose manual trigger fired.")],
+    by: ByOpt = "",
+    key: KeyOpt = None,
 ) -> None:
     """Let the monitor start a failover that a `mode: manual` trigger is holding for approval.
 
+    With a key (--key, GLOBALOPS_APPROVER_KEY, or $GLOBALOPS_HOME/keys/NAME.key for --by NAME) the
+    approval is signed: your name, the monitor, the region, the time and a nonce.
+
     Example: globalops failover approve --service checkout --region eu-west-1
     """
+    approver = by or getpass.getuser()
+    private = signing_key(approver, key)
 
     async def go() -> str:
         client = await client_or_fail()
         handle = client.get_workflow_handle_for(RegionHealthMonitorWorkflow.run, monitor_id(service))
-        return await steer(
-            "approve",
-            handle.execute_update(RegionHealthMonitorWorkflow.approve_failover, region),
-            not_found=f"no running monitor of '{service}'",
-        )
+        if private is None:
+            call = handle.execute_update(RegionHealthMonitorWorkflow.approve_failover, region)
+        else:
+            approval = signed_approval(private, approver, handle.id, region)
+            call = handle.execute_update(RegionHealthMonitorWorkflow.approve_failover_signed, approval)
+        return await steer("approve", call, not_found=f"no running monitor of '{service}'")
 
     out.print(asyncio.run(go()))
 

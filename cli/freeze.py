@@ -21,9 +21,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli.errors import fail
 from cli.follow import answer, client_or_fail, out
-from cli.options import JsonOpt, TopologyOpt
+from cli.keys import KeyOpt, signed_approval, signing_key
+from cli.options import JsonOpt, PoliciesOpt, TopologyOpt
 from config.durations import parse_duration
-from config.loader import ConfigError, load_topology
+from config.loader import ConfigError, load_policies, load_topology
 from contracts.change import Freeze, FreezeEnd, FreezeRequest, RegistryState
 from contracts.ids import FREEZE_REGISTRY_ID
 from workflows.freezes import FreezeRegistryWorkflow
@@ -83,9 +84,12 @@ def start(
     ] = False,
     by: ByOpt = "",
     topology: TopologyOpt = None,
+    policies: PoliciesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a freeze; prints its id (end it with `globalops freeze end ID`).
+
+    Who may end it is what the policies' approvals say (four_eyes, approvers, require_signature).
 
     Example: globalops freeze start --reason "payment incident" --service checkout --until 2h
     """
@@ -93,6 +97,7 @@ def start(
         fail("--reason: must not be empty: say why the line stops")
     try:
         topo = load_topology(topology)
+        approvals = load_policies(policies).approvals
     except ConfigError as exc:
         fail(str(exc))
     for region in regions or []:
@@ -106,6 +111,7 @@ def start(
         all=everything,
         until=until_of(until),
         by=by or getpass.getuser(),
+        approvals=approvals,
     )
 
     async def go() -> Freeze:
@@ -187,22 +193,28 @@ def list_freezes(as_json: JsonOpt = False) -> None:
 def end(
     freeze_id: Annotated[str, typer.Argument(help="The freeze id, e.g. frz-3 (see `freeze list`).")],
     by: ByOpt = "",
+    key: KeyOpt = None,
 ) -> None:
     """End a freeze now: the operations it held go on by themselves at once.
 
+    With a key (--key, GLOBALOPS_APPROVER_KEY, or $GLOBALOPS_HOME/keys/NAME.key for --by NAME) the
+    end is signed: your name, the freeze, the time and a nonce. A freeze started under policies
+    with approvals.require_signature ends only with a signature of one of their approvers.
+
     Example: globalops freeze end frz-3
     """
+    ender = by or getpass.getuser()
+    private = signing_key(ender, key)
 
     async def go() -> Freeze:
         client = await client_or_fail()
         handle = client.get_workflow_handle_for(FreezeRegistryWorkflow.run, FREEZE_REGISTRY_ID)
-        return await answer(
-            "freeze end",
-            handle.execute_update(
-                FreezeRegistryWorkflow.end_freeze, FreezeEnd(id=freeze_id, by=by or getpass.getuser())
-            ),
-            not_found="no freeze has been started",
-        )
+        if private is None:
+            call = handle.execute_update(FreezeRegistryWorkflow.end_freeze, FreezeEnd(id=freeze_id, by=ender))
+        else:
+            approval = signed_approval(private, ender, FREEZE_REGISTRY_ID, freeze_id)
+            call = handle.execute_update(FreezeRegistryWorkflow.end_freeze_signed, approval)
+        return await answer("freeze end", call, not_found="no freeze has been started")
 
     ended = asyncio.run(go())
     out.print(f"{ended.id} ended by {ended.ended_by}: the operations it held go on")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cli.errors import fail
 from cli.follow import out
 from config.paths import state_dir
-from contracts.approvals import public_key_text
+from contracts.approvals import SignedApproval, public_key_text, sign
 
 keys_app = typer.Typer(
     help="Keys that sign approvals: the private key stays in its file; policies list the public key.",
@@ -24,6 +26,17 @@ keys_app = typer.Typer(
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 #: The environment variable that names the approver's private key file.
 KEY_ENV = "GLOBALOPS_APPROVER_KEY"
+ByOpt = Annotated[
+    str, typer.Option("--by", envvar="GLOBALOPS_USER", help="Who approves (recorded; default: your login).")
+]
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        envvar=KEY_ENV,
+        help="Your private key file (globalops keys create): what you approve is signed with it.",
+    ),
+]
 
 
 def default_key_path(name: str) -> Path:
@@ -83,3 +96,25 @@ def load_private_key(path: Path, option: str) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         fail(f"{option}: {path} is not an Ed25519 key (make one with globalops keys create)")
     return key
+
+
+def signing_key(approver: str, key_file: Path | None) -> Ed25519PrivateKey | None:
+    """The key to sign with: --key (or GLOBALOPS_APPROVER_KEY), else $GLOBALOPS_HOME/keys/APPROVER.key
+    if it exists; None: no key, the approval goes unsigned."""
+    if key_file is None and default_key_path(approver).is_file():
+        key_file = default_key_path(approver)
+    return load_private_key(key_file, "--key") if key_file is not None else None
+
+
+def signed_approval(key: Ed25519PrivateKey, approver: str, workflow_id: str, step: str) -> SignedApproval:
+    """`approver`'s approval of `step` of `workflow_id`, signed now with a fresh nonce.
+
+    Only the signature leaves this machine, never the key."""
+    approval = SignedApproval(
+        approver=approver,
+        workflow_id=workflow_id,
+        step=step,
+        signed_at=datetime.now(UTC),
+        nonce=secrets.token_hex(16),
+    )
+    return sign(key, approval)

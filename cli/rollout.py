@@ -6,9 +6,7 @@ import asyncio
 import contextlib
 import getpass
 import json
-import secrets
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, cast, get_args
 
 import typer
@@ -19,10 +17,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from cli import launch
+from cli.deploy import promote_one
 from cli.errors import fail
 from cli.follow import Follow, answer, client_or_fail, err, out, start_and_follow, steer
 from cli.freeze import listing
-from cli.keys import KEY_ENV, default_key_path, load_private_key
+from cli.keys import ByOpt, KeyOpt, signed_approval, signing_key
 from cli.options import (
     JsonOpt,
     PoliciesOpt,
@@ -35,7 +34,6 @@ from cli.options import (
 )
 from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
 from config.strategies import Strategy
-from contracts.approvals import SignedApproval, sign
 from contracts.ids import region_deployment_id, rollout_id, rollout_id_of
 from contracts.rollout import RolloutProgress, RolloutRequest
 from workflows.freeze_api import freeze_text
@@ -203,14 +201,7 @@ async def _rollout(ident: str) -> WorkflowHandle[RegionalRolloutWorkflow, Rollou
 def approve(
     ident: IdArg,
     by: Annotated[str, typer.Option("--by", envvar="GLOBALOPS_USER", help="Who approves (recorded).")] = "",
-    key: Annotated[
-        Path | None,
-        typer.Option(
-            "--key",
-            envvar=KEY_ENV,
-            help="Your private key file (globalops keys create): the approval is signed with it.",
-        ),
-    ] = None,
+    key: KeyOpt = None,
 ) -> None:
     """Approve the wave that waits for approval (policies: approvals.between_waves).
 
@@ -219,26 +210,14 @@ def approve(
     leaves this machine. Policies with approvals.require_signature accept signed approvals only.
     """
     approver = by or getpass.getuser()
-    key_file = key
-    if key_file is None and default_key_path(approver).is_file():
-        key_file = default_key_path(approver)
-    private = load_private_key(key_file, "--key") if key_file is not None else None
+    private = signing_key(approver, key)
 
     async def go() -> str:
         handle = await _rollout(ident)
         if private is None:
             return await steer("approve", handle.execute_update(RegionalRolloutWorkflow.approve, approver))
         progress = await answer("approve", handle.query(RegionalRolloutWorkflow.progress))
-        approval = sign(
-            private,
-            SignedApproval(
-                approver=approver,
-                workflow_id=handle.id,
-                step=progress.waiting_for_approval or "",
-                signed_at=datetime.now(UTC),
-                nonce=secrets.token_hex(16),
-            ),
-        )
+        approval = signed_approval(private, approver, handle.id, progress.waiting_for_approval or "")
         return await steer("approve", handle.execute_update(RegionalRolloutWorkflow.approve_signed, approval))
 
     out.print(asyncio.run(go()))
@@ -307,9 +286,17 @@ def promote(
             "--full", help="Skip the remaining steps and analysis (recorded as an operator override)."
         ),
     ] = False,
+    by: ByOpt = "",
+    key: KeyOpt = None,
 ) -> None:
-    """Promote canary / blue-green regions past a pause or an inconclusive analysis."""
+    """Promote canary / blue-green regions past a pause or an inconclusive analysis.
+
+    With a key (--key, GLOBALOPS_APPROVER_KEY, or $GLOBALOPS_HOME/keys/NAME.key for --by NAME) each
+    region's promote is signed: your name, its deploy, what waits (or `full`), the time and a nonce.
+    """
     wid = rollout_id_of(ident)
+    approver = by or getpass.getuser()
+    private = signing_key(approver, key)
 
     async def go() -> list[str]:
         client = await client_or_fail()
@@ -321,9 +308,7 @@ def promote(
             child = client.get_workflow_handle_for(
                 RegionDeploymentWorkflow.run, region_deployment_id(wid, name)
             )
-            answers.append(
-                await steer(f"promote {name}", child.execute_update(RegionDeploymentWorkflow.promote, full))
-            )
+            answers.append(await promote_one(child, full, approver, private, f"promote {name}"))
         return answers
 
     for line in asyncio.run(go()):

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from config.models import ApprovalPolicy
 from contracts.wire import WireModel
 
 #: Operation kinds a freeze holds by default; emergencies (failover, failback, recover) only with `all`.
@@ -22,6 +23,10 @@ class FreezeRequest(WireModel):
     all: bool = Field(default=False, description="also hold failover, failback and dr recover")
     until: datetime | None = Field(default=None, description="ends by itself then (None: until ended)")
     by: str = Field(min_length=1, description="who starts it (recorded)")
+    approvals: ApprovalPolicy = Field(
+        default_factory=ApprovalPolicy,
+        description="the starter's policies' approvals: who may end it, signed or not (freeze end)",
+    )
 
 
 class Freeze(WireModel):
@@ -37,6 +42,9 @@ class Freeze(WireModel):
     until: datetime | None = None
     ended_by: str | None = None
     ended_at: datetime | None = None
+    approvals: ApprovalPolicy = Field(
+        default_factory=ApprovalPolicy, description="who may end it (require_signature, four_eyes)"
+    )
 
     @property
     def active(self) -> bool:
@@ -72,3 +80,6 @@ class RegistryState(WireModel):
     next_id: int = 1
     version: int = 0
     operations: dict[str, str] = Field(default_factory=dict, description="running workflow id -> kind")
+    nonces: dict[str, datetime] = Field(
+        default_factory=dict, description="signed freeze ends' nonces still fresh enough to be replayed"
+    )

@@ -209,6 +209,10 @@ class MonitorInput(WireModel):
     readiness: dict[str, str] = Field(
         default_factory=dict, description="region -> ready | unhealthy | blind, at its last probe"
     )
+    requested_by: str = Field(default="", description="who started the monitor (four eyes on approvals)")
+    nonces: dict[str, datetime] = Field(
+        default_factory=dict, description="signed approvals' nonces still fresh enough to be replayed"
+    )
 
 
 class MonitorStatus(WireModel):

@@ -134,6 +134,7 @@ class RegionDeployInput(WireModel):
     policies: Policies
     key_prefix: str
     strategy: Strategy = "rolling"
+    requested_by: str = Field(default="", description="who started the rollout or deploy (four eyes)")
 
 
 class GateRecord(WireModel):
@@ -162,6 +163,9 @@ class RegionOutcome(WireModel):
     gates: list[GateRecord] = Field(default_factory=list)
     analysis: list[AnalysisRecord] = Field(default_factory=list)
     overrides: list[str] = Field(default_factory=list, description="operator overrides, e.g. promote --full")
+    waiting_for: str | None = Field(
+        default=None, description="what waits for promote (a signed promote names it), None: nothing"
+    )
 
 
 class RolloutProgress(WireModel):

@@ -17,11 +17,14 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.freeze_activities import FreezeActivities
+    from contracts import approvals as signed
     from contracts.change import Freeze, FreezeEnd, FreezeRequest, FreezeSet, OperationRef, RegistryState
 
 from workflows.freeze_api import FreezeRegistryApi, tell
+from workflows.logic.approvals import remembered
 from workflows.logic.change import in_force, next_change
 from workflows.retries import READ_RETRY
+from workflows.signing import check_signed, check_unsigned
 
 #: Ended freezes kept for `freeze list` (the newest).
 KEEP_ENDED = 50
@@ -53,6 +56,7 @@ class FreezeRegistryWorkflow(FreezeRegistryApi):
             started_by=req.by,
             started_at=workflow.now(),
             until=req.until,
+            approvals=req.approvals,
         )
         self._s.next_id += 1
         self._s.freezes.insert(0, freeze)
@@ -70,19 +74,47 @@ class FreezeRegistryWorkflow(FreezeRegistryApi):
     @workflow.update
     def end_freeze(self, req: FreezeEnd) -> Freeze:
         """End a freeze now; operations it held go on by themselves."""
-        freeze = self._find(req.id)
-        ended = freeze.model_copy(update={"ended_by": req.by, "ended_at": workflow.now()})
+        return self._end(req.id, req.by)
+
+    def _end(self, freeze_id: str, by: str) -> Freeze:
+        freeze = self._find(freeze_id)
+        ended = freeze.model_copy(update={"ended_by": by, "ended_at": workflow.now()})
         self._replace(ended)
         self._touch()
         return ended
 
     @end_freeze.validator
     def _check_end(self, req: FreezeEnd) -> None:
-        freeze = next((f for f in self._s.freezes if f.id == req.id), None)
+        freeze = self._in_force(req.id)
+        check_unsigned(
+            freeze.approvals, req.by, freeze.started_by, operation=f"freeze '{req.id}'", command="freeze end"
+        )
+
+    def _in_force(self, freeze_id: str) -> Freeze:
+        freeze = next((f for f in self._s.freezes if f.id == freeze_id), None)
         if freeze is None:
-            raise ValueError(f"no freeze '{req.id}' (see `globalops freeze list`)")
+            raise ValueError(f"no freeze '{freeze_id}' (see `globalops freeze list`)")
         if not in_force(freeze, workflow.now()):
-            raise ValueError(f"freeze '{req.id}' has already ended")
+            raise ValueError(f"freeze '{freeze_id}' has already ended")
+        return freeze
+
+    @workflow.update
+    def end_freeze_signed(self, approval: signed.SignedApproval) -> Freeze:
+        """End the freeze the approval names (its step), with the approver's signature."""
+        self._s.nonces = remembered(self._s.nonces, approval, workflow.now())
+        return self._end(approval.step, approval.approver)
+
+    @end_freeze_signed.validator
+    def _check_end_signed(self, approval: signed.SignedApproval) -> None:
+        freeze = self._in_force(approval.step)
+        check_signed(
+            freeze.approvals,
+            approval,
+            step=None,
+            noun="freeze",
+            starter=freeze.started_by,
+            used=self._s.nonces,
+        )
 
     @workflow.query
     def listing(self) -> list[Freeze]:

@@ -12,6 +12,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.traffic_activities import TrafficActivities
+    from contracts import approvals as signed
     from contracts import ids
     from contracts.failover import (
         FailoverDone,
@@ -27,10 +28,12 @@ with workflow.unsafe.imports_passed_through():
 
 # Imported as a module: the failover module imports this one too (it signals its monitor).
 from workflows import failover as failover_workflow
+from workflows.logic.approvals import remembered
 from workflows.logic.failover import evaluate
 from workflows.logic.markdown import monitor_details
 from workflows.notify import Announcer
 from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
+from workflows.signing import check_signed, check_unsigned
 
 #: Probes a region must pass in a row before an active failover entry is cleared.
 RECOVERY_PROBES = 3
@@ -58,6 +61,7 @@ class RegionHealthMonitorWorkflow:
         self._stop = False
         self._healthy_streak: dict[str, int] = {}
         self._readiness = dict(inp.readiness)
+        self._nonces = dict(inp.nonces)
         # One monitor's events, across its continue-as-new runs (never a later monitor's).
         key = f"{workflow.info().workflow_id}/{workflow.info().first_execution_run_id}"
         self._events = Announcer(
@@ -78,8 +82,37 @@ class RegionHealthMonitorWorkflow:
 
     @approve_failover.validator
     def _check_approve(self, region: str) -> None:
+        self._check_pending(region)
+        check_unsigned(
+            self._inp.policies.approvals,
+            "operator",
+            "",
+            operation="this monitor",
+            command="failover approve",
+        )
+
+    def _check_pending(self, region: str) -> None:
         if region not in self._status.pending:
             raise ValueError(f"no failover of {region} is waiting for approval")
+
+    @workflow.update
+    def approve_failover_signed(self, approval: signed.SignedApproval) -> str:
+        """Let a manual-mode trigger's failover of the region the approval names (its step) start."""
+        self._nonces = remembered(self._nonces, approval, workflow.now())
+        self._approved.add(approval.step)
+        return f"failover of {approval.step} approved by {approval.approver}"
+
+    @approve_failover_signed.validator
+    def _check_approve_signed(self, approval: signed.SignedApproval) -> None:
+        self._check_pending(approval.step)
+        check_signed(
+            self._inp.policies.approvals,
+            approval,
+            step=None,
+            noun="region",
+            starter=self._inp.requested_by,
+            used=self._nonces,
+        )
 
     @workflow.signal
     def failover_finished(self, done: FailoverDone) -> None:
@@ -125,6 +158,7 @@ class RegionHealthMonitorWorkflow:
                             "run_lengths": [*self._status.run_lengths, length][-20:],
                             "firings": self._status.firings,
                             "readiness": self._readiness,
+                            "nonces": self._nonces,
                         }
                     )
                 )

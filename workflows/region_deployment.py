@@ -9,6 +9,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cloud_activities import CloudActivities
+    from contracts import approvals as signed
     from contracts import search_attributes as sa
     from contracts.change import FreezeSet
     from contracts.cloud import RegionState
@@ -22,7 +23,11 @@ from workflows import patches
 from workflows.freeze_api import FreezeAware, FreezeWatch
 from workflows.region_steps import Aborted, RegionRun
 from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
+from workflows.signing import check_signed, check_unsigned
 from workflows.strategies import run_blue_green, run_canary, run_rolling
+
+#: The step a signed `promote --full` names (any other step is what waits: RegionOutcome.waiting_for).
+FULL = "full"
 
 STRATEGIES = {"rolling": run_rolling, "canary": run_canary, "blue-green": run_blue_green}
 
@@ -35,6 +40,7 @@ class RegionDeploymentWorkflow(FreezeAware):
         self._run: RegionRun | None = None
         self._done = False
         self._watch = FreezeWatch("deploy")
+        self._nonces: set[str] = set()
 
     @workflow.query
     def progress(self) -> RegionOutcome | None:
@@ -44,12 +50,21 @@ class RegionDeploymentWorkflow(FreezeAware):
     @workflow.update
     def promote(self, full: bool) -> str:
         """Continue past a pause or an inconclusive analysis; `full` skips every remaining step."""
+        return self._promote(full)
+
+    def _promote(self, full: bool, by: str = "") -> str:
         run = self._active()
+        signer = f" by {by}" if by else ""
         if full:
             run.full_promote = True
-            return f"{run.region}: full promotion (remaining steps and analysis skipped)"
+            if by:
+                run.out.overrides.append(f"promote --full approved{signer} (signed)")
+            return f"{run.region}: full promotion{signer} (remaining steps and analysis skipped)"
+        waiting = run.waiting_for
         run.promotions += 1
-        return f"{run.region}: promoted past '{run.waiting_for}'"
+        if by:
+            run.out.overrides.append(f"promoted past '{waiting}'{signer} (signed)")
+        return f"{run.region}: promoted past '{waiting}'{signer}"
 
     async def _freezes_changed(self, freezes: FreezeSet) -> None:
         """The active freezes (from the registry, or from the parent rollout)."""
@@ -57,11 +72,38 @@ class RegionDeploymentWorkflow(FreezeAware):
 
     @promote.validator
     def _check_promote(self, full: bool) -> None:
+        self._check_promotable(full)
+        policy = self._active().inp.policies.approvals
+        if policy.require_signature:  # a plain promote names nobody: only the signature rule applies
+            command = "deploy promote" if workflow.info().parent is None else "rollout promote"
+            check_unsigned(policy, "operator", "", operation="this deploy", command=command)
+
+    def _check_promotable(self, full: bool) -> None:
         run = self._active()
         if run.inp.strategy == "rolling" and run.waiting_for is None:
             raise ValueError(f"{run.region} deploys rolling: nothing to promote")
         if not full and run.waiting_for is None:
             raise ValueError(f"{run.region} is not waiting for promote (use --full to skip ahead)")
+
+    @workflow.update
+    def promote_signed(self, approval: signed.SignedApproval) -> str:
+        """Promote with the approver's signature: its step is what waits, or `full` to skip ahead."""
+        self._nonces.add(approval.nonce)
+        return self._promote(approval.step == FULL, approval.approver)
+
+    @promote_signed.validator
+    def _check_promote_signed(self, approval: signed.SignedApproval) -> None:
+        full = approval.step == FULL
+        self._check_promotable(full)
+        run = self._active()
+        check_signed(
+            run.inp.policies.approvals,
+            approval,
+            step=None if full else run.waiting_for,
+            noun="step",
+            starter=run.inp.requested_by,
+            used=self._nonces,
+        )
 
     @workflow.update
     def abort(self, reason: str) -> str:

@@ -340,7 +340,7 @@ class RegionRun:
     async def wait_for_promote(self, why: str, timeout: float | None) -> bool:
         """Wait for `promote` (or abort); True if promoted, False when `timeout` passed first."""
         seen = self.promotions
-        self.waiting_for = why
+        self.waiting_for = self.out.waiting_for = why
         self.out.status = "waiting"
         self.show(f"waiting for promote: {why}")
         self.decisions += 1
@@ -361,7 +361,7 @@ class RegionRun:
         except TimeoutError:
             return False
         finally:
-            self.waiting_for = None
+            self.waiting_for = self.out.waiting_for = None
             self.out.status = "deploying"
         self.check_abort()
         return True

@@ -52,6 +52,7 @@ from workflows.logic.planning import (
 )
 from workflows.notify import Announcer
 from workflows.retries import CLOUD_RETRY, UNDO_RETRY, call_timeout, heartbeat_timeout
+from workflows.signing import check_signed, check_unsigned
 
 #: The event that announces how a rollout ended, by its final status.
 ENDINGS: dict[str, EventName] = {
@@ -129,21 +130,14 @@ class RegionalRolloutWorkflow(FreezeAware):
     def _check_approve(self, approver: str) -> None:
         if self._p.waiting_for_approval is None:
             raise ValueError("nothing is waiting for approval")
-        if self._req.policies.approvals.require_signature:
-            raise ValueError(
-                "this rollout requires a signed approval: globalops rollout approve signs with your key"
-                " (--key or GLOBALOPS_APPROVER_KEY)"
-            )
-        self._check_approver(approver)
-
-    def _check_approver(self, approver: str) -> None:
-        if not approver.strip():
-            raise ValueError("approver must not be empty")
         # Four eyes: only the validator decides (validators do not run on replay), so no patch is needed.
-        starter = self._req.requested_by
-        same = approver.strip().casefold() == starter.strip().casefold()
-        if self._req.policies.approvals.four_eyes and same:
-            raise ValueError(f"four-eyes rule: the approver must differ from the starter {starter}")
+        check_unsigned(
+            self._req.policies.approvals,
+            approver,
+            self._req.requested_by,
+            operation="this rollout",
+            command="rollout approve",
+        )
 
     @workflow.update
     def approve_signed(self, approval: signed.SignedApproval) -> str:
@@ -156,34 +150,14 @@ class RegionalRolloutWorkflow(FreezeAware):
         wave = self._p.waiting_for_approval
         if wave is None:
             raise ValueError("nothing is waiting for approval")
-        policy = self._req.policies.approvals
-        approver = policy.approver(approval.approver)
-        if approver is None:
-            known = ", ".join(a.name for a in policy.approvers) or "none"
-            raise ValueError(
-                f"{approval.approver!r} is not an approver of these policies (approvals.approvers: {known})"
-            )
-        # A bad signature makes cryptography's Rust code raise InvalidSignature; called with the
-        # sandbox's importer in place that aborted the worker process (tests/workflows/
-        # test_signed_approvals.py), so the check runs with imports passed through.
-        with workflow.unsafe.imports_passed_through():
-            genuine = signed.verify(approver.public_key, approval)
-        if not genuine:
-            raise ValueError(f"the signature does not match {approver.name}'s public key: approval refused")
-        wid = workflow.info().workflow_id
-        if approval.workflow_id != wid:
-            raise ValueError(f"this approval was signed for {approval.workflow_id}, not for {wid}")
-        if approval.step != wave:
-            raise ValueError(f"this approval was signed for wave {approval.step}, but wave {wave} waits")
-        if approval.nonce in self._nonces:
-            raise ValueError("this approval was already used (same nonce): replay refused")
-        age = abs((workflow.now() - signed.utc(approval.signed_at)).total_seconds())
-        if age > signed.MAX_AGE:
-            raise ValueError(
-                f"this approval is stale: signed {age:.0f}s from the workflow's time"
-                f" (at most {signed.MAX_AGE:.0f}s); sign it again"
-            )
-        self._check_approver(approval.approver)
+        check_signed(
+            self._req.policies.approvals,
+            approval,
+            step=wave,
+            noun="wave",
+            starter=self._req.requested_by,
+            used=self._nonces,
+        )
 
     @workflow.update
     def pause(self) -> str:
@@ -455,6 +429,7 @@ class RegionalRolloutWorkflow(FreezeAware):
                 policies=req.policies,
                 key_prefix=f"{wid}/{req.request_id}",
                 strategy=req.strategy or region.strategy or req.policies.strategy,
+                requested_by=req.requested_by,
             )
             p.region(name).status = "deploying"
             p.region(name).strategy = child_input.strategy

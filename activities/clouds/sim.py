@@ -15,6 +15,7 @@ from activities.clouds import sim_groups as groups
 from activities.clouds import sim_store as store
 from activities.clouds import sim_traffic as traffic
 from activities.clouds import sim_views as views
+from activities.clouds.sim_hold import hold_after
 from activities.clouds.sim_storage import SimStorage
 from activities.heartbeat import pause
 from config.paths import state_dir
@@ -479,7 +480,8 @@ class SimCloud(SimStorage):
                 return replay(conn, payload)
             result = apply(conn)
             store.ledger_put(conn, key, op, result.model_dump_json())
-            return result
+        hold_after(op)  # tests only (GLOBALOPS_SIM_HOLD): the change is made, its answer held
+        return result
 
 
 def _replay(kind: type[RegionResult], payload: str, current: RegionState | None) -> RegionResult:

@@ -1,4 +1,6 @@
-"""Worker crashes: SIGKILL the worker at 11-12 points of a rollout, a failover and a drill, restart it.
+"""Worker crashes: SIGKILL the worker at 14-15 points of a rollout, a failover and a drill, restart it.
+
+Six of them land inside a keyed sim change: made, its answer held (the sim's GLOBALOPS_SIM_HOLD hook).
 
 Each operation must still end in the right state, and nothing may exist twice: every region
 keeps exactly its configured instances, one snapshot per (region, key), one recovery resource
@@ -19,7 +21,16 @@ import pytest
 import yaml
 from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
 
-from tests.helpers.crash import COMPLETED, DevEnv, KillLog, crash_at, crash_policies, finished, ok_json
+from tests.helpers.crash import (
+    COMPLETED,
+    DevEnv,
+    KillLog,
+    crash_at,
+    crash_policies,
+    finished,
+    ok_json,
+    sim_in_call,
+)
 from tests.helpers.polling import apoll
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +44,9 @@ def assert_nothing_twice(env: DevEnv, expected_instances: dict[str, int]) -> Non
     assert env.instance_counts() == expected_instances
 
 
-async def test_rollout_completes_after_six_worker_kills(dev_env: DevEnv, kill_log: KillLog) -> None:
+async def test_rollout_completes_after_seven_worker_kills_two_inside_calls(
+    dev_env: DevEnv, kill_log: KillLog
+) -> None:
     env = dev_env
     assert env.run("sim", "status", "--json").returncode == 0  # the CLI seeds the sim on first use
     base = env.sim.ledger_size()
@@ -53,10 +66,11 @@ async def test_rollout_completes_after_six_worker_kills(dev_env: DevEnv, kill_lo
         "rollout:checkout",
         [
             ("validate: preflight of 16 regions", lambda: True),
-            ("pilot us-east-1: first batch replaced", ledger(1)),
             ("pilot us-east-1 done: pilot bake", ledger(2)),
+            sim_in_call(env, "ensure_release", "in call: a core batch made, answer held"),
             ("core wave: second group of two", ledger(8)),
             ("edge wave: first group of four", ledger(17)),
+            sim_in_call(env, "ensure_release", "in call: an edge batch made, answer held"),
             ("edge wave: last group of four", ledger(26)),
         ],
     )
@@ -71,7 +85,9 @@ async def test_rollout_completes_after_six_worker_kills(dev_env: DevEnv, kill_lo
     print("\n" + kill_log.summary("rollout"))
 
 
-async def test_failover_completes_after_three_worker_kills(dev_env: DevEnv, kill_log: KillLog) -> None:
+async def test_failover_completes_after_four_worker_kills_two_inside_calls(
+    dev_env: DevEnv, kill_log: KillLog
+) -> None:
     env = dev_env
     wid = "failover:checkout:eu-west-1"
     assert env.run("sim", "fault", "outage", "eu-west-1").returncode == 0
@@ -90,7 +106,8 @@ async def test_failover_completes_after_three_worker_kills(dev_env: DevEnv, kill
         "failover",
         wid,
         [
-            ("reading traffic and candidates", lambda: True),
+            sim_in_call(env, "scale_group", "in call: target pre-scaled, answer held"),
+            sim_in_call(env, "set_traffic", "in call: traffic moved, answer held"),
             ("target pre-scaled, traffic not moved", prescaled),
             ("traffic shifted: validating the target", shifted),
         ],
@@ -132,14 +149,6 @@ async def test_drill_passes_and_leaves_nothing_after_worker_kills(dev_env: DevEn
     wid = started["workflow_id"]
     peak = {"resources": 0}
 
-    def resources(at_least: int) -> Callable[[], bool]:
-        def check() -> bool:
-            n = int(env.sim.inventory()["total_resources"])
-            peak["resources"] = max(peak["resources"], n)
-            return n >= at_least
-
-        return check
-
     async def soaking() -> bool:
         # A region launched (volume + instances) and in its soak before removal. Not "both": a
         # kill that lands mid-activity delays one region by the call timeout.
@@ -161,7 +170,8 @@ async def test_drill_passes_and_leaves_nothing_after_worker_kills(dev_env: DevEn
         "drill",
         wid,
         [
-            ("volume restored: launching, boot probes", resources(1)),
+            sim_in_call(env, "restore_volume", "in call: volume restored, answer held"),
+            sim_in_call(env, "launch_instances", "in call: instances launched, answer held"),
             ("every region launched: soaking", soaking),
             ("soak over: removing, sweeping", removing),
         ],
@@ -179,6 +189,8 @@ async def test_drill_passes_and_leaves_nothing_after_worker_kills(dev_env: DevEn
     assert_nothing_twice(env, env.configured)
     print("\n" + kill_log.summary("drill"))
     assert len(kill_log.kills) >= 10
+    in_call = [k.point for k in kill_log.kills if k.in_flight == "in-call"]
+    assert len(in_call) == 6, in_call  # two inside cloud calls of each operation
 
 
 async def test_a_worker_killed_inside_a_long_cloud_call_is_retried_after_its_heartbeat_timeout(

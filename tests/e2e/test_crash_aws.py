@@ -1,4 +1,6 @@
-"""Worker crashes on AWS (moto server): SIGKILL the worker at 10-12 points of a rollout, failover and drill.
+"""Worker crashes on AWS (moto server): SIGKILL the worker at 11-15 points of a rollout, failover and drill.
+
+Six of them land inside an AWS call: moto made the change and holds the answer (tests/helpers/inflight.py).
 
 The `dev up` worker runs the AWS adapter against a moto server over HTTP (a four-region topology:
 us-east-1 and us-west-2 on AWS, two regions on the sim), so a kill can land between, or inside,
@@ -31,6 +33,7 @@ from tests.helpers.crash import (
     crash_at,
     crash_policies,
     finished,
+    moto_in_call,
     ok_json,
     running,
 )
@@ -116,7 +119,7 @@ def aws_kills() -> KillLog:
     return KillLog()
 
 
-async def test_rollout_on_aws_completes_after_six_worker_kills(
+async def test_rollout_on_aws_completes_after_seven_worker_kills_two_inside_calls(
     aws_env: AwsDevEnv, aws_kills: KillLog
 ) -> None:
     env = aws_env
@@ -129,15 +132,17 @@ async def test_rollout_on_aws_completes_after_six_worker_kills(
         cloud = env.aws if region in AWS_REGIONS else env.sim
         return lambda: cloud.region_state(SERVICE, region).releases.get("2.0.0", 0) >= at_least
 
-    # Two batches per region (crash_policies): one instance per batch on AWS. Six points, none optional:
-    # with the failover's and the drill's two sure points each, at least ten kills in all.
+    # Two batches per region (crash_policies): one instance per batch on AWS. Seven points, none optional
+    # (two inside AWS calls): with the failover's and the drill's two sure points each, at least ten
+    # kills in all, six of them inside a call.
     await crash_at(
         env,
         aws_kills,
         "rollout",
         f"rollout:{SERVICE}",
         [
-            ("validate: preflight of 4 regions", lambda: True),
+            moto_in_call("SetDesiredCapacity", f"in call: {EAST} surge asked, answer held"),
+            moto_in_call("TerminateInstanceInAutoScalingGroup", f"in call: {EAST} old instance ended, held"),
             (f"pilot {EAST}: first batch replaced", on_new(EAST, 1)),
             (f"pilot {EAST} done: pilot bake", on_new(EAST, 2)),
             (f"core: {WEST} replacing", on_new(WEST, 1)),
@@ -154,7 +159,7 @@ async def test_rollout_on_aws_completes_after_six_worker_kills(
     print("\n" + aws_kills.summary("rollout"))
 
 
-async def test_failover_on_aws_completes_after_three_worker_kills(
+async def test_failover_on_aws_completes_after_worker_kills_two_inside_calls(
     aws_env: AwsDevEnv, aws_kills: KillLog
 ) -> None:
     env = aws_env
@@ -175,11 +180,12 @@ async def test_failover_on_aws_completes_after_three_worker_kills(
         "failover",
         wid,
         [
-            ("reading traffic and candidates", lambda: True),
+            moto_in_call("SetDesiredCapacity", f"in call: {WEST} pre-scale asked, answer held"),
+            moto_in_call("ChangeResourceRecordSets", "in call: Route 53 weights changed, answer held"),
             (f"{WEST} pre-scaled, traffic not moved", prescaled),
             (f"Route 53 shifted: validating {WEST}", shifted),
         ],
-        optional=1,
+        optional=2,
     )
     assert await finished(env, wid) == COMPLETED
     report = ok_json(env, "failover", "status", wid, "--json")
@@ -215,11 +221,12 @@ async def test_drill_on_aws_cleans_up_after_worker_kills(aws_env: AwsDevEnv, aws
         "drill",
         wid,
         [
-            ("drill started: restoring the volume", lambda: True),
+            moto_in_call("CreateVolume", "in call: volume created from the snapshot, answer held"),
+            moto_in_call("RunInstances", "in call: drill instances run, answer held"),
             ("volume restored, instances launched", launched),
             ("removing, final sweep", lambda: drill_resources() == 0),
         ],
-        optional=1,
+        optional=2,
     )
     await finished(env, wid)
     report = await (await env.connect()).get_workflow_handle(wid).query("report")
@@ -232,3 +239,5 @@ async def test_drill_on_aws_cleans_up_after_worker_kills(aws_env: AwsDevEnv, aws
     assert_nothing_twice_on_aws(env, instances)
     print("\n" + aws_kills.summary("drill"))
     assert len(aws_kills.kills) >= 10
+    in_call = [k.point for k in aws_kills.kills if k.in_flight == "in-call"]
+    assert len(in_call) == 6, in_call  # two inside AWS calls of each operation

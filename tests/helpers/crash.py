@@ -27,8 +27,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from activities.clouds.sim import SimCloud
+from activities.clouds.sim_hold import ENV as SIM_HOLD_ENV
 from config.loader import load_topology
 from tests.helpers.cli_user import ROOT, User
+from tests.helpers.inflight import MOTO_HOLD
 from tests.helpers.polling import apoll, poll
 from tests.helpers.ports import free_port
 
@@ -39,6 +41,39 @@ TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
 #: How long to look for a moment with no activity in flight before killing anyway.
 QUIET_WINDOW_S = 4.0
 KillPoint = tuple[str, Callable[[], bool | Awaitable[bool]]]
+#: How long an armed in-call point may wait for its call to be made and held.
+IN_CALL_LIMIT_S = 60.0
+
+
+@dataclass
+class InCall:
+    """A kill inside a mutating cloud call: the cloud made the change and holds its answer.
+
+    `arm` makes the next matching call be held once made (the sim's GLOBALOPS_SIM_HOLD hook,
+    tests/helpers/inflight.py on moto and the GCP test server); `held` says one is; `release`
+    lets the held answer go (to the dead worker's closed socket).
+    """
+
+    name: str
+    arm: Callable[[], None]
+    held: Callable[[], bool]
+    release: Callable[[], None] = lambda: None
+
+
+def moto_in_call(action: str, name: str) -> InCall:
+    """An in-call kill point on the moto server: the next request of `action` (e.g. RunInstances)."""
+    return InCall(name, lambda: MOTO_HOLD.arm(action), MOTO_HOLD.held, MOTO_HOLD.release)
+
+
+def sim_in_call(env: DevEnv, op: str, name: str) -> InCall:
+    """An in-call kill point on the sim: the next keyed change `op` (ensure_release, set_traffic, ...)."""
+    arm, held = env.hold_dir / f"{op}.arm", env.hold_dir / f"{op}.held"
+
+    def arm_it() -> None:
+        held.unlink(missing_ok=True)
+        arm.touch()
+
+    return InCall(name, arm_it, held.exists, lambda: held.unlink(missing_ok=True))
 
 
 def _exists(pid: int) -> bool:
@@ -53,7 +88,7 @@ class Kill:
     operation: str
     point: str
     at: str
-    in_flight: int  # activities pending when the worker died (a running one waits out its call timeout)
+    in_flight: int | str  # activities pending when the worker died, or "in-call" (a held cloud call)
     restart_s: float = 0.0
     resume_s: float = 0.0
 
@@ -83,6 +118,10 @@ class DevEnv(User):
         self.env["GLOBALOPS_METRICS_PORT"] = "0"  # no clash on :9464 with other environments
         # A crashed worker's workflows move to the new worker after 2 s, not the default 10 s.
         self.env["GLOBALOPS_STICKY_TIMEOUT"] = "2"
+        # The sim's test-only hook: an armed keyed change is made, then its answer held (InCall).
+        self.hold_dir = home / "hold"
+        self.hold_dir.mkdir(parents=True, exist_ok=True)
+        self.env[SIM_HOLD_ENV] = str(self.hold_dir)
         self.sim = SimCloud(home / "sim.db")
         self.configured = {r.name: r.instances for r in load_topology().regions}
         self.client: Client | None = None
@@ -185,6 +224,30 @@ class DevEnv(User):
         log.kills.append(Kill(operation, point, state, in_flight, restarted, at - wall))
         return True
 
+    async def crash_in_call(self, log: KillLog, operation: str, point: InCall, workflow_id: str) -> None:
+        """Arm `point`, wait until its call is made and held, SIGKILL the worker, restart it, release."""
+        point.arm()
+        await poll(point.held, f"{operation}: {point.name} (an armed call made and held)", IN_CALL_LIMIT_S)
+        _, _, ids = await self.tree(workflow_id)
+        killed, wall = time.monotonic(), time.time()
+        await self.kill("worker")
+        dead = time.time()
+        inv = self.sim.inventory()
+        state = f"ledger={inv['ledger']} resources={inv['total_resources']}"
+        out = self.up()
+        point.release()
+        assert "worker starting" in out and "already running (pid" in out, out
+        restarted = time.monotonic() - killed
+
+        async def resumed() -> float | None:
+            at = await self.resumed_at(ids, dead)
+            if at is None and await self.status(workflow_id) != RUNNING:
+                return dead
+            return at
+
+        at = await apoll(resumed, f"{operation} to resume after the kill in {point.name}", limit_s=150)
+        log.kills.append(Kill(operation, point.name, state, "in-call", restarted, at - wall))
+
     # ----- invariants ------------------------------------------------------------------------
 
     def duplicates(self) -> dict[str, list[tuple[Any, ...]]]:
@@ -222,6 +285,8 @@ def crash_policies(directory: Path) -> Path:
     data["failover"]["validate_samples"] = 4  # a validation long enough to be killed in
     # A call lost with the killed worker is retried after 10 s, not the demo's 30 s (sim calls take ms).
     data["call_timeout"] = "10s"
+    # A call killed in flight (InCall) is retried once its heartbeats stop for 3 s, not the default 10 s.
+    data["heartbeat_timeout"] = "3s"
     data["dr"]["drill"]["soak"] = "5s"  # a drill's launched resources live long enough to be killed beside
     path = directory / "policies.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -242,13 +307,19 @@ def running(env: E) -> Iterator[E]:
 
 
 async def crash_at(
-    env: DevEnv, log: KillLog, operation: str, wid: str, points: list[KillPoint], optional: int = 0
+    env: DevEnv, log: KillLog, operation: str, wid: str, points: list[KillPoint | InCall], optional: int = 0
 ) -> None:
     """Wait for each kill point in turn (progress-based), SIGKILL the worker there, restart it.
 
+    An InCall point is a kill inside the next matching cloud call (made, its answer held).
+
     The last `optional` points may be missed when the operation finishes first (it is fast).
     """
-    for index, (name, reached) in enumerate(points):
+    for index, point in enumerate(points):
+        if isinstance(point, InCall):
+            await env.crash_in_call(log, operation, point, wid)
+            continue
+        name, reached = point
 
         async def check(reached: Callable[[], bool | Awaitable[bool]] = reached) -> bool:
             value = reached()

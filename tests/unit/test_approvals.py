@@ -14,11 +14,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+import cli.deploy
+import cli.failover
+import cli.freeze
 import cli.rollout
 from cli.main import app
 from config.models import ApprovalPolicy
 from contracts.approvals import SignedApproval, canonical_bytes, public_key_text, sign, verify
-from contracts.rollout import RolloutProgress
+from contracts.change import Freeze
+from contracts.rollout import RegionOutcome, RolloutProgress
 
 runner = CliRunner()
 AT = datetime(2026, 12, 2, 18, 0, 0, 123456, tzinfo=UTC)
@@ -166,3 +170,74 @@ def test_rollout_approve_signs_with_the_key_it_finds_and_sends_no_key(
     monkeypatch.delenv("GLOBALOPS_APPROVER_KEY")
     assert runner.invoke(app, ["rollout", "approve", "checkout", "--by", "carol"]).exit_code == 0
     assert handle.sent[2] == ("approve", "carol")
+
+
+class _Client:
+    """Stands in for the Temporal client: every handle it gives records the updates sent through it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Any]] = []  # (workflow id, update, argument)
+
+    def get_workflow_handle_for(self, _run: Any, workflow_id: str) -> _AnyHandle:
+        return _AnyHandle(self, workflow_id)
+
+
+class _AnyHandle:
+    def __init__(self, client: _Client, workflow_id: str) -> None:
+        self.client, self.id = client, workflow_id
+
+    async def query(self, _query: Any) -> RegionOutcome:
+        return RegionOutcome(region="us-east-1", wave="core", status="waiting", waiting_for="step 2 pause")
+
+    async def execute_update(self, update: Any, arg: Any) -> Any:
+        self.client.sent.append((self.id, update.__name__, arg))
+        if update.__name__.startswith("end_freeze"):
+            return Freeze(
+                id="frz-3", reason="r", started_by="alice", started_at=AT, ended_by="x", ended_at=AT
+            )
+        return "ok"
+
+
+def test_promote_failover_approve_and_freeze_end_sign_what_they_approve_with_the_key_they_find(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLOBALOPS_HOME", str(tmp_path))
+    monkeypatch.delenv("GLOBALOPS_APPROVER_KEY", raising=False)
+    client = _Client()
+
+    async def connected() -> _Client:
+        return client
+
+    for module in (cli.deploy, cli.rollout, cli.failover, cli.freeze):
+        monkeypatch.setattr(module, "client_or_fail", connected)
+    assert runner.invoke(app, ["keys", "create", "--name", "bob"]).exit_code == 0
+    key = serialization.load_pem_private_key((tmp_path / "keys" / "bob.key").read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+
+    commands = [
+        (["deploy", "promote", "--service", "checkout", "--region", "us-east-1"], "deploy:checkout:us-east-1",
+         "promote_signed", "step 2 pause"),
+        (["deploy", "promote", "--service", "checkout", "--region", "us-east-1", "--full"],
+         "deploy:checkout:us-east-1", "promote_signed", "full"),
+        (["rollout", "promote", "checkout", "--region", "eu-west-1"], "rollout:checkout/eu-west-1",
+         "promote_signed", "step 2 pause"),
+        (["failover", "approve", "--service", "checkout", "--region", "eu-west-1"], "monitor:checkout",
+         "approve_failover_signed", "eu-west-1"),
+        (["freeze", "end", "frz-3"], "freezes", "end_freeze_signed", "frz-3"),
+    ]  # fmt: skip
+    for args, wid, update, step in commands:
+        client.sent.clear()
+        result = runner.invoke(app, [*args, "--by", "bob"])
+        assert result.exit_code == 0, result.output
+        ((sent_to, sent, approval),) = client.sent
+        assert (sent_to, sent) == (wid, update), args
+        assert isinstance(approval, SignedApproval) and verify(public_key_text(key), approval)
+        assert (approval.approver, approval.workflow_id, approval.step) == ("bob", wid, step)
+        assert "PRIVATE" not in approval.model_dump_json()
+
+    # without a key: the plain updates, as before (refused by policies that require signatures)
+    plain = [(args, update.removesuffix("_signed")) for args, _wid, update, _step in commands]
+    for args, update in plain:
+        client.sent.clear()
+        assert runner.invoke(app, [*args, "--by", "carol"]).exit_code == 0, args
+        assert client.sent[0][1] == update

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers.aws.moto_extensions import install
+from tests.helpers.inflight import MOTO_HOLD
 from tests.helpers.ports import free_port
 
 #: Fake credentials and a fast moto, for this test process only (restored when the server stops).
@@ -42,6 +43,9 @@ def moto_server() -> Iterator[str]:
         port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
+        assert server._server is not None
+        # Idle unless a crash test arms it: a request made, its answer held (tests/helpers/inflight.py).
+        server._server.app = MOTO_HOLD.wrap(server._server.app)
         try:
             yield f"http://127.0.0.1:{port}"
         finally:

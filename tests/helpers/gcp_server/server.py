@@ -19,6 +19,7 @@ from tests.helpers.gcp_server.handlers import ROUTES, Handler, metrics
 from tests.helpers.gcp_server.ops import ApiError
 from tests.helpers.gcp_server.state import ComputeState
 from tests.helpers.gcp_server.traffic import modelled
+from tests.helpers.inflight import GCP_HOLD, gcp_action
 
 _COMPILED = [
     (method, re.compile(pattern + "$"), handler, mutating) for method, pattern, handler, mutating in ROUTES
@@ -121,11 +122,20 @@ def _make_handler(state: ComputeState) -> type[BaseHTTPRequestHandler]:
             except (ValueError, KeyError, TypeError) as err:
                 status, reply = 400, ApiError(400, f"bad request: {err}").body()
             data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            action = gcp_action(method, parts.path)
+            held = status == 200 and GCP_HOLD.claim(action)
+            if held:  # tests/helpers/inflight.py: the change is made, its answer held
+                GCP_HOLD.hold(action)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                if not held:
+                    raise
+                # a held answer's worker was killed: nobody reads it, as intended
 
         def _dispatch(
             self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
