@@ -19,6 +19,7 @@ from config.durations import Duration
 from config.failover import FailoverPolicy
 from config.gcp import GcpRegionConfig
 from config.notify import Hooks, Notification
+from config.practice import PracticePolicy
 from config.strategies import (
     AnalysisPolicy,
     BlueGreenPolicy,
@@ -519,6 +520,10 @@ class Policies(BaseModel):
     )
     dr: DrPolicy = Field(
         default_factory=DrPolicy, description="Backups, recovery targets (RTO/RPO) and drills."
+    )
+    practice: PracticePolicy = Field(
+        default_factory=PracticePolicy,
+        description="Weekly failover practice: duration, schedule, outcome alarms (docs/failover.md).",
     )
     unavailable_region: UnavailableRegion = Field(
         default="wait",

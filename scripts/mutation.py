@@ -50,6 +50,7 @@ MODULES = [
     Module("markdown", "workflows/logic/markdown.py", "tests/unit/test_markdown.py"),
     Module("judge", "activities/judge.py", "tests/unit/test_judge.py"),
     Module("change", "workflows/logic/change.py", "tests/unit/test_change_logic.py"),
+    Module("practice_logic", "workflows/logic/practice.py", "tests/unit/test_practice_logic.py"),
 ]
 
 

@@ -30,6 +30,7 @@ from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.notify import NotifyWorkflow
+from workflows.practice import FailoverPracticeWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
 from workflows.rollout import RegionalRolloutWorkflow
@@ -44,6 +45,7 @@ WORKFLOWS = [
     BackupWorkflow,
     DisasterRecoveryWorkflow,
     DrillWorkflow,
+    FailoverPracticeWorkflow,
     FreezeRegistryWorkflow,
     HealthReportWorkflow,
     SnapshotInventoryWorkflow,
