@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         FailoverReport,
         FailoverRequest,
         ProbeResult,
+        SetTrafficInput,
         TrafficRef,
     )
     from contracts.practice import PracticeReport, PracticeRequest
@@ -40,6 +41,7 @@ from workflows.freeze_api import FreezeAware, FreezeWatch
 from workflows.logic.practice import (
     KIND,
     frozen_reason,
+    needs_settling,
     phase_timings,
     region_for_week,
     skip_reason,
@@ -118,6 +120,8 @@ class FailoverPracticeWorkflow(FreezeAware):
                 back = await self._failback(region, moved, before.get(region, 0.0))
                 marks.append(("failback", workflow.now()))
             r.weights_after = await self._weights()
+            if back is not None and back.status == "succeeded" and needs_settling(before, r.weights_after):
+                r.weights_after = await self._settle(before)
             r.timings = phase_timings(marks)
             r.verdict, r.reason = verdict(
                 moved.status,
@@ -275,6 +279,23 @@ class FailoverPracticeWorkflow(FreezeAware):
         self._report.failback_status = back.status
         self._step(f"failback {back.status}" + (f": {back.reason}" if back.reason else ""))
         return back
+
+    async def _settle(self, before: dict[str, float]) -> dict[str, float]:
+        """Put the exact weights of before back (the failback's steps round to 9 decimals)."""
+        req = self._req
+        region = self._report.region or ""
+        state = await workflow.execute_activity_method(
+            TrafficActivities.set_traffic,
+            SetTrafficInput(
+                service=req.service,
+                provider=req.topology.region(region).provider,
+                weights=before,
+                key=f"{workflow.info().workflow_id}/{req.request_id}/settle",
+            ),
+            **activity_options(req.topology, req.policies, None, "traffic weights: exactly as before"),
+        )
+        self._step("weights set exactly as before (rounding of the failback steps)")
+        return dict(state.weights)
 
     async def _weights(self) -> dict[str, float]:
         req = self._req

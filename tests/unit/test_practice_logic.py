@@ -15,6 +15,7 @@ from workflows.logic.practice import (
     TOLERANCE,
     differing,
     frozen_reason,
+    needs_settling,
     phase_timings,
     region_for_week,
     skip_reason,
@@ -235,6 +236,15 @@ def test_weights_are_equal_within_the_tolerance_and_a_missing_region_counts_zero
     assert differing({"a": 0.5, "b": 0.5}, {"a": 0.75, "c": 0.5}, tolerance=0.25) == ["b", "c"]
     assert differing({"a": 1.0, "b": 0.0}, {"b": 1.0}) == ["a", "b"]
     assert TOLERANCE == 1e-6
+
+
+def test_weights_back_but_for_rounding_noise_are_settled_to_the_exact_weights_of_before() -> None:
+    third = 1 / 3
+    before = {"a": third, "b": third, "c": third}
+    assert needs_settling(before, {"a": 0.333333333, "b": 0.333333334, "c": 0.333333333})
+    assert not needs_settling(before, dict(before))
+    assert not needs_settling(before, {"a": 0.0, "b": 2 * third, "c": third})  # moved by something else
+    assert not needs_settling({"a": 0.5}, {"a": 0.5, "b": 0.0})  # a region listed at 0 is the same
 
 
 # --------------------------------------------------------------------------- timings

@@ -25,6 +25,7 @@ __all__ = [
     "TOLERANCE",
     "differing",
     "frozen_reason",
+    "needs_settling",
     "phase_timings",
     "region_for_week",
     "skip_reason",
@@ -111,6 +112,15 @@ def weights_equal(
 ) -> bool:
     """Every region's weight the same before and after, within `tolerance`."""
     return not differing(before, after, tolerance)
+
+
+def needs_settling(before: Mapping[str, float], after: Mapping[str, float]) -> bool:
+    """True when the weights are back but for rounding noise: then the exact weights of before are set.
+
+    Weights that differ by more than the tolerance are not overwritten: something else (another
+    region's failover) may have moved traffic meanwhile, and the verdict reports the difference.
+    """
+    return weights_equal(before, after) and bool(differing(before, after, tolerance=0.0))
 
 
 def verdict(
