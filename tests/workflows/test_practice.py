@@ -223,3 +223,43 @@ async def test_a_scheduled_run_in_a_freeze_or_a_closed_window_skips_and_moves_no
     assert frozen.verdict == "skipped" and frozen.reason == "frozen by frz-1 (sale)"
     assert status == "skipped"
     assert frozen.failover_status is None and sim.traffic("checkout").weights == before
+
+
+async def test_an_operator_abort_ends_the_hold_and_traffic_comes_back(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topo: Topology,
+    pols: Policies,
+) -> None:
+    before = sim.traffic("checkout").weights
+    async with make_worker(ts_env.client, sim, executor, QUEUE):
+        handle = await start(ts_env, practice_request(topo, pols))
+        await holding(ts_env, handle)
+        assert await handle.execute_update(FailoverPracticeWorkflow.abort, "incident elsewhere") == "aborting"
+        report = await outcome(handle)
+    assert report.verdict == "aborted" and report.reason == "incident elsewhere"
+    assert report.weights_after == before == sim.traffic("checkout").weights
+
+
+async def test_a_region_that_cannot_fail_over_fails_the_practice_and_its_workflow(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    executor: concurrent.futures.Executor,
+    topo: Topology,
+    pols: Policies,
+) -> None:
+    """ap-northeast-1 is the only JP region: the failover refuses, nothing moves, the verdict is fail,
+    and the workflow fails (so a schedule with pause_on_failure pauses)."""
+    before = sim.traffic("checkout").weights
+    async with make_worker(ts_env.client, sim, executor, QUEUE):
+        req = practice_request(topo, pols).model_copy(update={"region": "ap-northeast-1"})
+        handle = await start(ts_env, req)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        report = await handle.query(FailoverPracticeWorkflow.report)
+        status = (await handle.describe()).typed_search_attributes.get(sa.STATUS)
+    assert report.verdict == "fail" and status == "fail"
+    assert report.reason == "failover refused: no region qualifies as a failover target"
+    assert report.failback_status is None and set(report.timings) == {"failover", "total"}
+    assert sim.traffic("checkout").weights == before
