@@ -90,6 +90,7 @@ def practice_json(r: PracticeReport) -> dict[str, Any]:
         "service": r.service,
         "region": r.region,
         "target": r.target,
+        "scheduled": r.scheduled,
         "verdict": r.verdict,
         "reason": r.reason,
         "timings": r.timings,

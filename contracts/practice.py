@@ -36,6 +36,7 @@ class PracticeReport(WireModel):
     service: str
     region: str | None = None
     target: str | None = None
+    scheduled: bool = Field(default=False, description="Started by the practice schedule.")
     verdict: PracticeVerdict = "running"
     phase: str = "starting"
     reason: str | None = None

@@ -15,7 +15,7 @@ import functools
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.traffic_activities import TrafficActivities
@@ -59,7 +59,10 @@ class FailoverPracticeWorkflow(FreezeAware):
     def __init__(self, req: PracticeRequest) -> None:
         self._req = req
         self._report = PracticeReport(
-            workflow_id=workflow.info().workflow_id, service=req.service, region=req.region
+            workflow_id=workflow.info().workflow_id,
+            service=req.service,
+            region=req.region,
+            scheduled=req.scheduled,
         )
         self._watch = FreezeWatch(KIND, req.service)
         self._abort: str | None = None
@@ -204,7 +207,10 @@ class FailoverPracticeWorkflow(FreezeAware):
         self._step(f"holding on {target} for {req.duration_s:g}s")
         try:
             while workflow.now() < end and self._abort is None:
-                problem = await self._check(region, target)
+                try:
+                    problem = await self._check(region, target)
+                except ActivityError as err:  # fail closed: a check that cannot be made ends the hold
+                    problem = f"check failed: {err.cause or err}"
                 self._report.checks += 1
                 if problem is not None:
                     self._abort = problem
@@ -260,22 +266,33 @@ class FailoverPracticeWorkflow(FreezeAware):
         quick = failover.model_copy(
             update={"failback": failover.failback.model_copy(update={"healthy_for": 0.0})}
         )
-        back = await workflow.execute_child_workflow(
-            failback_wf.FailbackWorkflow.run,
-            FailbackRequest(
+        request = FailbackRequest(
+            service=req.service,
+            region=region,
+            backup=target,
+            original_share=share,
+            topology=req.topology,
+            policies=req.policies.model_copy(update={"failover": quick}),
+            request_id=req.request_id,
+            max_wait_s=req.policies.practice.failback_wait,
+            backup_instances=moved.target_instances_before,
+        )
+        try:
+            back = await workflow.execute_child_workflow(
+                failback_wf.FailbackWorkflow.run,
+                request,
+                id=ids.practice_child_id(workflow.info().workflow_id, "failback"),
+                static_summary=f"practice failback of {req.service} {target} → {region}",
+            )
+        except ChildWorkflowError as err:  # it ended without its report: traffic may still be on the target
+            back = FailbackReport(
+                workflow_id=ids.practice_child_id(workflow.info().workflow_id, "failback"),
                 service=req.service,
                 region=region,
                 backup=target,
-                original_share=share,
-                topology=req.topology,
-                policies=req.policies.model_copy(update={"failover": quick}),
-                request_id=req.request_id,
-                max_wait_s=req.policies.practice.failback_wait,
-                backup_instances=moved.target_instances_before,
-            ),
-            id=ids.practice_child_id(workflow.info().workflow_id, "failback"),
-            static_summary=f"practice failback of {req.service} {target} → {region}",
-        )
+                status="failed",
+                reason=str(err.cause or err),
+            )
         self._report.failback_status = back.status
         self._step(f"failback {back.status}" + (f": {back.reason}" if back.reason else ""))
         return back

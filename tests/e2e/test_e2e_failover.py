@@ -117,7 +117,7 @@ async def test_practice_moves_traffic_and_back_and_its_schedule_skips_in_a_freez
         assert run_id.startswith("practice:checkout:eu-west-1-")
         result = await client.get_workflow_handle_for(FailoverPracticeWorkflow.run, run_id).result()
         assert result.verdict == "skipped" and result.reason == f"frozen by {freeze} (game day)"
-        assert result.failover_status is None
+        assert result.failover_status is None and result.scheduled
         # Nothing moved since the practice put every weight back.
         assert {name: r["traffic"] for name, r in health(user).items()} == pytest.approx(
             report["weights_before"]

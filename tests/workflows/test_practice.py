@@ -222,7 +222,8 @@ async def test_a_scheduled_run_in_a_freeze_or_a_closed_window_skips_and_moves_no
     assert windowed.verdict == "skipped" and "change window closed" in (windowed.reason or "")
     assert frozen.verdict == "skipped" and frozen.reason == "frozen by frz-1 (sale)"
     assert status == "skipped"
-    assert frozen.failover_status is None and sim.traffic("checkout").weights == before
+    assert frozen.failover_status is None and frozen.scheduled
+    assert sim.traffic("checkout").weights == before
 
 
 async def test_an_operator_abort_ends_the_hold_and_traffic_comes_back(
