@@ -17,6 +17,7 @@ KINDS = {
     "failover": "failover",
     "failback": "failback",
     "dr": "recover",
+    "practice": "practice",
 }
 
 

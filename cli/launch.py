@@ -42,6 +42,7 @@ from contracts.failover import (
     MonitorStatus,
 )
 from contracts.inspect import HealthReport, InspectRequest, SnapshotInventory
+from contracts.practice import PracticeReport, PracticeRequest
 from contracts.readiness import ReadinessReport, ReadinessRequest
 from contracts.rollout import RegionDeployInput, RegionOutcome, RolloutProgress, RolloutRequest
 from workflows.backup import BackupWorkflow
@@ -50,6 +51,7 @@ from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
+from workflows.practice import FailoverPracticeWorkflow
 from workflows.readiness import ReadinessWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
@@ -258,6 +260,27 @@ def readiness(
         request.topology.default_task_queue,
         f"readiness of {request.service}: {len(regions)} regions",
         attributes=dr_attributes("readiness", request.service, regions),
+    )
+
+
+def practice(
+    request: PracticeRequest, workflow_id: str | None = None
+) -> Launch[FailoverPracticeWorkflow, PracticeReport]:
+    """A failover practice of one region (or, from a schedule, of the region whose turn it is).
+
+    Search attributes: operation `practice`, the service, the region (a rotation's run narrows its
+    regions to the one practiced), status `running` until the verdict (pass, fail, aborted, skipped).
+    """
+    region = request.region
+    regions = [region] if region else (request.regions or request.topology.region_names())
+    return Launch(
+        FailoverPracticeWorkflow.run,
+        request,
+        workflow_id or ids.practice_id(request.service, region or "rotation"),
+        request.topology.default_task_queue,
+        f"failover practice {request.service}: {region or 'region of the week'}",
+        f"requested by {request.requested_by}; hold {request.duration_s:g}s",
+        dr_attributes("practice", request.service, regions),
     )
 
 

@@ -13,6 +13,7 @@ from cli.drill import drill_app
 from cli.failover import failback_app, failover_app, health, monitor_app
 from cli.freeze import freeze_app
 from cli.keys import keys_app
+from cli.practice import practice_app
 from cli.readiness import readiness_app
 from cli.rollout import rollout_app
 from cli.sim import sim_app
@@ -39,6 +40,7 @@ app.add_typer(backup_app, name="backup")
 app.add_typer(dr_app, name="dr")
 app.add_typer(drill_app, name="drill")
 app.add_typer(readiness_app, name="readiness")
+app.add_typer(practice_app, name="practice")
 app.add_typer(freeze_app, name="freeze")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sim_app, name="sim")

@@ -19,6 +19,7 @@ from config.durations import Duration
 from config.failover import FailoverPolicy
 from config.gcp import GcpRegionConfig
 from config.notify import Hooks, Notification
+from config.practice import PracticePolicy
 from config.readiness import ReadinessPolicy
 from config.strategies import (
     AnalysisPolicy,
@@ -578,6 +579,10 @@ class Policies(BaseModel):
     readiness: ReadinessPolicy = Field(
         default_factory=ReadinessPolicy,
         description="Standing readiness: evaluation interval, and how recent a practice and a drill must be.",
+    )
+    practice: PracticePolicy = Field(
+        default_factory=PracticePolicy,
+        description="Weekly failover practice: duration, schedule, outcome alarms (docs/failover.md).",
     )
     unavailable_region: UnavailableRegion = Field(
         default="wait",

@@ -130,6 +130,10 @@ class FailoverRequest(WireModel):
     trigger: str = "manual"
     first_bad_at: datetime | None = None
     detected_at: datetime | None = None
+    require_lag: bool | None = Field(
+        default=None,
+        description="Refuse when the target's replica lag is unknown (None: unless the trigger is manual).",
+    )
 
 
 class FailoverReport(WireModel):

@@ -91,6 +91,26 @@ def readiness_id(service: str, nonce: str) -> str:
     return f"readiness:{service}:{nonce}"
 
 
+def practice_id(service: str, region: str, now: datetime | None = None) -> str:
+    """A failover practice started by hand: one per service, region and second."""
+    return f"practice:{service}:{region}:{(now or datetime.now(UTC)):%Y%m%dT%H%M%S}"
+
+
+def practice_schedule_id(service: str) -> str:
+    """The weekly failover practice schedule of a service."""
+    return f"practice:{service}"
+
+
+def practice_scheduled_id(service: str, region: str | None) -> str:
+    """The id a schedule's practice runs get (Temporal appends the scheduled time)."""
+    return f"practice:{service}:{region or 'rotation'}"
+
+
+def practice_child_id(practice_workflow_id: str, step: str) -> str:
+    """The failover or failback a practice runs as its child."""
+    return f"{practice_workflow_id}/{step}"
+
+
 def inspect_id(kind: str, service: str, nonce: str) -> str:
     """A short read-only workflow the CLI runs through the workers (health, snapshots)."""
     return f"inspect:{kind}:{service}:{nonce}"

@@ -31,6 +31,7 @@ from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.notify import NotifyWorkflow
+from workflows.practice import FailoverPracticeWorkflow
 from workflows.readiness import ReadinessWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
@@ -46,6 +47,7 @@ WORKFLOWS = [
     BackupWorkflow,
     DisasterRecoveryWorkflow,
     DrillWorkflow,
+    FailoverPracticeWorkflow,
     FreezeRegistryWorkflow,
     HealthReportWorkflow,
     SnapshotInventoryWorkflow,

@@ -125,7 +125,7 @@ class RegionFailoverWorkflow(FreezeAware):
                 moved_traffic=weights.weights.get(req.from_region, 0.0),
                 rpo_target_s=req.policies.failover.rpo_target,
                 preferred=req.to_region,
-                require_lag=req.trigger != "manual",
+                require_lag=self._require_lag(),
             )
             r.rejected_candidates = choice.rejected
             if choice.target is None:
@@ -323,7 +323,7 @@ class RegionFailoverWorkflow(FreezeAware):
         )
         rpo = req.policies.failover.rpo_target
         if lag is None:
-            if req.trigger != "manual":  # an automatic failover needs the lag it promises to respect
+            if self._require_lag():  # an automatic failover needs the lag it promises to respect
                 raise _Failed(f"{target}: replica lag unknown; an automatic failover needs it within the RPO")
             self._step(f"{target}: replica lag unknown (manual failover: the operator decided)")
             return
@@ -417,6 +417,11 @@ class RegionFailoverWorkflow(FreezeAware):
         self._step(f"rollout: {what} {region}")
 
     # ----- presentation ------------------------------------------------------------------------
+
+    def _require_lag(self) -> bool:
+        """An automatic failover needs a known lag; a manual one (or a practice, by policy) may go without."""
+        req = self._req
+        return req.require_lag if req.require_lag is not None else req.trigger != "manual"
 
     def _residency(self) -> bool:
         service = self._req.topology.service(self._req.service)

@@ -43,6 +43,7 @@ from contracts.failover import (
 from contracts.ids import FREEZE_REGISTRY_ID
 from contracts.inspect import InspectRequest
 from contracts.notify import Event, NotifyInput
+from contracts.practice import PracticeRequest
 from contracts.readiness import ReadinessRequest
 from contracts.rollout import RolloutRequest
 from tests.helpers.receiver import Receiver
@@ -56,6 +57,7 @@ from workflows.freezes import FreezeRegistryWorkflow
 from workflows.inspect import HealthReportWorkflow, SnapshotInventoryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
 from workflows.notify import NotifyWorkflow
+from workflows.practice import FailoverPracticeWorkflow
 from workflows.readiness import ReadinessWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 from workflows.region_deployment import RegionDeploymentWorkflow
@@ -410,6 +412,27 @@ async def readiness(
     return [handle]
 
 
+async def failover_practice(
+    env: WorkflowEnvironment, sim: SimCloud, topo: Topology, pols: Policies
+) -> list[WorkflowHandle[Any, Any]]:
+    """A practice that shifts, holds (checks), and fails back through its two children."""
+    practice = await env.client.start_workflow(
+        FailoverPracticeWorkflow.run,
+        PracticeRequest(
+            service="checkout",
+            region="eu-west-1",
+            duration_s=pols.practice.duration,
+            topology=topo,
+            policies=pols,
+            request_id="h20",
+        ),
+        id="practice:checkout:eu-west-1:h20",
+        task_queue=QUEUE,
+    )
+    await practice.result()
+    return [practice]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "rollout_ok": rollout_ok,
     "rollout_rolled_back": rollout_rolled_back,
@@ -425,6 +448,7 @@ SCENARIOS: dict[str, Scenario] = {
     "notify_sinks": notify_sinks,
     "guarded_rollout": guarded_rollout,
     "readiness": readiness,
+    "failover_practice": failover_practice,
 }
 
 

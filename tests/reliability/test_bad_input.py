@@ -127,6 +127,8 @@ ROLLOUT = ("rollout", "start", "--service", "checkout", "--release", "2.0.0")
 FAILOVER = ("failover", "start", "--service", "checkout", "--from", "eu-west-1")
 DRILL = ("drill", "run", "--service", "checkout", "--region", "eu-west-1")
 DRILL_SCHEDULE = ("drill", "schedule", "create", "--service", "checkout")
+PRACTICE = ("practice", "run", "--service", "checkout", "--region", "eu-west-1")
+PRACTICE_SCHEDULE = ("practice", "schedule", "create", "--service", "checkout")
 BACKUP = ("backup", "run", "--service", "checkout")
 RECOVER = ("dr", "recover", "--service", "checkout", "--source-region", "eu-west-1")
 RECOVER_EU = (*RECOVER, "--target-region", "eu-central-1")
@@ -199,6 +201,12 @@ TABLE: list[Row] = [
         file=_set("health.max_latency_ms", 100), args=ROLLOUT),
     Row("pol-error-rate-above-one", "policies", ("health.max_error_rate", "1.5"),
         file=_set("health.max_error_rate", 1.5), args=FAILOVER),
+    Row("pol-practice-cron-4-fields", "policies", ("practice.cron", "not a cron expression", "5 fields"),
+        file=_set("practice.cron", "0 10 * *"), args=PRACTICE_SCHEDULE),
+    Row("pol-practice-time-zone", "policies", ("practice.time_zone", "unknown time zone 'Mars/Olympus'"),
+        file=_set("practice.time_zone", "Mars/Olympus"), args=PRACTICE),
+    Row("pol-practice-duration-0", "policies", ("practice.duration", "greater than 0"),
+        file=_set("practice.duration", 0), args=PRACTICE),
     Row("pol-cron-4-fields", "policies", ("dr.drill.cron", "not a cron expression", "5 fields"),
         file=_set("dr.drill.cron", "0 9 * *"), args=DRILL_SCHEDULE),
     Row("pol-negative-retention", "policies", ("dr.backup.retention", ">= 0"),
@@ -308,6 +316,20 @@ TABLE: list[Row] = [
         args=(*BACKUP, "--region", "mars-central-1")),
     Row("cli-drill-catchup-soon", "cli", ("--catchup-window", "'soon' is not a duration"),
         args=(*DRILL_SCHEDULE, "--catchup-window", "soon")),
+    Row("cli-practice-unknown-service", "cli", ("--service", "'shop'", "known: checkout"),
+        args=("practice", "run", "--service", "shop", "--region", "eu-west-1")),
+    Row("cli-practice-unknown-region", "cli", ("--region", "'mars-central-1'", "not a region"),
+        args=("practice", "run", "--service", "checkout", "--region", "mars-central-1")),
+    Row("cli-practice-duration-soon", "cli", ("--duration", "'soon' is not a duration"),
+        args=(*PRACTICE, "--duration", "soon")),
+    Row("cli-practice-duration-0s", "cli", ("--duration", "'0s' must be more than 0"),
+        args=(*PRACTICE, "--duration", "0s")),
+    Row("cli-practice-schedule-cron", "cli", ("--cron", "day-of-week", "'FUNDAY'"),
+        args=(*PRACTICE_SCHEDULE, "--cron", "0 10 * * FUNDAY")),
+    Row("cli-practice-schedule-time-zone", "cli", ("--time-zone", "unknown time zone 'Mars/Olympus'"),
+        args=(*PRACTICE_SCHEDULE, "--time-zone", "Mars/Olympus")),
+    Row("cli-practice-schedule-unknown-region", "cli", ("--region", "'mars-central-1'"),
+        args=(*PRACTICE_SCHEDULE, "--region", "mars-central-1")),
     Row("cli-keys-bad-name", "cli", ("--name", "'bob smith' is not a name"),
         args=("keys", "create", "--name", "bob smith")),
     Row("cli-approve-missing-key", "cli", ("--key", "cannot read", "no-such.key"),

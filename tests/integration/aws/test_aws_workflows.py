@@ -11,12 +11,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.aws import AwsCloud
 from activities.clouds.sim import SimCloud
+from cli import launch
 from config.models import Topology
+from contracts.practice import PracticeRequest
 from tests.helpers.aws.provision import AWS_REGIONS, SERVICE
 from tests.helpers.aws.worker import aws_worker
-from tests.helpers.aws.workflow_runs import Faults, backup, drill, failover, recover, rollout
+from tests.helpers.aws.workflow_runs import Faults, backup, drill, failover, fast_policies, recover, rollout
 from tests.helpers.retry_tally import count_retries
 from workers.client import register_search_attributes
+from workflows.practice import FailoverPracticeWorkflow
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +79,34 @@ async def test_failover_moves_route53_weights(
     assert report.status == "succeeded", report.reason
     assert report.to_region == WEST
     assert aws.traffic(SERVICE).weights == {EAST: 0.0, WEST: 1.0}
+
+
+async def test_practice_moves_route53_weights_away_and_back(
+    ts_env: WorkflowEnvironment,
+    topology: Topology,
+    sim: SimCloud,
+    aws: AwsCloud,
+    executor: concurrent.futures.Executor,
+) -> None:
+    before = aws.traffic(SERVICE).weights
+    pols = fast_policies()
+    req = PracticeRequest(
+        service=SERVICE, region=EAST, duration_s=60, topology=topology, policies=pols, request_id="p1"
+    )
+    async with aws_worker(ts_env.client, topology.default_task_queue, sim, aws, executor):
+        handle = await launch.start(ts_env.client, launch.practice(req, f"practice:{SERVICE}:{EAST}:p1"))
+        for _ in range(200):  # until it holds: traffic on WEST, read from Route 53 itself
+            if (await handle.query(FailoverPracticeWorkflow.report)).checks:
+                break
+            await ts_env.sleep(5)
+        during = aws.traffic(SERVICE).weights
+        report = await handle.result()
+    assert during == {EAST: 0.0, WEST: 1.0}
+    assert report.verdict == "pass", report.reason
+    assert report.target == WEST
+    assert report.weights_before == before and report.weights_after == before
+    assert aws.traffic(SERVICE).weights == before
+    assert aws.region_state(SERVICE, WEST).instances == 2  # the failback scaled the pre-scaling back
 
 
 async def test_backup_recover_and_drill_leave_nothing_tagged_behind(

@@ -14,12 +14,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.gcp import GcpCloud
 from activities.clouds.sim import SimCloud
+from cli import launch
 from config.models import Policies, Topology
 from contracts.dr import (
     RecoveryRequest,
 )
+from contracts.practice import PracticeRequest
 from tests.helpers.gcp import PROJECT, SERVICE, backup, drill, failover, gcp_key, gcp_worker
 from tests.helpers.gcp_server import ComputeTestServer
+from tests.helpers.temporal import unique_queue
+from workflows.practice import FailoverPracticeWorkflow
 from workflows.recovery import DisasterRecoveryWorkflow
 
 
@@ -48,6 +52,41 @@ async def test_failover_moves_the_weight_on_the_backend_service(
     assert weights["europe-west1"] == pytest.approx(2 / 3)
     assert sum(weights.values()) == pytest.approx(1.0)
     assert gcp.region_state(SERVICE, "europe-west1").instances == 8  # pre-scaled for the moved traffic
+
+
+async def test_practice_moves_the_backend_weights_away_and_back(
+    ts_env: WorkflowEnvironment,
+    sim: SimCloud,
+    gcp: GcpCloud,
+    gtopo: Topology,
+    policies: Policies,
+    executor: concurrent.futures.Executor,
+) -> None:
+    queue = unique_queue()
+    topo = gtopo.model_copy(update={"default_task_queue": queue})
+    before = gcp.traffic(SERVICE).weights
+    req = PracticeRequest(
+        service=SERVICE,
+        region="us-central1",
+        duration_s=60,
+        topology=topo,
+        policies=policies,
+        request_id="p1",
+    )
+    async with gcp_worker(ts_env.client, sim, gcp, executor, queue):
+        handle = await launch.start(ts_env.client, launch.practice(req, f"practice:{SERVICE}:us-central1:p1"))
+        for _ in range(200):  # until it holds: read the backend service's weights from the API itself
+            if (await handle.query(FailoverPracticeWorkflow.report)).checks:
+                break
+            await ts_env.sleep(5)
+        during = gcp.traffic(SERVICE).weights
+        report = await handle.result()
+    assert report.verdict == "pass", report.reason
+    assert report.target in ("europe-west1", "asia-southeast1")
+    assert during["us-central1"] == 0 and during[report.target] == pytest.approx(2 / 3)
+    assert report.weights_before == before and report.weights_after == before
+    assert gcp.traffic(SERVICE).weights == before
+    assert gcp.region_state(SERVICE, report.target).instances == 4  # pre-scaled for the hold, scaled back
 
 
 async def test_backup_recover_and_drill_on_gcp(
