@@ -251,9 +251,10 @@ async def test_drills_cancelled_as_a_child_activity_completes_end_with_nothing_l
     topo = _topology(services, queue)
     sim = _sim(tmp_path, topo)
     source, target = REGIONS
-    for service in services:  # a backup of the source, copied to its backup region, for the drill to restore
-        snap = sim.snapshot_volume(service, source, datetime.now(UTC), f"race/{service}")
-        sim.copy_snapshot(service, snap.id, source, target, f"race/{service}/copy")
+    keys = {r.name: r.snapshot_key for r in topo.regions}
+    for service in services:  # an encrypted backup of the source, copied to its backup region, to restore
+        snap = sim.snapshot_volume(service, source, datetime.now(UTC), f"race/{service}", keys[source])
+        sim.copy_snapshot(service, snap.id, source, target, f"race/{service}/copy", keys[target])
     policies = _policies(tmp_path)
     client = dev.client
     race = Race(asyncio.get_running_loop())
