@@ -82,6 +82,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
         storage.restore_volume,
         storage.launch_instances,
         storage.check_volume,
+        storage.verify_snapshot,
         storage.list_resources,
         storage.delete_resource,
         freezes.running_operations,
