@@ -21,6 +21,7 @@ from activities.hook_activities import call_hook
 from activities.notify_activities import send_notification
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
+from activities.validation_activities import validate_restore
 from workers import telemetry
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
@@ -88,6 +89,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
         freezes.running_operations,
         send_notification,
         call_hook,
+        validate_restore,
     ]
 
 

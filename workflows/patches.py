@@ -85,6 +85,28 @@ FREEZE_AWARE = Patch(
     deprecate_after="no rollout, deploy, drill, failover, failback or recovery from before 2026-12-02 runs",
 )
 
+VERIFY_SNAPSHOT_DATA = Patch(
+    id="verify-snapshot-data",
+    added="2026-12-03",
+    why=(
+        "a recovery's integrity check also reads the snapshot's stored data back (verify_snapshot: "
+        "EBS blocks against their manifest on AWS), so a corrupt snapshot fails it instead of tags "
+        "compared to themselves"
+    ),
+    deprecate_after="no recovery, drill or validation started before 2026-12-03 is still running",
+)
+
+VALIDATION_HOOK = Patch(
+    id="validation-hook",
+    added="2026-12-03",
+    why=(
+        "a restore is validated by the policy's HTTP hook (`dr.validation`), which must answer a data "
+        "watermark at least the snapshot's (recover before serving, drill after launch, validate after "
+        "the checks)"
+    ),
+    deprecate_after="no recovery, drill or validation started before 2026-12-03 is still running",
+)
+
 #: The register, in the order the patches came.
 REGISTER: tuple[Patch, ...] = (
     NO_MEASUREMENT_IS_INCONCLUSIVE,
@@ -95,4 +117,6 @@ REGISTER: tuple[Patch, ...] = (
     DRILL_WATCH_STOPS_ITSELF,
     RECHECK_REACHABILITY,
     FREEZE_AWARE,
+    VERIFY_SNAPSHOT_DATA,
+    VALIDATION_HOOK,
 )
