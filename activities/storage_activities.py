@@ -22,6 +22,7 @@ from contracts.dr import (
 from contracts.storage import (
     Resource,
     Snapshot,
+    SnapshotVerification,
     VolumeCheck,
 )
 
@@ -111,6 +112,17 @@ class StorageActivities:
     def check_volume(self, inp: VolumeRef) -> VolumeCheck:
         """Read back a restored volume's checksum and watermark."""
         return self._clouds.get(inp.provider).check_volume(inp.service, inp.region, inp.volume_id)
+
+    @activity.defn(name="verify_snapshot")
+    @classified
+    @long_call
+    def verify_snapshot(self, inp: SnapshotRef) -> SnapshotVerification:
+        """Read a snapshot's stored data back and check it against what was recorded at snapshot time."""
+        found = self._clouds.get(inp.provider).verify_snapshot(inp.service, inp.region, inp.snapshot_id)
+        _logged(
+            "verify_snapshot", region=inp.region, snapshot=inp.snapshot_id, ok=found.ok, checked=found.checked
+        )
+        return found
 
     @activity.defn(name="list_resources")
     @classified

@@ -95,6 +95,8 @@ def validate_json(r: RecoveryReport) -> dict[str, Any]:
         "snapshot_taken_at": r.snapshot_taken_at.isoformat() if r.snapshot_taken_at else None,
         "integrity_ok": r.integrity_ok,
         "consistency_ok": r.consistency_ok,
+        "validation_ok": r.validation_ok,
+        "validated_watermark": r.validated_watermark,
         "rpo_s": r.rpo_s,
         "rpo_target_s": r.rpo_target_s,
         "met_targets": r.met_targets,
@@ -119,7 +121,10 @@ def _summary(r: RecoveryReport) -> None:
     if r.snapshot_id:
         out.print(f"snapshot {r.snapshot_id} of {r.source_region} taken {utc(r.snapshot_taken_at)} UTC")
     if r.mode == "validate":
-        out.print(f"integrity: {_ok(r.integrity_ok)} · consistency: {_ok(r.consistency_ok)}")
+        out.print(
+            f"integrity: {_ok(r.integrity_ok)} · consistency: {_ok(r.consistency_ok)}"
+            f" · validation: {_ok(r.validation_ok)}"
+        )
     else:
         out.print(f"RTO {seconds(r.rto_s)} (target {format_duration(r.rto_target_s)})")
     out.print(

@@ -7,6 +7,7 @@ Defaults: 6-hourly cross-region snapshots kept 30 days (AWS Backup's common plan
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Self
 
@@ -14,8 +15,9 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_val
 
 from config.base import CONFIG
 from config.durations import Duration
+from config.notify import Hook
 
-__all__ = ["BackupPolicy", "DrPolicy", "DrillPolicy", "FreezeWindow"]
+__all__ = ["BackupPolicy", "DrPolicy", "DrillPolicy", "FreezeWindow", "ValidationHook"]
 
 _CRON_FIELDS = 5
 
@@ -114,6 +116,35 @@ class DrillPolicy(BaseModel):
         return value
 
 
+_JSON_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
+
+
+class ValidationHook(Hook):
+    """An HTTP endpoint that validates a restore (like AWS Backup's restore-testing validation).
+
+    It receives the restore's details as JSON (POST) and answers, with a 2xx, a JSON object whose
+    field `expect` holds the watermark of the data the restored service serves. The validation
+    passes only when that watermark is at least the snapshot's; no answer, a non-2xx answer, or
+    an answer without an integer at `expect` fails it (docs/dr.md, "Integrity").
+    """
+
+    expect: str = Field(
+        default="watermark",
+        description="Dotted path of the answer's JSON field holding the restored data's watermark"
+        " (an integer), e.g. 'watermark' or 'data.watermark'.",
+    )
+
+    @field_validator("expect")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not _JSON_PATH.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a JSON field path: names of letters, digits, _ and -, joined by dots"
+                " (e.g. 'watermark' or 'data.watermark')"
+            )
+        return value
+
+
 class DrPolicy(BaseModel):
     """Recovery targets and the backups and drills that make them credible."""
 
@@ -136,3 +167,9 @@ class DrPolicy(BaseModel):
     )
     backup: BackupPolicy = Field(default_factory=BackupPolicy, description="Snapshots and retention.")
     drill: DrillPolicy = Field(default_factory=DrillPolicy, description="Scheduled drills.")
+    validation: ValidationHook | None = Field(
+        default=None,
+        description="An HTTP hook that checks each restore (dr validate, dr recover, drills) answers a"
+        " data watermark at least the snapshot's; none: restores are checked by the provider's integrity"
+        " check only.",
+    )

@@ -179,6 +179,12 @@ class RecoveryReport(WireModel):
     met_targets: bool = False
     integrity_ok: bool | None = None
     consistency_ok: bool | None = None
+    validation_ok: bool | None = Field(
+        default=None, description="the validation hook's verdict (None: not asked)"
+    )
+    validated_watermark: int | None = Field(
+        default=None, description="the watermark the validation hook answered"
+    )
     resources: list[str] = Field(default_factory=list, description="ids created (and removed on undo)")
     steps: list[str] = Field(default_factory=list)
     reason: str | None = None

@@ -53,3 +53,14 @@ class VolumeCheck(WireModel):
     region: str
     checksum: str
     watermark: int
+
+
+class SnapshotVerification(WireModel):
+    """Whether a snapshot's stored data verifies, read back from the provider (integrity)."""
+
+    snapshot_id: str
+    region: str
+    checked: bool = Field(description="False: the provider offers no way to read the snapshot's data")
+    ok: bool = Field(default=False, description="the data verified (never True when not checked)")
+    method: str = Field(default="", description="what was verified, e.g. 'EBS direct APIs: 4 blocks'")
+    reason: str | None = Field(default=None, description="why it failed, naming the blocks; or why unchecked")

@@ -22,6 +22,7 @@ from activities.notify_activities import send_notification
 from activities.readiness_activities import ReadinessActivities
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
+from activities.validation_activities import validate_restore
 from workers import telemetry
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
@@ -88,12 +89,14 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
         storage.restore_volume,
         storage.launch_instances,
         storage.check_volume,
+        storage.verify_snapshot,
         storage.list_resources,
         storage.delete_resource,
         freezes.running_operations,
         readiness.readiness_history,
         send_notification,
         call_hook,
+        validate_restore,
     ]
 
 

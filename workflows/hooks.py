@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from config.notify import HookStage
     from contracts.notify import HookAnswer, HookCall, HookContext
 
-__all__ = ["answer_reason", "run_hooks"]
+__all__ = ["answer_reason", "no_answer_reason", "run_hooks"]
 
 
 def answer_reason(call: HookCall, answer: HookAnswer) -> str:
@@ -60,6 +60,11 @@ async def run_hooks(
 
 def _no_answer(call: HookCall, failed: ActivityError) -> str:
     """Why a hook that never answered fails the gate (its last attempt's error, and how many were made)."""
+    return no_answer_reason(call.name, call.hook.retries, failed)
+
+
+def no_answer_reason(name: str, retries: int, failed: ActivityError) -> str:
+    """Why the hook `name` never answered: its last attempt's error, and how many attempts were made."""
     cause = failed.cause
     if isinstance(cause, ApplicationError) and cause.type == "MissingSecret":
         return cause.message  # names the hook and the variable; no attempt could help
@@ -69,6 +74,6 @@ def _no_answer(call: HookCall, failed: ActivityError) -> str:
         why = cause.message
     else:
         why = str(cause or failed)
-    attempts = call.hook.retries + 1
+    attempts = retries + 1
     tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
-    return f"{call.name}: {why} (after {tries})"
+    return f"{name}: {why} (after {tries})"

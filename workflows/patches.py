@@ -95,6 +95,28 @@ ENCRYPTED_BACKUPS = Patch(
     deprecate_after="no backup, drill or recovery started before 2026-12-03 is still running",
 )
 
+VERIFY_SNAPSHOT_DATA = Patch(
+    id="verify-snapshot-data",
+    added="2026-12-03",
+    why=(
+        "a recovery's integrity check also reads the snapshot's stored data back (verify_snapshot: "
+        "EBS blocks against their manifest on AWS), so a corrupt snapshot fails it instead of tags "
+        "compared to themselves"
+    ),
+    deprecate_after="no recovery, drill or validation started before 2026-12-03 is still running",
+)
+
+VALIDATION_HOOK = Patch(
+    id="validation-hook",
+    added="2026-12-03",
+    why=(
+        "a restore is validated by the policy's HTTP hook (`dr.validation`), which must answer a data "
+        "watermark at least the snapshot's (recover before serving, drill after launch, validate after "
+        "the checks)"
+    ),
+    deprecate_after="no recovery, drill or validation started before 2026-12-03 is still running",
+)
+
 #: The register, in the order the patches came.
 REGISTER: tuple[Patch, ...] = (
     NO_MEASUREMENT_IS_INCONCLUSIVE,
@@ -106,4 +128,6 @@ REGISTER: tuple[Patch, ...] = (
     RECHECK_REACHABILITY,
     FREEZE_AWARE,
     ENCRYPTED_BACKUPS,
+    VERIFY_SNAPSHOT_DATA,
+    VALIDATION_HOOK,
 )

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ResourceQuery,
         ResourceRef,
         RestoreInput,
+        SnapshotRef,
         StorageRef,
         VolumeRef,
     )
@@ -39,13 +40,16 @@ with workflow.unsafe.imports_passed_through():
     from contracts.storage import (
         Resource,
         Snapshot,
+        SnapshotVerification,
         VolumeCheck,
     )
+    from contracts.validation import ValidationCall
 
 from workflows import patches
 from workflows.freeze_api import FreezeAware, FreezeWatch, freeze_text
 from workflows.logic.dr import (
     choose_snapshot,
+    integrity_problem,
     met,
     rpo_s,
     target_problem,
@@ -53,6 +57,7 @@ from workflows.logic.dr import (
 )
 from workflows.logic.failover import healthy_probe, shifted_weights
 from workflows.retries import activity_options
+from workflows.validation import ask_validation
 
 
 class _Refused(Exception):
@@ -83,6 +88,7 @@ class DisasterRecoveryWorkflow(FreezeAware):
             rpo_target_s=req.rpo_target_s or dr.rpo_target,
         )
         self._undo: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        self._instances: list[str] = []
 
     @workflow.query
     def report(self) -> RecoveryReport:
@@ -116,8 +122,11 @@ class DisasterRecoveryWorkflow(FreezeAware):
                 await self._watch.wait([req.source_region, req.target_region], self._show_frozen)
             volume = await self._restore(snap)
             await self._verify(volume, snap)
-            if req.mode != "validate":
+            if req.mode == "validate":
+                await self._validate(volume, snap)
+            else:
                 await self._launch(volume)
+                await self._validate(volume, snap)  # before any traffic reaches the restored data
                 if req.mode == "recover":
                     await self._serve()
                 r.rto_s = (workflow.now() - started).total_seconds()
@@ -212,11 +221,61 @@ class DisasterRecoveryWorkflow(FreezeAware):
                     f"integrity: {volume.id} checksum {check.checksum[:16]} ≠ snapshot {snap.checksum[:16]}"
                 )
             self._step("integrity: checksum matches the snapshot")
+            if workflow.patched(patches.VERIFY_SNAPSHOT_DATA.id):
+                await self._verify_data(snap)
         if req.check_consistency:
             r.consistency_ok = check.watermark == snap.watermark
             if not r.consistency_ok:
                 raise _Failed(f"consistency: watermark {check.watermark} ≠ snapshot {snap.watermark}")
             self._step(f"consistency: data watermark {check.watermark}")
+
+    async def _verify_data(self, snap: Snapshot) -> None:
+        """Read the snapshot's stored data back (EBS blocks on AWS): a corrupt snapshot fails here."""
+        req, r = self._req, self._report
+        found: SnapshotVerification = await workflow.execute_activity_method(
+            StorageActivities.verify_snapshot,
+            SnapshotRef(**self._ref(req.target_region).model_dump(), snapshot_id=snap.id),
+            **self._opts(req.target_region, f"{req.target_region}: verify the data of {snap.id}"),
+        )
+        problem = integrity_problem(found)
+        if problem:
+            r.integrity_ok = False
+            raise _Failed(f"integrity: {problem}")
+        self._step(
+            f"integrity: {found.method}"
+            if found.checked
+            else f"integrity: data not read back ({found.reason})"
+        )
+
+    async def _validate(self, volume: Resource, snap: Snapshot) -> None:
+        """Ask the policy's validation hook: the restored data's watermark must reach the snapshot's."""
+        req, r = self._req, self._report
+        hook = req.policies.dr.validation
+        if hook is None or not workflow.patched(patches.VALIDATION_HOOK.id):
+            return
+        target = req.target_region
+        call = ValidationCall(
+            hook=hook,
+            workflow_id=workflow.info().workflow_id,
+            mode=req.mode,
+            service=req.service,
+            source_region=req.source_region,
+            region=target,
+            env=req.env,
+            snapshot_id=snap.id,
+            snapshot_taken_at=snap.taken_at,
+            snapshot_watermark=snap.watermark,
+            volume_id=volume.id,
+            instances=list(self._instances),
+            key=self._key("validate"),
+        )
+        answered, problem = await ask_validation(call, self._opts(target, "validate")["task_queue"])
+        r.validation_ok, r.validated_watermark = problem is None, answered
+        if problem:
+            raise _Failed(f"validation: {problem}")
+        self._step(
+            f"validation: the restored service answers watermark {answered} ≥ snapshot's {snap.watermark}"
+        )
 
     async def _launch(self, volume: Resource) -> None:
         req = self._req
@@ -245,6 +304,7 @@ class DisasterRecoveryWorkflow(FreezeAware):
             self._undo.pop()  # the instances' ids are known now: remove them by id
         for res in made:
             self._created(res)
+            self._instances.append(res.id)
         await self._boot(target)
         self._step(f"{target}: {len(made)} instances on {state.release} ({req.env})")
 

@@ -173,6 +173,9 @@ class AwsCloud(AwsSignals, AwsPreflight, AwsStorage):
     def _ec2(self, region: str) -> Any:
         return self._clients.client("ec2", region)
 
+    def _ebs(self, region: str) -> Any:
+        return self._clients.client("ebs", region)
+
     def _cw(self, region: str) -> Any:
         return self._clients.client("cloudwatch", region)
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import boto3
 from botocore.config import Config
 
-ServiceName = Literal["ec2", "autoscaling", "elbv2", "route53", "cloudwatch", "service-quotas"]
+ServiceName = Literal["ec2", "ebs", "autoscaling", "elbv2", "route53", "cloudwatch", "service-quotas"]
 
 #: (event name, handler) pairs registered on the session, e.g. ("before-send", inject_fault).
 EventHook = tuple[str, Callable[..., Any]]
@@ -34,6 +34,9 @@ TAG_SNAPSHOT = "globalops:snapshot"
 TAG_VOLUME = "globalops:volume"
 TAG_SIZE = "globalops:size"
 TAG_PROMOTE = "globalops:promote"
+#: A snapshot's block manifest (activities/clouds/aws_blocks.py): its block count and digest.
+TAG_BLOCKS = "globalops:blocks"
+TAG_MANIFEST = "globalops:manifest"
 
 _TAG_VALUE_MAX = 256
 

@@ -4,7 +4,10 @@ Everything the adapter creates is tagged `globalops:service`, `globalops:key` (t
 and, for recovery resources, `globalops:env`; every keyed call looks its key up by tag before it
 acts, because CopySnapshot and CreateSnapshot take no client token and moto de-duplicates none.
 A snapshot carries the caller's `taken_at`, the data checksum and watermark as tags; copies and
-restored volumes copy those tags, which is what check_volume reads back.
+restored volumes copy those tags, which is what check_volume reads back. Those markers cannot
+fail; what can is `verify_snapshot`: once a snapshot is completed the adapter reads its blocks
+through the EBS direct APIs and tags it with their manifest (aws_blocks.py), and verifying a
+snapshot (a copy) reads its blocks again and compares.
 
 Encryption is what EBS reports (`Encrypted`, `KmsKeyId` of describe_snapshots), never what was
 asked: a snapshot is encrypted only if its volume is (CreateSnapshot takes no key), and a copy is
@@ -49,6 +52,7 @@ from activities.clouds.aws_clients import (
     token,
 )
 from activities.clouds.aws_groups import Groups
+from activities.clouds.aws_integrity import AwsIntegrity
 from activities.clouds.aws_waits import Waiter, instances_running, snapshot_completed
 from contracts.errors import (
     InvalidRequest,
@@ -119,7 +123,7 @@ def _check_env(env: str) -> None:
         raise InvalidRequest("AWS: env must not be empty (use 'prod' or an isolated one like 'drill-1')")
 
 
-class AwsStorage:
+class AwsStorage(AwsIntegrity):
     """StoragePort for AwsCloud: EBS and EC2 calls in the region's client."""
 
     if TYPE_CHECKING:  # provided by AwsCloud
@@ -145,6 +149,7 @@ class AwsStorage:
         found = self._snapshots(region, {TAG_SERVICE: service, TAG_KEY: tag_value(key)})
         if found:
             self._wait_completed(region, found[0].id)
+            self._record_manifest(region, found[0].id)
             return found[0]
         volumes = self._volumes(region, {TAG_SERVICE: service, TAG_KIND: DATA_KIND})
         if not volumes:
@@ -167,6 +172,7 @@ class AwsStorage:
         snap = to_snapshot({**raw, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}, region)
         assert snap is not None  # the tags above are complete
         described = to_snapshot(self._wait_completed(region, snap.id), region) or snap
+        self._record_manifest(region, snap.id)
         return described.model_copy(update={"key": key})
 
     @mapped
@@ -201,6 +207,7 @@ class AwsStorage:
             TAG_CHECKSUM: source.checksum,
             TAG_WATERMARK: str(source.watermark),
             TAG_COPY_OF: source.copy_of or source.id,
+            **self._manifest_tags(region, snapshot_id),
         }
         encryption: dict[str, Any] = {"Encrypted": True, "KmsKeyId": kms_key} if kms_key else {}
         raw = self._ec2(dest_region).copy_snapshot(

@@ -36,6 +36,7 @@ from contracts.storage import (
     PROD,
     Resource,
     Snapshot,
+    SnapshotVerification,
     VolumeCheck,
 )
 
@@ -357,6 +358,20 @@ class GcpStorage:
             region=region,
             checksum=L.decode(disk.labels[L.CHECKSUM]),
             watermark=int(L.decode(disk.labels[L.WATERMARK])),
+        )
+
+    def verify_snapshot(self, service: str, region: str, snapshot_id: str) -> SnapshotVerification:
+        """Not checked: Compute Engine has no API that reads a snapshot's data or block checksums
+        (validate restores with the `dr.validation` hook instead)."""
+        p = self._place(service, region)
+        snap = self._get_snapshot(p, snapshot_id)
+        if snap is None or snap.labels.get(L.SERVICE) != L.encode(service):
+            raise NotFound(f"gcp: snapshot '{snapshot_id}' of '{service}' does not exist")
+        return SnapshotVerification(
+            snapshot_id=snapshot_id,
+            region=region,
+            checked=False,
+            reason="Compute Engine offers no read of a snapshot's data: validate restores with dr.validation",
         )
 
     # --- instances -------------------------------------------------------------------------------

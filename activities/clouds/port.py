@@ -14,7 +14,7 @@ from contracts.cloud import (
     RegionState,
     TrafficState,
 )
-from contracts.storage import Resource, Snapshot, VolumeCheck
+from contracts.storage import Resource, Snapshot, SnapshotVerification, VolumeCheck
 
 
 class StoragePort(Protocol):
@@ -64,6 +64,11 @@ class StoragePort(Protocol):
 
     def check_volume(self, service: str, region: str, volume_id: str) -> VolumeCheck:
         """Read back a restored volume's checksum and data watermark."""
+        ...
+
+    def verify_snapshot(self, service: str, region: str, snapshot_id: str) -> SnapshotVerification:
+        """Read the snapshot's stored data back and check it against what was recorded when it was
+        taken; `checked` is False where the provider offers no way to read it."""
         ...
 
     def list_resources(self, service: str, env: str | None = None) -> list[Resource]:

@@ -10,13 +10,15 @@ from config.dr import DrillPolicy, FreezeWindow
 from config.durations import parse_duration
 from config.loader import load_topology
 from config.models import Topology
-from contracts.storage import Snapshot
+from contracts.storage import Snapshot, SnapshotVerification
+from contracts.validation import ValidationAnswer
 from workflows.logic.dr import (
     backup_key_problem,
     choose_snapshot,
     copy_destination,
     drill_regions,
     freeze_at,
+    integrity_problem,
     met,
     missing_key,
     provider_problem,
@@ -25,6 +27,7 @@ from workflows.logic.dr import (
     target_problem,
     to_prune,
     unencrypted_refusal,
+    validation_problem,
 )
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -330,3 +333,35 @@ def test_recovery_refuses_an_unencrypted_snapshot_unless_not_required_or_allowed
     assert unencrypted_refusal(plain, required=True, allowed=True) is None
     assert unencrypted_refusal(sealed(plain, "k"), required=True, allowed=False) is None
     assert unencrypted_refusal(sealed(plain, None), required=True, allowed=False) is None
+
+
+def test_integrity_fails_only_when_the_data_was_read_and_did_not_verify() -> None:
+    def found(checked: bool, ok: bool, reason: str | None = None) -> SnapshotVerification:
+        return SnapshotVerification(snapshot_id="snap-1", region="r", checked=checked, ok=ok, reason=reason)
+
+    assert integrity_problem(found(True, True)) is None
+    assert integrity_problem(found(False, False, "no API")) is None  # not readable: the other checks decide
+    assert integrity_problem(found(True, False, "snapshot snap-1: block 3: missing")) == (
+        "snapshot snap-1: block 3: missing"
+    )
+    assert integrity_problem(found(True, False)) == "snapshot snap-1 did not verify"
+
+
+@pytest.mark.parametrize(
+    ("status", "watermark", "detail", "problem"),
+    [
+        (200, 100, "", None),  # exactly the snapshot's: all its data is served
+        (299, 101, "", None),
+        (204, 99, "", "the restored data's watermark 99 is older than the snapshot's 100"),
+        (200, None, "the answer is not JSON: ok", "no watermark in the answer (the answer is not JSON: ok)"),
+        (200, None, "", "no watermark in the answer (none given)"),
+        (199, 100, "", "HTTP 199"),
+        (300, 100, "", "HTTP 300"),
+        (503, None, "maintenance", "HTTP 503: maintenance"),
+    ],
+)
+def test_validation_passes_only_with_a_2xx_watermark_at_least_the_snapshots(
+    status: int, watermark: int | None, detail: str, problem: str | None
+) -> None:
+    answer = ValidationAnswer(status=status, watermark=watermark, detail=detail)
+    assert validation_problem(answer, 100) == problem

@@ -1,4 +1,5 @@
-"""Pure decisions of backup and recovery: where copies go, what to prune, which snapshot, RTO/RPO."""
+"""Pure decisions of backup and recovery: where copies go, what to prune, which snapshot, RTO/RPO, and
+whether a restore verified."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from config.dr import FreezeWindow
     from config.models import Topology
-    from contracts.storage import Snapshot
+    from contracts.storage import Snapshot, SnapshotVerification
+    from contracts.validation import ValidationAnswer
 
 
 def residency_applies(topology: Topology, service: str) -> bool:
@@ -198,3 +200,28 @@ def drill_regions(
 def met(rto: float | None, rpo: float | None, rto_target: float, rpo_target: float) -> bool:
     """Both measured and both within target."""
     return rto is not None and rpo is not None and rto <= rto_target and rpo <= rpo_target
+
+
+def integrity_problem(found: SnapshotVerification) -> str | None:
+    """Why a snapshot's data did not verify (None: it did, or the provider cannot read it back)."""
+    if not found.checked or found.ok:
+        return None
+    return found.reason or f"snapshot {found.snapshot_id} did not verify"
+
+
+def validation_problem(answer: ValidationAnswer, snapshot_watermark: int) -> str | None:
+    """Why the validation hook's answer fails the restore (None: it passes).
+
+    It passes only with a 2xx answer holding a watermark at least the snapshot's: the restored
+    service serves all the data the snapshot holds. Anything else fails closed.
+    """
+    if not 200 <= answer.status < 300:
+        return f"HTTP {answer.status}" + (f": {answer.detail}" if answer.detail else "")
+    if answer.watermark is None:
+        return f"no watermark in the answer ({answer.detail or 'none given'})"
+    if answer.watermark < snapshot_watermark:
+        return (
+            f"the restored data's watermark {answer.watermark} is older than the snapshot's"
+            f" {snapshot_watermark}"
+        )
+    return None

@@ -31,6 +31,7 @@ RECEIVERS: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"(^|[._])r53\b"), "route53", "route53"),
     (re.compile(r"(^|[._])cw\b|^client$"), "cloudwatch", "cloudwatch"),
     (re.compile(r"(^|[._])quotas\b"), "service-quotas", "servicequotas"),
+    (re.compile(r"(^|[._])ebs\b"), "ebs", "ebs"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Two things moto 5.2 cannot do, added to the moto server these tests run in their own process.
+"""Three things moto 5.2 cannot do, added to the moto server these tests run in their own process.
 
 The adapter sends AWS's real requests over HTTP either way; these extensions only let moto answer
 them as AWS does (docs/clouds.md, "What moto cannot do"):
@@ -16,6 +16,10 @@ them as AWS does (docs/clouds.md, "What moto cannot do"):
    M, R, T, Z) instances" (L-1216C47A, vCPUs) at `DEFAULT_VCPU_QUOTA` per region;
    `set_vcpu_quota` applies another value in one region (until `POST /moto-api/reset`).
 
+3. **EBS direct APIs on EC2 snapshots** (moto_ebs.py): moto serves ListSnapshotBlocks and
+   GetSnapshotBlock only for snapshots made with StartSnapshot; `install()` makes CreateSnapshot
+   and CopySnapshot hold blocks, as in AWS, so the adapter's integrity check has data to read.
+
 `install()` patches moto's classes in this process, once; `moto_server()` calls it.
 """
 
@@ -30,6 +34,8 @@ from typing import Any
 from moto.cloudwatch import models as cloudwatch_models
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.servicequotas import models as quota_models
+
+from tests.helpers.aws import moto_ebs
 
 STANDARD_QUOTA_CODE = "L-1216C47A"
 DEFAULT_VCPU_QUOTA = 64
@@ -46,6 +52,7 @@ def install() -> None:
             return
         _add_percentiles()
         _add_ec2_quotas()
+        moto_ebs.install()
         _installed = True
 
 

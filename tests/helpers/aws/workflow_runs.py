@@ -159,12 +159,16 @@ async def recover(
 
 
 async def drill(
-    env: WorkflowEnvironment, topology: Topology, regions: list[str], wid: str | None = None
+    env: WorkflowEnvironment,
+    topology: Topology,
+    regions: list[str],
+    wid: str | None = None,
+    policies: Policies | None = None,
 ) -> DrillReport:
     req = DrillRequest(
         service=SERVICE,
         topology=topology,
-        policies=fast_policies(),
+        policies=policies or fast_policies(),
         regions=regions,
         request_id=uuid.uuid4().hex,
     )
@@ -211,8 +215,9 @@ class Faults:
             return None
         self.injected += 1
         service = event_name.split(".")[1]
-        # CloudWatch speaks CBOR (smithy-rpc-v2) and Service Quotas JSON: they get the protocol-neutral 503.
-        if service in ("cloudwatch", "service-quotas") or self._rng.random() < 0.5:
+        # CloudWatch speaks CBOR (smithy-rpc-v2), Service Quotas JSON and EBS REST-JSON: they get the
+        # protocol-neutral 503.
+        if service in ("cloudwatch", "service-quotas", "ebs") or self._rng.random() < 0.5:
             return AWSResponse(request.url, 503, {}, _Body(b""))
         body = _EC2_THROTTLE if service == "ec2" else _QUERY_THROTTLE
         return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Body(body))
