@@ -25,12 +25,14 @@ from config.strategies import (
     CanaryPolicy,
     Strategy,
 )
+from config.traffic import GlobalTraffic
 
 __all__ = [
     "WAVE_ORDER",
     "ApprovalPolicy",
     "Approver",
     "FailoverPolicy",
+    "GlobalTraffic",
     "HealthPolicy",
     "Policies",
     "Provider",
@@ -192,6 +194,11 @@ class Topology(BaseModel):
         default_factory=dict,
         description="Named groups of jurisdictions that may share data, e.g. {EUROPE: [EU, UK]};"
         " a jurisdiction in no group is a group of its own.",
+    )
+    traffic: GlobalTraffic | None = Field(
+        default=None,
+        description="Global traffic layer (route53, cloud_dns or sim): one weighted record per region, so"
+        " failover can move traffic between clouds; none = each region's own provider (docs/multi-cloud.md).",
     )
 
     def region(self, name: str) -> RegionConfig:
