@@ -26,8 +26,16 @@ def two_batches(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_rollout_to_every_region_succeeds(user: User, two_batches: str) -> None:
     assert set(releases(user).values()) == {"1.0.0"}
     code, result = user.json(
-        "rollout", "start", "--service", "checkout", "--release", "2.0.0", "--policies", two_batches,
-        "--wait", "--json",
+        "rollout",
+        "start",
+        "--service",
+        "checkout",
+        "--release",
+        "2.0.0",
+        "--policies",
+        two_batches,
+        "--wait",
+        "--json",
     )
     assert code == 0, result
     assert result["status"] == "succeeded"
@@ -45,8 +53,16 @@ def test_bad_release_in_an_edge_region_rolls_everything_back(user: User, two_bat
     fault = user.run("sim", "fault", "release", "3.0.0", "--error-rate", "0.2", "--regions", "ap-south-1")
     assert fault.returncode == 0, fault.stderr
     code, result = user.json(
-        "rollout", "start", "--service", "checkout", "--release", "3.0.0", "--policies", two_batches,
-        "--wait", "--json",
+        "rollout",
+        "start",
+        "--service",
+        "checkout",
+        "--release",
+        "3.0.0",
+        "--policies",
+        two_batches,
+        "--wait",
+        "--json",
     )
     assert code == 1
     assert result["status"] == "rolled_back"

@@ -29,7 +29,7 @@ async def test_rollout_failover_and_drill_complete_under_20_percent_api_errors(
     executor: concurrent.futures.Executor,
 ) -> None:
     gcp_server.state.inject_faults(0.2, (429, 503))
-    ids = {what: f"{what}:checkout:faults-{uuid.uuid4().hex[:6]}" for what in ('failover', 'backup', 'drill')}
+    ids = {what: f"{what}:checkout:faults-{uuid.uuid4().hex[:6]}" for what in ("failover", "backup", "drill")}
     async with gcp_worker(ts_env.client, sim, gcp, executor, "globalops"):
         rollout = await (
             await start_rollout(
