@@ -27,7 +27,7 @@ from config.models import Topology
 from config.traffic import GlobalTraffic
 from contracts.cloud import TrafficState
 from tests.helpers.aws.moto_server import reset_moto
-from tests.helpers.aws.provision import aws_config, provision
+from tests.helpers.aws.provision import aws_config, provision, put_metrics
 from tests.helpers.gcp import PROJECT, gcp_topology
 from tests.helpers.gcp_monitoring import recent, replica_lag
 from tests.helpers.gcp_server.server import ComputeTestServer
@@ -86,27 +86,41 @@ def small_topology(
 
 
 def set_up(
-    base: Topology, kind: str, moto: str, gcp_server: ComputeTestServer, tmp_path: Path, ttl: int = 30
-) -> tuple[Topology, CloudRegistry]:
-    """Fresh clouds for the small topology, and the layer's records: each region's own endpoint (the
-    ALB's DNS name, a GCP load balancer address, a sim address) and equal weights, TTL `BOOT_TTL`."""
+    base: Topology, moto: str, gcp_server: ComputeTestServer, tmp_path: Path, ttl: int = 30
+) -> tuple[dict[str, Topology], CloudRegistry]:
+    """Fresh clouds for the small topology, one topology per layer (route53, cloud_dns), and both
+    layers' records: each region's own endpoint (the ALB's DNS name, a GCP load balancer address) and
+    equal weights, created with TTL `BOOT_TTL` (the topology's is `ttl`)."""
     reset_moto(moto)
     gcp_server.reset()
-    layer = layer_config(kind, moto, gcp_server, ttl)
-    topo = small_topology(base, moto, gcp_server, f"layer-{uuid.uuid4().hex[:8]}", layer)
+    queue = f"layer-{uuid.uuid4().hex[:8]}"
+    topos = {
+        kind: small_topology(base, moto, gcp_server, queue, layer_config(kind, moto, gcp_server, ttl))
+        for kind in ("route53", "cloud_dns")
+    }
+    topo = topos["route53"]
     made = provision(topo, moto)
     aws, gcp = AwsCloud(topo), GcpCloud(topo)
     gcp.bootstrap_topology()
-    for region in GCP:
-        replica_lag(gcp_server, f"{PROJECT}:{region}-replica", recent(), 2.0)
+    refresh_signals(topo, moto, gcp_server)
     sim = SimCloud(tmp_path / "sim.db")
     sim.seed_topology(topo)
     endpoints = {name: str(made[name]["dns"]) for name in AWS}
     endpoints |= {name: f"203.0.113.{i + 10}" for i, name in enumerate(GCP)}
-    boot = layer.model_copy(update={"ttl": BOOT_TTL})
-    adapter = Route53Layer(boot) if kind == "route53" else CloudDnsLayer(boot)
-    adapter.ensure_records(SERVICE, endpoints, {name: 1 / len(RECORDED) for name in RECORDED})
-    return topo, CloudRegistry({"sim": lambda: sim, "aws": lambda: aws, "gcp": lambda: gcp})
+    shares = {name: 1 / len(RECORDED) for name in RECORDED}
+    for kind, layered in topos.items():
+        assert layered.traffic is not None
+        boot = layered.traffic.model_copy(update={"ttl": BOOT_TTL})
+        adapter = Route53Layer(boot) if kind == "route53" else CloudDnsLayer(boot)
+        adapter.ensure_records(SERVICE, endpoints, shares)
+    return topos, CloudRegistry({"sim": lambda: sim, "aws": lambda: aws, "gcp": lambda: gcp})
+
+
+def refresh_signals(topo: Topology, moto: str, gcp_server: ComputeTestServer) -> None:
+    """Recent metrics of the AWS regions (the ALB's, CPU, replica lag) and the GCP replicas' lag."""
+    put_metrics(topo, moto)
+    for region in GCP:
+        replica_lag(gcp_server, f"{PROJECT}:{region}-replica", recent(), 2.0)
 
 
 @dataclass
