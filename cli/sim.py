@@ -231,8 +231,7 @@ def fault_release(
         typer.Option(
             "--latency",
             help=(
-                f"Added p99 latency: +30% (of the {BASELINE_LATENCY_MS:g} ms baseline, so +24 ms)"
-                " or +50ms."
+                f"Added p99 latency: +30% (of the {BASELINE_LATENCY_MS:g} ms baseline, so +24 ms) or +50ms."
             ),
             envvar="GLOBALOPS_SIM_LATENCY",
             show_default=False,

@@ -32,6 +32,7 @@ from contracts.errors import InvalidRequest, NotFound, Unavailable
 SUM_TOLERANCE = 1e-6
 WAIT_TIMEOUT_S = 50.0
 POLL_INTERVAL_S = 0.5
+FIRST_POLL_S = 0.1  # a change is often done within a moment: look again soon, then every POLL_INTERVAL_S
 Json = dict[str, Any]
 
 
@@ -49,7 +50,8 @@ class CloudDnsLayer:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Json:
         # the client's own connection (endpoint, credentials, retries): see the module docstring
-        answer: Json = self._client._connection.api_request(method=method, path=path, **kwargs)
+        with translated(f"Cloud DNS {method} {path}"):
+            answer: Json = self._client._connection.api_request(method=method, path=path, **kwargs)
         return answer
 
     def _zone_path(self) -> str:
@@ -78,7 +80,7 @@ class CloudDnsLayer:
                     f"gcp: Cloud DNS change {change.get('id')} not done after {WAIT_TIMEOUT_S:g}s"
                 )
             pause(
-                POLL_INTERVAL_S,
+                FIRST_POLL_S if polls == 1 else POLL_INTERVAL_S,
                 f"waiting for Cloud DNS change {change.get('id')}",
                 change.get("status"),
                 polls,

@@ -10,7 +10,6 @@ from the topology); weights and exact shares work as in aws_traffic.Dns.
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,14 +71,11 @@ class Route53Layer:
 
     @mapped
     def ensure_records(self, service: str, endpoints: Mapping[str, str], shares: Mapping[str, float]) -> None:
-        """Bootstrap: the zone, each region's endpoint record and its weighted record (UPSERTs)."""
+        """Bootstrap, in an existing hosted zone: each region's endpoint record and its weighted record
+        (UPSERTs, so a second run changes nothing). The zone is yours to create: globalops never needs
+        route53:CreateHostedZone."""
         r53, layer = self._r53(), self._layer
-        found = r53.list_hosted_zones_by_name(DNSName=layer.zone, MaxItems="1")["HostedZones"]
-        if found and found[0]["Name"] == layer.zone:
-            zone_id = str(found[0]["Id"]).split("/")[-1]
-        else:
-            made = r53.create_hosted_zone(Name=layer.zone, CallerReference=uuid.uuid4().hex)
-            zone_id = str(made["HostedZone"]["Id"]).split("/")[-1]
+        zone_id = self._dns(service).zone_id()
         changes: list[dict[str, Any]] = []
         for region, endpoint in endpoints.items():
             own = layer.region_name(service, region)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -108,6 +109,8 @@ def set_up(
     endpoints = {name: str(made[name]["dns"]) for name in AWS}
     endpoints |= {name: f"203.0.113.{i + 10}" for i, name in enumerate(GCP)}
     shares = {name: 1 / len(RECORDED) for name in RECORDED}
+    r53 = boto3.client("route53", region_name="us-east-1", endpoint_url=moto)
+    r53.create_hosted_zone(Name=ZONE, CallerReference=uuid.uuid4().hex)  # the zone is the operator's
     for kind, layered in topos.items():
         assert layered.traffic is not None
         boot = layered.traffic.model_copy(update={"ttl": BOOT_TTL})
