@@ -5,6 +5,8 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
+from activities.clouds.global_traffic import GlobalLayers, GlobalTrafficPort
+from activities.clouds.port import CloudPort
 from activities.clouds.registry import CloudRegistry
 from activities.errors import classified
 from activities.heartbeat import long_call
@@ -21,8 +23,13 @@ from contracts.rollout import RegionRef
 class TrafficActivities:
     """Probes and traffic changes, through the same cloud adapters as the deploy activities."""
 
-    def __init__(self, clouds: CloudRegistry) -> None:
+    def __init__(self, clouds: CloudRegistry, layers: GlobalLayers | None = None) -> None:
         self._clouds = clouds
+        self._layers = layers or GlobalLayers(clouds)
+
+    def _traffic(self, inp: TrafficRef) -> CloudPort | GlobalTrafficPort:
+        """The topology's global layer when it has one, else the provider's own traffic manager."""
+        return self._layers.get(inp.layer) if inp.layer is not None else self._clouds.get(inp.provider)
 
     @activity.defn(name="probe_region")
     @long_call
@@ -60,20 +67,21 @@ class TrafficActivities:
     @classified
     @long_call
     def get_traffic(self, inp: TrafficRef) -> TrafficState:
-        """Read the global traffic split of a service."""
-        return self._clouds.get(inp.provider).traffic(inp.service)
+        """Read the global traffic split of a service (through the global layer when there is one)."""
+        return self._traffic(inp).traffic(inp.service)
 
     @activity.defn(name="set_traffic")
     @classified
     @long_call
     def set_traffic(self, inp: SetTrafficInput) -> TrafficState:
         """Set DNS / load-balancer weights; a repeated key changes nothing."""
-        state = self._clouds.get(inp.provider).set_traffic(inp.service, inp.weights, inp.key)
+        state = self._traffic(inp).set_traffic(inp.service, inp.weights, inp.key)
         structlog.get_logger("globalops.activity").info(
             "set_traffic",
             workflow_id=activity.info().workflow_id,
             activity="set_traffic",
             weights=inp.weights,
+            layer=inp.layer.provider if inp.layer else None,
             key=inp.key,
         )
         return state

@@ -204,6 +204,10 @@ def failover_json(r: FailoverReport) -> dict[str, Any]:
         "to_region": r.to_region,
         "timings": r.timings,
         "targets_met": r.targets_met,
+        "traffic_layer": r.traffic_layer,
+        "traffic_shift_visible_after": (
+            r.traffic_shift_visible_after.isoformat() if r.traffic_shift_visible_after else None
+        ),
         "rejected_candidates": [c.model_dump() for c in r.rejected_candidates],
         "reason": r.reason,
         "steps": r.steps,

@@ -27,6 +27,7 @@ from config.strategies import (
     CanaryPolicy,
     Strategy,
 )
+from config.traffic import GlobalTraffic
 
 __all__ = [
     "SIM_KEY_PREFIX",
@@ -34,6 +35,7 @@ __all__ = [
     "ApprovalPolicy",
     "Approver",
     "FailoverPolicy",
+    "GlobalTraffic",
     "HealthPolicy",
     "Policies",
     "Provider",
@@ -248,6 +250,11 @@ class Topology(BaseModel):
         default_factory=dict,
         description="Named groups of jurisdictions that may share data, e.g. {EUROPE: [EU, UK]};"
         " a jurisdiction in no group is a group of its own.",
+    )
+    traffic: GlobalTraffic | None = Field(
+        default=None,
+        description="Global traffic layer (route53, cloud_dns or sim): one weighted record per region, so"
+        " failover can move traffic between clouds; none = each region's own provider (docs/multi-cloud.md).",
     )
 
     def region(self, name: str) -> RegionConfig:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from config.failover import TriggerMode
 from config.models import Policies, Provider, Topology
+from config.traffic import GlobalTraffic
 from contracts.wire import FrozenWireModel, WireModel
 
 FailoverStatus = Literal["running", "succeeded", "refused", "failed", "aborted"]
@@ -104,10 +105,14 @@ class ProbeResult(WireModel):
 
 
 class TrafficRef(WireModel):
-    """The global traffic split of one service, through one provider's traffic manager."""
+    """The global traffic split of one service: through the topology's global traffic layer when it has
+    one (`layer`), else through one provider's traffic manager."""
 
     service: str
     provider: Provider
+    layer: GlobalTraffic | None = Field(
+        default=None, description="The topology's global traffic layer; None: the provider's own."
+    )
 
 
 class SetTrafficInput(TrafficRef):
@@ -152,6 +157,15 @@ class FailoverReport(WireModel):
     rejected_candidates: list[Rejection] = Field(default_factory=list)
     weights_before: dict[str, float] = Field(default_factory=dict)
     weights_after: dict[str, float] = Field(default_factory=dict)
+    traffic_layer: str | None = Field(
+        default=None, description="the global traffic layer the weights moved through (None: the provider's)"
+    )
+    dns_ttl_s: float | None = Field(
+        default=None, description="TTL of the records that moved: clients may keep the old answer this long"
+    )
+    traffic_shift_visible_after: datetime | None = Field(
+        default=None, description="when every client sees the shift: the shift's time plus the records' TTL"
+    )
     target_instances_before: int | None = Field(
         default=None, description="the target's instances before pre-scaling (failback scales back to it)"
     )

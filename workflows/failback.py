@@ -175,7 +175,11 @@ class FailbackWorkflow(FreezeAware):
         req = self._req
         return await workflow.execute_activity_method(
             TrafficActivities.get_traffic,
-            TrafficRef(service=req.service, provider=req.topology.region(req.region).provider),
+            TrafficRef(
+                service=req.service,
+                provider=req.topology.region(req.region).provider,
+                layer=req.topology.traffic,
+            ),
             start_to_close_timeout=call_timeout(self._req.policies),
             heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
@@ -189,6 +193,7 @@ class FailbackWorkflow(FreezeAware):
             SetTrafficInput(
                 service=req.service,
                 provider=req.topology.region(req.region).provider,
+                layer=req.topology.traffic,
                 weights=weights,
                 key=f"{workflow.info().workflow_id}/{req.request_id}/{step}",
             ),

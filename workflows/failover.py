@@ -44,8 +44,10 @@ from workflows.logic.failover import (
     choose_target,
     healthy_probe,
     measure,
+    record_ttl,
     safe_to_shift,
     shifted_weights,
+    visible_after,
 )
 from workflows.logic.markdown import state, table
 from workflows.notify import Announcer
@@ -109,6 +111,8 @@ class RegionFailoverWorkflow(FreezeAware):
     async def run(self, req: FailoverRequest) -> FailoverReport:
         """Decide, then act step by step; refuse without change, or undo what changed on failure."""
         r = self._report
+        r.traffic_layer = req.topology.traffic.provider if req.topology.traffic else None
+        r.dns_ttl_s = self._ttl()
         started = workflow.now()
         first_bad = req.first_bad_at or started
         detected = req.detected_at or started
@@ -126,6 +130,8 @@ class RegionFailoverWorkflow(FreezeAware):
                 rpo_target_s=req.policies.failover.rpo_target,
                 preferred=req.to_region,
                 require_lag=self._require_lag(),
+                layer=req.topology.traffic.provider if req.topology.traffic else None,
+                layer_regions=set(weights.weights),
             )
             r.rejected_candidates = choice.rejected
             if choice.target is None:
@@ -159,13 +165,15 @@ class RegionFailoverWorkflow(FreezeAware):
                 self._undo.append(undo)
             shifted = workflow.now()
             r.weights_after = after
+            ttl = self._ttl()
+            r.traffic_shift_visible_after = shifted + timedelta(seconds=ttl)
             self._step(
                 f"traffic shifted: {req.from_region} {weights.weights.get(req.from_region, 0):.1%} → {target}"
             )
             await self._validate(target)
             finished = workflow.now()
-            r.timings = measure(first_bad, detected, decided, shifted, finished)
-            r.targets_met = against_targets(r.timings, req.policies.failover)
+            r.timings = visible_after(measure(first_bad, detected, decided, shifted, finished), ttl)
+            r.targets_met = against_targets(r.timings, req.policies.failover, ttl)
             r.status, r.phase = "succeeded", "done"
         except _Refused as refusal:
             r.status, r.phase, r.reason = "refused", "done", str(refusal)
@@ -206,7 +214,11 @@ class RegionFailoverWorkflow(FreezeAware):
         req = self._req
         weights = await workflow.execute_activity_method(
             TrafficActivities.get_traffic,
-            TrafficRef(service=req.service, provider=req.topology.region(req.from_region).provider),
+            TrafficRef(
+                service=req.service,
+                provider=req.topology.region(req.from_region).provider,
+                layer=req.topology.traffic,
+            ),
             start_to_close_timeout=call_timeout(self._req.policies),
             heartbeat_timeout=heartbeat_timeout(self._req.policies),
             retry_policy=CLOUD_RETRY,
@@ -338,6 +350,7 @@ class RegionFailoverWorkflow(FreezeAware):
             SetTrafficInput(
                 service=req.service,
                 provider=req.topology.region(req.from_region).provider,
+                layer=req.topology.traffic,
                 weights=weights,
                 key=self._key(step),
             ),
@@ -422,6 +435,11 @@ class RegionFailoverWorkflow(FreezeAware):
         """An automatic failover needs a known lag; a manual one (or a practice, by policy) may go without."""
         req = self._req
         return req.require_lag if req.require_lag is not None else req.trigger != "manual"
+
+    def _ttl(self) -> float:
+        """The records' TTL: the global layer's when the topology has one, else the policy's dns_ttl."""
+        layer = self._req.topology.traffic
+        return record_ttl(self._req.policies.failover, layer.ttl if layer else None)
 
     def _residency(self) -> bool:
         service = self._req.topology.service(self._req.service)

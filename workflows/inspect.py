@@ -98,7 +98,7 @@ class HealthReportWorkflow:
     async def _traffic(req: InspectRequest, provider: Provider) -> TrafficState:
         return await workflow.execute_activity_method(
             TrafficActivities.get_traffic,
-            TrafficRef(service=req.service, provider=provider),
+            TrafficRef(service=req.service, provider=provider, layer=req.topology.traffic),
             task_queue=req.topology.default_task_queue,
             start_to_close_timeout=_READ_TIMEOUT,
             retry_policy=READ_RETRY,

@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.readiness_activities import ReadinessActivities
     from activities.storage_activities import StorageActivities
     from activities.traffic_activities import TrafficActivities
-    from config.models import Provider
     from contracts import search_attributes as sa
     from contracts.cloud import RegionState, TrafficState
     from contracts.dr import StorageRef
@@ -88,6 +87,7 @@ class ReadinessWorkflow:
             last_practice=history.last_practice,
             last_drill=history.last_drill,
             history_error=history_error,
+            layer_regions=frozenset(weights) if req.topology.traffic is not None else frozenset(),
         )
         now = workflow.now()
         r.evaluated_at = now
@@ -151,17 +151,25 @@ class ReadinessWorkflow:
         )
 
     async def _weights(self) -> dict[str, float]:
-        """Every provider's traffic split, merged (each region's weight is kept by its own provider)."""
+        """The traffic split: the global layer's when the topology has one, else every provider's, merged
+        (each region's weight is kept by its own provider). A split that cannot be read adds nothing."""
         topo = self._req.topology
-        providers: list[Provider] = sorted({r.provider for r in topo.regions})
+        refs = (
+            [TrafficRef(service=self._req.service, provider=topo.regions[0].provider, layer=topo.traffic)]
+            if topo.traffic is not None
+            else [
+                TrafficRef(service=self._req.service, provider=p)
+                for p in sorted({r.provider for r in topo.regions})
+            ]
+        )
         splits = await asyncio.gather(
             *(
                 workflow.execute_activity_method(
                     TrafficActivities.get_traffic,
-                    TrafficRef(service=self._req.service, provider=p),
-                    **self._opts(None, f"{p}: traffic split"),
+                    ref,
+                    **self._opts(None, f"{ref.layer.provider if ref.layer else ref.provider}: traffic split"),
                 )
-                for p in providers
+                for ref in refs
             ),
             return_exceptions=True,
         )

@@ -328,7 +328,11 @@ class DisasterRecoveryWorkflow(FreezeAware):
 
     async def _serve(self) -> None:
         req = self._req
-        ref = TrafficRef(service=req.service, provider=req.topology.region(req.target_region).provider)
+        ref = TrafficRef(
+            service=req.service,
+            provider=req.topology.region(req.target_region).provider,
+            layer=req.topology.traffic,
+        )
         before: TrafficState = await workflow.execute_activity_method(
             TrafficActivities.get_traffic, ref, **self._opts(req.target_region, "read traffic weights")
         )

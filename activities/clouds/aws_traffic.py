@@ -150,10 +150,13 @@ class Dns:
         record: str,
         zone_ids: dict[str, str] | None = None,
         waiter: Waiter | None = None,
+        ttl: int | None = None,
     ) -> None:
         """`zone_ids` caches zone name -> id across calls (the adapter keeps one per instance); with a
-        `waiter`, a change is waited for until Route 53 reports it INSYNC."""
+        `waiter`, a change is waited for until Route 53 reports it INSYNC; with a `ttl` (the global
+        traffic layer's), every record it writes gets that TTL, and a record with another is rewritten."""
         self._r53 = r53
+        self._ttl = ttl
         self._waiter = waiter
         self._zone = _fqdn(zone)
         self._zone_ids = zone_ids if zone_ids is not None else {}
@@ -239,9 +242,14 @@ class Dns:
         changes: list[dict[str, Any]] = []
         for region, share in merged.items():
             weight = route53_weight(share)
-            if weights[region] != weight or stored[region] != share:
-                changes += [_upsert(rs, weight) for rs in serving[region]]
-                changes.append(_upsert(_share_record(self.share_name, region, share), weight))
+            stale_ttl = self._ttl is not None and any(
+                "TTL" in rs and int(rs["TTL"]) != self._ttl for rs in serving[region]
+            )
+            if weights[region] != weight or stored[region] != share or stale_ttl:
+                changes += [_upsert(rs, weight, self._ttl) for rs in serving[region]]
+                ttl = SHARE_TTL if self._ttl is None else self._ttl
+                share_rs = _share_record(self.share_name, region, share, ttl)
+                changes.append(_upsert(share_rs, weight))
         if changes:
             sent = self._r53.change_resource_record_sets(
                 HostedZoneId=self.zone_id(), ChangeBatch={"Comment": comment[:256], "Changes": changes}
@@ -261,17 +269,21 @@ class Dns:
         self._waiter.until(f"Route 53 change {change_id} of {self.name} INSYNC", check)
 
 
-def _upsert(record_set: Mapping[str, Any], weight: int) -> dict[str, Any]:
-    return {"Action": "UPSERT", "ResourceRecordSet": {**record_set, "Weight": weight}}
+def _upsert(record_set: Mapping[str, Any], weight: int, ttl: int | None = None) -> dict[str, Any]:
+    """An UPSERT of the record set with a new weight (and TTL; an alias record has none of its own)."""
+    changed: dict[str, Any] = {**record_set, "Weight": weight}
+    if ttl is not None and "AliasTarget" not in record_set:
+        changed["TTL"] = ttl
+    return {"Action": "UPSERT", "ResourceRecordSet": changed}
 
 
-def _share_record(name: str, region: str, share: float) -> dict[str, Any]:
+def _share_record(name: str, region: str, share: float, ttl: int = SHARE_TTL) -> dict[str, Any]:
     return {
         "Name": name,
         "Type": "TXT",
         "SetIdentifier": region,
         "Weight": route53_weight(share),
-        "TTL": SHARE_TTL,
+        "TTL": ttl,
         "ResourceRecords": [{"Value": f'"share={share!r}"'}],
     }
 

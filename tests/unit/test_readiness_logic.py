@@ -11,6 +11,7 @@ import pytest
 
 from config.loader import load_policies, load_topology
 from config.models import Policies, Topology
+from config.traffic import GlobalTraffic
 from contracts.failover import Candidate
 from contracts.readiness import RegionReadiness
 from contracts.storage import Snapshot
@@ -180,6 +181,33 @@ def test_regions_on_another_provider_are_no_target(topology: Topology, policies:
         False,
         f"cannot fail over: us-west-2 on gcp: {move}; us-central1 on gcp: {move}",
     )
+
+
+def test_with_a_global_traffic_layer_another_provider_is_a_target_if_it_has_a_record(
+    topology: Topology, policies: Policies
+) -> None:
+    regions = [
+        r.model_copy(update={"provider": "gcp"}) if r.name in ("us-west-2", "us-central1") else r
+        for r in topology.regions
+    ]
+    layered = topology.model_copy(
+        update={"regions": regions, "traffic": GlobalTraffic(provider="route53", zone="example.com")}
+    )
+    everyone = frozenset(layered.region_names())
+    r = evaluate(layered, policies, "us-east-1", candidates=candidates(layered), layer_regions=everyone)
+    assert check(r, "target") == (True, "fails over to us-central1")  # the nearest, on gcp
+    # A region without a record cannot be given traffic; none with one: nowhere to go.
+    r = evaluate(
+        layered,
+        policies,
+        "us-east-1",
+        candidates=candidates(layered),
+        layer_regions=everyone - {"us-central1"},
+    )
+    assert check(r, "target") == (True, "fails over to us-west-2")
+    r = evaluate(layered, policies, "us-east-1", candidates=candidates(layered), layer_regions={"us-east-1"})
+    why = "no weighted record in the route53 traffic layer: its traffic cannot be moved there"
+    assert check(r, "target") == (False, f"cannot fail over: us-west-2 {why}; us-central1 {why}")
 
 
 def test_no_qualifying_target_lists_why_each_allowed_region_was_rejected(

@@ -7,7 +7,7 @@ directly and replays give the same answers. Imports are the stdlib, config and c
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 
 from temporalio import workflow
@@ -34,8 +34,10 @@ __all__ = [
     "healthy_probe",
     "measure",
     "reach_problem",
+    "record_ttl",
     "safe_to_shift",
     "shifted_weights",
+    "visible_after",
 ]
 
 _DIGITS = 9
@@ -60,13 +62,27 @@ def needed_instances(candidate: Candidate, moved_traffic: float) -> int:
     return math.ceil(round(scaled, _DIGITS))  # 8.000000001 from float noise still needs 8
 
 
-def reach_problem(failed: str, failed_provider: Provider, target_provider: Provider) -> str | None:
-    """Why traffic of region `failed` (on `failed_provider`) cannot move to a region on `target_provider`.
+def reach_problem(
+    failed: str,
+    failed_provider: Provider,
+    target_provider: Provider,
+    *,
+    target: str = "",
+    layer: str | None = None,
+    layer_regions: Collection[str] = (),
+) -> str | None:
+    """Why traffic of region `failed` (on `failed_provider`) cannot move to `target` on `target_provider`.
 
-    Traffic moves through the failed region's provider (Route 53 records, a GCP backend service, the
-    sim), and each provider's traffic manager only knows its own regions. There is no global traffic
-    layer yet: when one is built, it decides here which providers it can move traffic between.
+    Without a global traffic layer, traffic moves through the failed region's provider (Route 53
+    records, a GCP backend service, the sim), and each provider's traffic manager only knows its own
+    regions. With one (`layer`: route53, cloud_dns or sim), every provider is reachable, but only
+    through a record: a region without a weighted record in the layer (not in `layer_regions`)
+    cannot be given traffic.
     """
+    if layer is not None:
+        if target not in layer_regions:
+            return f"no weighted record in the {layer} traffic layer: its traffic cannot be moved there"
+        return None
     if target_provider != failed_provider:
         return (
             f"on {target_provider}: traffic of {failed} ({failed_provider}) can only move within"
@@ -84,6 +100,8 @@ def _rejection(
     moved_traffic: float,
     rpo_target_s: float | None,
     require_lag: bool = False,
+    layer: str | None = None,
+    layer_regions: Collection[str] = (),
 ) -> str | None:
     """The first rule `candidate` breaks as a target for `failed`'s traffic, or None."""
     if candidate.blind:
@@ -94,7 +112,14 @@ def _rejection(
         group = group_of(failed.jurisdiction)
         if group_of(candidate.jurisdiction) != group:
             return f"jurisdiction {candidate.jurisdiction} is outside group {group} (data residency)"
-    unreachable = reach_problem(failed.region, failed.provider, candidate.provider)
+    unreachable = reach_problem(
+        failed.region,
+        failed.provider,
+        candidate.provider,
+        target=candidate.region,
+        layer=layer,
+        layer_regions=layer_regions,
+    )
     if unreachable is not None:
         return unreachable
     lag = candidate.replica_lag_s
@@ -118,12 +143,15 @@ def choose_target(
     rpo_target_s: float | None = None,
     preferred: str | None = None,
     require_lag: bool = False,
+    layer: str | None = None,
+    layer_regions: Collection[str] = (),
 ) -> TargetChoice:
     """The healthy, compliant region with headroom and the lowest latency (ties by name).
 
     Rules, in order (a rejected region is listed with the first it breaks): not blind (no metrics
     is never healthy); healthy; with `residency`, in the failed region's jurisdiction group; on a
-    provider the failed region's traffic can move to (`reach_problem`: today its own); replica lag
+    provider the failed region's traffic can move to (`reach_problem`: its own without a global
+    `layer`; with one, any region that has a record in it, `layer_regions`); replica lag
     within `rpo_target_s` (unknown lag rejects it when `require_lag`, as an automatic failover
     asks); capacity for its traffic plus `moved_traffic`.
     The failed region itself is never a candidate. `preferred` (an operator's choice) must
@@ -144,6 +172,8 @@ def choose_target(
             moved_traffic=moved_traffic,
             rpo_target_s=rpo_target_s,
             require_lag=require_lag,
+            layer=layer,
+            layer_regions=layer_regions,
         )
         if reason is None:
             qualified.append((candidate, needed_instances(candidate, moved_traffic)))
@@ -341,11 +371,27 @@ def measure(
     }
 
 
-def against_targets(timings: Mapping[str, float], policy: FailoverPolicy) -> dict[str, bool]:
-    """Which timings met their target (keys as in `measure`); total may use the DNS TTL on top."""
+def record_ttl(policy: FailoverPolicy, layer_ttl: float | None) -> float:
+    """How long clients may keep the old answer: the global layer's TTL when the topology has a layer
+    (it is set on the records), else the policy's `dns_ttl` (the per-provider records')."""
+    return float(layer_ttl) if layer_ttl is not None else policy.dns_ttl
+
+
+def visible_after(timings: Mapping[str, float], ttl: float) -> dict[str, float]:
+    """`timings` plus `ttl_s` and `visible_s`: seconds from the first bad sample until every client
+    sees the shift (the shift done, then the record's TTL for the last cached answers to expire)."""
+    shifted = timings["detect_s"] + timings["decide_s"] + timings["shift_s"]
+    return {**timings, "ttl_s": ttl, "visible_s": shifted + ttl}
+
+
+def against_targets(
+    timings: Mapping[str, float], policy: FailoverPolicy, ttl: float | None = None
+) -> dict[str, bool]:
+    """Which timings met their target (keys as in `measure`); total may use the records' TTL on top
+    (`ttl`, default the policy's dns_ttl; see `record_ttl`)."""
     limits = {
         "detect_s": policy.detect_target,
         "decide_s": policy.decide_target,
-        "total_s": policy.total_target + policy.dns_ttl,
+        "total_s": policy.total_target + (policy.dns_ttl if ttl is None else ttl),
     }
     return {key: timings[key] <= limit for key, limit in limits.items() if key in timings}

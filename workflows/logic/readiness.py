@@ -8,7 +8,7 @@ no clock: the workflow gathers the facts and passes `now`. Unknown is never fine
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from config.durations import format_duration
-    from config.models import Policies, Topology
+    from config.models import Policies, Provider, Topology
     from contracts.failover import Candidate, TargetChoice
     from contracts.readiness import (
         Check,
@@ -60,9 +60,19 @@ def _age(now: datetime, then: datetime) -> float:
 
 
 def plan(
-    failed: Candidate, candidates: Sequence[Candidate], topology: Topology, policies: Policies, service: str
+    failed: Candidate,
+    candidates: Sequence[Candidate],
+    topology: Topology,
+    policies: Policies,
+    service: str,
+    layer_regions: Collection[str] = (),
 ) -> Plan:
-    """The failover's target choice for `failed` (automatic: replica lag must be known) and what it needs."""
+    """The failover's target choice for `failed` (automatic: replica lag must be known) and what it needs.
+
+    With the topology's global traffic layer, a target is reachable when it has a record in it
+    (`layer_regions`: the regions the layer answered weights for); without one, on the same provider.
+    """
+    layer = topology.traffic.provider if topology.traffic else None
     residency = residency_applies(topology, service)
     others = [c for c in candidates if c.region != failed.region]
     group = topology.group_of(failed.jurisdiction)
@@ -70,7 +80,7 @@ def plan(
         c
         for c in others
         if (not residency or topology.group_of(c.jurisdiction) == group)
-        and reach_problem(failed.region, failed.provider, c.provider) is None
+        and _unreachable(failed, c.region, c.provider, layer, layer_regions) is None
     ]
     moved = failed.traffic
     choice = choose_target(
@@ -81,6 +91,8 @@ def plan(
         moved_traffic=moved,
         rpo_target_s=policies.failover.rpo_target,
         require_lag=True,
+        layer=layer,
+        layer_regions=layer_regions,
     )
     healthy = [c for c in allowed if c.healthy and not c.blind]
     chosen = next((c for c in allowed if c.region == choice.target), None)
@@ -91,7 +103,17 @@ def plan(
     return Plan(choice, [c.region for c in allowed], candidate, needed, max(0, needed - candidate.instances))
 
 
-def _target(failed: Candidate, p: Plan, topology: Topology, service: str) -> Check:
+def _unreachable(
+    failed: Candidate, target: str, provider: Provider, layer: str | None, layer_regions: Collection[str]
+) -> str | None:
+    return reach_problem(
+        failed.region, failed.provider, provider, target=target, layer=layer, layer_regions=layer_regions
+    )
+
+
+def _target(
+    failed: Candidate, p: Plan, topology: Topology, service: str, layer_regions: Collection[str]
+) -> Check:
     if p.choice.target is not None:
         return Check(name="target", ok=True, detail=f"fails over to {p.choice.target}")
     if not p.allowed:
@@ -102,11 +124,12 @@ def _target(failed: Candidate, p: Plan, topology: Topology, service: str) -> Che
             for r in topology.regions
             if r.name != failed.region and (not residency or topology.group_of(r.jurisdiction) == group)
         ]
+        layer = topology.traffic.provider if topology.traffic else None
         if not members:
             where = f" in jurisdiction group {group} (data residency)" if residency else ""
             return Check(name="target", ok=False, detail=f"cannot fail over: no other region{where}")
         why = "; ".join(
-            f"{r.name} {reach_problem(failed.region, failed.provider, r.provider)}" for r in members
+            f"{r.name} {_unreachable(failed, r.name, r.provider, layer, layer_regions)}" for r in members
         )
         return Check(name="target", ok=False, detail=f"cannot fail over: {why}")
     why = "; ".join(f"{r.region}: {r.reason}" for r in p.choice.rejected if r.region in p.allowed)
@@ -229,7 +252,8 @@ class Facts:
     """What the workflow read for one service: every region as a failover candidate, the quota answers
     for the targets that must scale (failed region -> problem, None = fits), every snapshot found, the
     regions whose snapshots could not be listed, and when each region last passed a practice and a drill
-    (`history_error`: why that could not be read)."""
+    (`history_error`: why that could not be read), and the regions with a record in the topology's
+    global traffic layer (`layer_regions`; empty without a layer, or when the layer could not be read)."""
 
     candidates: Sequence[Candidate]
     quota: Mapping[str, str | None]
@@ -238,6 +262,7 @@ class Facts:
     last_practice: Mapping[str, datetime]
     last_drill: Mapping[str, datetime]
     history_error: str | None = None
+    layer_regions: frozenset[str] = frozenset()
 
 
 def evaluate_region(
@@ -246,12 +271,12 @@ def evaluate_region(
     """Every check of one region; not ready when any check failed, with every failed check a reason."""
     config = topology.region(region)
     failed = next(c for c in facts.candidates if c.region == region)
-    p = plan(failed, facts.candidates, topology, policies, service)
+    p = plan(failed, facts.candidates, topology, policies, service, facts.layer_regions)
     rpo = policies.dr.rpo_target
     mine = [s for s in facts.snapshots if s.source_region == region and s.service == service]
     copy, copy_region = _copy(region, mine, topology, service, now, rpo)
     checks = [
-        _target(failed, p, topology, service),
+        _target(failed, p, topology, service, facts.layer_regions),
         _capacity(p, facts.quota, region),
         _lag(p, policies.failover.rpo_target),
         _snapshot(region, mine, facts.unreadable, now, rpo),

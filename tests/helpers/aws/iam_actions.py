@@ -15,9 +15,10 @@ import botocore.session
 
 ROOT = Path(__file__).resolve().parents[3]
 #: The adapter's modules, the CloudWatch provider it reuses for metrics(), the queries they share, and the
-#: alarm check (CloudWatch alarms through the adapter's clients).
+#: alarm check (CloudWatch alarms through the adapter's clients), and Route 53 as the global traffic layer.
 SOURCES = [
     *sorted((ROOT / "activities" / "clouds").glob("aws*.py")),
+    ROOT / "activities/clouds/route53_layer.py",
     ROOT / "activities/metrics/cloudwatch.py",
     ROOT / "activities/aws_metrics.py",
     ROOT / "activities/alarm_activities.py",

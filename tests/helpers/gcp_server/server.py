@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import grpc
 
-from tests.helpers.gcp_server import grpc_monitoring
+from tests.helpers.gcp_server import dns, grpc_monitoring
 from tests.helpers.gcp_server import monitoring as mon
 from tests.helpers.gcp_server.handlers import ROUTES, Handler, metrics
 from tests.helpers.gcp_server.ops import ApiError
@@ -35,6 +35,9 @@ class ComputeTestServer:
     """Start with `start()`; `url` is the Compute api_endpoint, `monitoring_endpoint` the Cloud
     Monitoring one (gRPC); `state` is the Python control API (`state.monitoring`: written series and
     the traffic model; `state.set_quota`: region quotas).
+
+    Cloud DNS v1 answers under /dns/v1/ (managed zones, record sets with routingPolicy.wrr, changes;
+    `state.dns` reads them back).
 
     Control over HTTP as well: POST /_control/reset, POST /_control/faults {"rate", "codes"},
     POST /_control/release-fault {"release", "error_rate", "latency_ms"}, GET /_control/counts,
@@ -142,6 +145,13 @@ def _make_handler(state: ComputeState) -> type[BaseHTTPRequestHandler]:
         ) -> tuple[int, dict[str, Any]]:
             if path.startswith("/_control/"):
                 return 200, _control(state, method, path, body)
+            if dns.handles(path):
+                fault = state.roll_fault()
+                if fault is not None:
+                    raise ApiError(
+                        fault, f"injected {fault}", "rateLimitExceeded" if fault == 429 else "backendError"
+                    )
+                return 200, dns.dispatch(state.dns, method, path, query, body)
             found = _METRICS.match(path)
             if found and method == "GET":
                 with state.lock:

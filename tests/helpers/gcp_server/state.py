@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from tests.helpers.gcp_server.dns import DnsState
 from tests.helpers.gcp_server.monitoring import MonitoringState
 from tests.helpers.gcp_server.ops import BASE, ApiError, Operation, Operations, next_id, now_rfc3339
 
@@ -76,6 +77,7 @@ class ComputeState:
         self.release_faults: dict[str, tuple[float, float]] = {}
         self.rng = random.Random(7)
         self.monitoring = MonitoringState()
+        self.dns = DnsState()
         # (project, region) -> quota metric -> (limit, usage by things outside this server's state)
         self.quotas: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
 
@@ -90,6 +92,7 @@ class ComputeState:
             self.fault_rate, self.faults_injected = 0.0, 0
             self.release_faults.clear()
             self.monitoring.reset()
+            self.dns.reset()
             self.quotas.clear()
 
     def inject_faults(self, rate: float, codes: tuple[int, ...] = (429, 503)) -> None:
