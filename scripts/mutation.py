@@ -50,6 +50,7 @@ MODULES = [
     Module("markdown", "workflows/logic/markdown.py", "tests/unit/test_markdown.py"),
     Module("judge", "activities/judge.py", "tests/unit/test_judge.py"),
     Module("change", "workflows/logic/change.py", "tests/unit/test_change_logic.py"),
+    Module("triggers", "contracts/triggers.py", "tests/unit/test_triggers.py"),
 ]
 
 

@@ -21,6 +21,7 @@ from activities.hook_activities import call_hook
 from activities.notify_activities import send_notification
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
+from activities.watch_activities import WatchActivities
 from workers import telemetry
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
@@ -60,6 +61,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
     traffic = TrafficActivities(clouds)
     storage = StorageActivities(clouds)
     alarms = AlarmActivities(clouds)
+    watch = WatchActivities(clouds)
     return [
         acts.preflight,
         acts.region_state,
@@ -72,6 +74,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
         analysis.analyse,
         alarms.check_alarms,
         traffic.probe_region,
+        watch.watch_regions,
         traffic.get_traffic,
         traffic.set_traffic,
         traffic.replica_lag,
