@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import RenderableType
@@ -13,10 +13,8 @@ from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
-from cli import launch
 from cli.errors import fail
 from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
-from cli.launch import AlreadyRunning
 from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, load
 from cli.render import web_ui_url
 from contracts.failover import (
@@ -28,9 +26,12 @@ from contracts.failover import (
     MonitorStatus,
 )
 from contracts.ids import failover_id, monitor_id
-from workflows.failback import FailbackWorkflow
-from workflows.failover import RegionFailoverWorkflow
-from workflows.monitor import RegionHealthMonitorWorkflow
+
+# The workflows (and cli.launch, which imports them all) are imported by the commands that use them,
+# so `--help` and the other commands do not pay for every workflow and activity module.
+if TYPE_CHECKING:
+    from workflows.failback import FailbackWorkflow
+    from workflows.failover import RegionFailoverWorkflow
 
 monitor_app = typer.Typer(
     help="Watch every region's health and fail over automatically.", no_args_is_help=True
@@ -48,6 +49,9 @@ FailoverIdArg = Annotated[str, typer.Argument(help="failover:SERVICE:REGION")]
 @monitor_app.command("start")
 def monitor_start(service: ServiceOpt, topology: TopologyOpt = None, policies: PoliciesOpt = None) -> None:
     """Start the long-running monitor: probes every region, fails over on its triggers."""
+    from cli import launch
+    from cli.launch import AlreadyRunning
+
     topo, pols = load(topology, policies, service)
 
     async def go() -> None:
@@ -66,6 +70,7 @@ def monitor_start(service: ServiceOpt, topology: TopologyOpt = None, policies: P
 @monitor_app.command("stop")
 def monitor_stop(service: ServiceOpt) -> None:
     """Stop the monitor after its current probe round."""
+    from workflows.monitor import RegionHealthMonitorWorkflow
 
     async def go() -> str:
         client = await client_or_fail()
@@ -80,6 +85,8 @@ def monitor_stop(service: ServiceOpt) -> None:
 
 
 async def _monitor_status(client: Client, service: str) -> MonitorStatus | None:
+    from workflows.monitor import RegionHealthMonitorWorkflow
+
     handle = client.get_workflow_handle_for(RegionHealthMonitorWorkflow.run, monitor_id(service))
     try:
         desc = await handle.describe()
@@ -121,6 +128,8 @@ def health(
     whose metrics did not arrive is `blind`: never healthy, its numbers unknown (null in --json,
     never 0).
     """
+    from cli import launch
+
     topo, _ = load(topology, policies, service)
 
     async def go() -> list[dict[str, Any]]:
@@ -224,6 +233,8 @@ def _failover_frame(r: FailoverReport) -> RenderableType:
 async def _failover_live(
     _: Client, handle: WorkflowHandle[RegionFailoverWorkflow, FailoverReport]
 ) -> RenderableType:
+    from workflows.failover import RegionFailoverWorkflow
+
     return _failover_frame(await handle.query(RegionFailoverWorkflow.report))
 
 
@@ -240,6 +251,8 @@ def failover_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Fail a region over by hand. Refuses, changing nothing, when no target is safe."""
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--from": [from_region], "--to": [to_region]})
     request = FailoverRequest(
         service=service,
@@ -263,6 +276,7 @@ def failover_start(
 @failover_app.command("status")
 def failover_status(ident: FailoverIdArg, as_json: JsonOpt = False) -> None:
     """A failover's state, timings and rejected candidates."""
+    from workflows.failover import RegionFailoverWorkflow
 
     async def go() -> FailoverReport:
         client = await client_or_fail()
@@ -281,6 +295,7 @@ def failover_status(ident: FailoverIdArg, as_json: JsonOpt = False) -> None:
 @failover_app.command("abort")
 def failover_abort(ident: FailoverIdArg, reason: ReasonOpt = "aborted by operator") -> None:
     """Abort a failover: traffic and capacity go back to where they were."""
+    from workflows.failover import RegionFailoverWorkflow
 
     async def go() -> str:
         client = await client_or_fail()
@@ -299,6 +314,7 @@ def failover_approve(
 
     Example: globalops failover approve --service checkout --region eu-west-1
     """
+    from workflows.monitor import RegionHealthMonitorWorkflow
 
     async def go() -> str:
         client = await client_or_fail()
@@ -325,6 +341,8 @@ def _print_failback(result: FailbackReport, as_json: bool) -> None:
 async def _failback_live(
     _: Client, handle: WorkflowHandle[FailbackWorkflow, FailbackReport]
 ) -> RenderableType:
+    from workflows.failback import FailbackWorkflow
+
     r = await handle.query(FailbackWorkflow.report)
     return Text(f"failback {r.service}: {r.backup} → {r.region} [{r.status}] {r.phase}")
 
@@ -339,6 +357,9 @@ def failback_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Once REGION has been healthy long enough, return its traffic in steps (10 → 50 → 100 %)."""
+    from cli import launch
+    from workflows.failover import RegionFailoverWorkflow
+
     topo, pols = load(topology, policies, service, {"--region": [region]})
 
     async def last_failover() -> FailoverReport:

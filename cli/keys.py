@@ -23,7 +23,6 @@ keys_app = typer.Typer(
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 #: The environment variable that names the approver's private key file.
-KEY_ENV = "GLOBALOPS_APPROVER_KEY"
 
 
 def default_key_path(name: str) -> Path:
