@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import RenderableType
@@ -21,7 +21,6 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
-from cli import launch
 from cli.follow import Follow, client_or_fail, out, start_and_follow
 from cli.options import (
     JsonOpt,
@@ -48,7 +47,11 @@ from config.durations import format_duration
 from contracts.dr import BackupReport, BackupRequest
 from contracts.ids import backup_id, backup_schedule_id
 from contracts.inspect import SnapshotInventory
-from workflows.backup import BackupWorkflow
+
+# Imported by the commands that use them, so `--help` and the other commands do not load every
+# workflow and activity module (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from workflows.backup import BackupWorkflow
 
 backup_app = typer.Typer(
     help=(
@@ -104,6 +107,8 @@ def run(
 
     Example: globalops backup run --service checkout --region eu-west-1 --wait
     """
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     names = list(dict.fromkeys(regions or []))
     request = BackupRequest(
@@ -132,6 +137,8 @@ def run(
 
 
 async def _backup_frame(handle: WorkflowHandle[BackupWorkflow, BackupReport]) -> RenderableType:
+    from workflows.backup import BackupWorkflow
+
     return backup_table(await handle.query(BackupWorkflow.report))
 
 
@@ -151,6 +158,8 @@ def list_snapshots(
 
     Example: globalops backup list --service checkout --region eu-central-1 --json
     """
+    from cli import launch
+
     topo, _ = load(topology, policies, service, {"--region": list(regions or [])})
 
     async def go() -> SnapshotInventory:
@@ -214,6 +223,8 @@ def schedule_create(
 
     Example: globalops backup schedule create --service checkout --every 6h --catchup-window 1h
     """
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     interval = duration("--every", every, pols.dr.backup.interval, minimum=1.0)
     tz = check_time_zone("--time-zone", time_zone)

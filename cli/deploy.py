@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import RenderableType
 from rich.table import Table
 from temporalio.client import Client, WorkflowHandle
 
-from cli import launch
 from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
 from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, check_release, load
 from cli.render import region_json, web_ui_url
 from config.strategies import Strategy
 from contracts.ids import deploy_id
 from contracts.rollout import RegionDeployInput, RegionOutcome
-from workflows.region_deployment import RegionDeploymentWorkflow
+
+# Imported by the commands that use them, so `--help` and the other commands do not load every
+# workflow and activity module (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from workflows.region_deployment import RegionDeploymentWorkflow
 
 deploy_app = typer.Typer(
     help="Deploy one region with a canary or blue-green strategy (no waves); see `rollout start --strategy`.",
@@ -38,6 +41,8 @@ def _start(
     wait: bool,
     as_json: bool,
 ) -> None:
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--region": [region]})
     check_release(release)
     wid = deploy_id(service, region)
@@ -72,6 +77,8 @@ def _start(
 async def _live(
     _: Client, handle: WorkflowHandle[RegionDeploymentWorkflow, RegionOutcome]
 ) -> RenderableType | None:
+    from workflows.region_deployment import RegionDeploymentWorkflow
+
     progress = await handle.query(RegionDeploymentWorkflow.progress)
     return _table(progress) if progress is not None else None
 
@@ -123,6 +130,8 @@ def blue_green(
 
 
 async def _deployment(service: str, region: str) -> WorkflowHandle[RegionDeploymentWorkflow, RegionOutcome]:
+    from workflows.region_deployment import RegionDeploymentWorkflow
+
     client = await client_or_fail()
     return client.get_workflow_handle_for(RegionDeploymentWorkflow.run, deploy_id(service, region))
 
@@ -135,6 +144,8 @@ def promote(
 ) -> None:
     """Promote a single-region deploy past a pause or an inconclusive analysis."""
 
+    from workflows.region_deployment import RegionDeploymentWorkflow
+
     async def go() -> str:
         handle = await _deployment(service, region)
         return await steer("promote", handle.execute_update(RegionDeploymentWorkflow.promote, full))
@@ -145,6 +156,8 @@ def promote(
 @deploy_app.command("abort")
 def abort(service: ServiceOpt, region: RegionOpt, reason: ReasonOpt = "aborted by operator") -> None:
     """Abort a single-region deploy: its previous release serves all traffic again."""
+
+    from workflows.region_deployment import RegionDeploymentWorkflow
 
     async def go() -> str:
         handle = await _deployment(service, region)

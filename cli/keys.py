@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cli.errors import fail
 from cli.follow import out
 from config.paths import state_dir
-from contracts.approvals import public_key_text
+
+# Imported by the commands that use them, so `--help` and the other commands do not load every
+# workflow and activity module (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 keys_app = typer.Typer(
     help="Keys that sign approvals: the private key stays in its file; policies list the public key.",
@@ -42,6 +44,11 @@ def create(
 ) -> None:
     """Make an Ed25519 key pair: the private key goes to a file only you can read (mode 0600), the
     public key is printed as the lines to add under policies' approvals.approvers."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from contracts.approvals import public_key_text
+
     if not NAME_PATTERN.match(name):
         fail(f"--name: '{name}' is not a name (letters, digits and . _ @ -, e.g. bob)")
     path = out_file or default_key_path(name)
@@ -71,6 +78,9 @@ def create(
 
 def load_private_key(path: Path, option: str) -> Ed25519PrivateKey:
     """The approver's private key from `path`; one line naming `option` if it cannot be used."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         data = path.read_bytes()
     except OSError as exc:
