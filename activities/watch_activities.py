@@ -42,7 +42,10 @@ class WatchActivities:
         policy = inp.policy
         started = time.monotonic()
         rounds = 0
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(inp.regions) or 1)) as pool:
+        # Not a `with` block: leaving one waits for every probe thread, and a hung probe must not
+        # hold the watch (its round goes on without that region; see `_round`).
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(inp.regions) or 1))
+        try:
             while True:
                 tick = time.monotonic()
                 samples = self._round(pool, inp, datetime.now(UTC))
@@ -78,6 +81,8 @@ class WatchActivities:
                 if activity.is_worker_shutdown():
                     # Retried on another worker at once, from the last heartbeat.
                     raise ApplicationError("worker shutting down: the watch moves to another worker")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _round(self, pool: concurrent.futures.Executor, inp: WatchInput, at: datetime) -> list[ProbeSample]:
         """One probe of every region at once; a probe that could not run (throttled, slow) is no sample."""

@@ -249,7 +249,7 @@ class RegionHealthMonitorWorkflow:
             state=state,
             exclude=sorted(busy & mine),
             recovering=sorted((busy | set(status.done)) & mine),
-            first_round_returns=not mine <= set(state.readiness),
+            first_round_returns=not have.readiness,  # no baseline yet: show the first round at once
         )
         longest = policy.watch_window + policy.watch_heartbeat + policy.probe_interval
         longest += inp.policies.call_timeout
