@@ -10,7 +10,7 @@ import typer
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from cli.errors import fail
@@ -92,9 +92,35 @@ async def _monitor_status(client: Client, service: str) -> MonitorStatus | None:
         desc = await handle.describe()
         if desc.status != WorkflowExecutionStatus.RUNNING:
             return None
-        return await handle.query(RegionHealthMonitorWorkflow.status)
+        status = await handle.query(RegionHealthMonitorWorkflow.status)
     except RPCError:
         return None
+    return await with_watch_heartbeat(client, desc, status)
+
+
+async def with_watch_heartbeat(
+    client: Client, desc: WorkflowExecutionDescription, status: MonitorStatus
+) -> MonitorStatus:
+    """The monitor's status with its running watch's last heartbeat folded in (probes, last samples).
+
+    In watch mode the workflow hears of probe rounds only when a watch returns (a trigger, a change, the
+    end of its window); the watch's heartbeat, at most one heartbeat interval old, is fresher.
+    """
+    from contracts.watch import WatchState
+
+    for pending in desc.raw_description.pending_activities:
+        if pending.activity_type.name != "watch_regions" or not pending.heartbeat_details.payloads:
+            continue
+        decoded = await client.data_converter.decode(pending.heartbeat_details.payloads, [WatchState])
+        beat = decoded[0]
+        if not isinstance(beat, WatchState):
+            continue
+        status.probes = max(status.probes, beat.probes)
+        for region, sample in beat.last.items():
+            known = status.last.get(region)
+            if known is None or sample.at > known.at:
+                status.last[region] = sample
+    return status
 
 
 @monitor_app.command("status")

@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clouds.sim import SimCloud
+from cli.failover import with_watch_heartbeat
 from config.models import Policies, Topology
 from contracts.failover import MonitorInput, MonitorStatus
 from contracts.ids import failover_id
@@ -93,6 +94,13 @@ async def test_watch_fails_over_on_a_sustained_outage_with_a_few_activities_and_
         ).result()
         # The watch keeps probing inside its one activity; its heartbeats carry the count.
         await apoll(lambda: _watching(monitor, fired.probes + 15), "15 more rounds in one watch", limit_s=60)
+        # `monitor status` and `health` fold the running watch's heartbeat in: fresher than the workflow.
+        queried = await monitor.query(RegionHealthMonitorWorkflow.status)
+        shown = await with_watch_heartbeat(
+            ts_env.client, await monitor.describe(), queried.model_copy(deep=True)
+        )
+        assert queried.probes < fired.probes + 15 <= shown.probes
+        assert shown.last["us-east-1"].at > queried.last["us-east-1"].at
         sim.clear_outage("eu-west-1")  # ready again: a readiness change ends the watch, the count comes back
         await apoll(lambda: _probed(monitor, fired.probes + 15), "the watch to report its rounds", limit_s=60)
         await monitor.execute_update(RegionHealthMonitorWorkflow.stop)
