@@ -39,29 +39,7 @@ class TrafficActivities:
         A region that answers but whose metrics did not arrive is `blind`: not failed (no evidence
         of harm) and not healthy (no evidence of health).
         """
-        try:
-            sample = self._clouds.get(inp.provider).health(inp.service, inp.region)
-        except CloudError as exc:
-            if exc.retryable:
-                raise  # throttling: let Temporal retry the probe
-            return ProbeResult(
-                region=inp.region, ok=False, error_rate=1.0, latency_p99_ms=None, detail=str(exc)
-            )
-        up = sample.healthy_instances > 0 and (sample.error_rate is None or sample.error_rate < 1.0)
-        missing = sample.missing() if up else []
-        detail = "" if up else "no healthy instance"
-        if missing:
-            detail = f"no metrics from {sample.source or inp.provider}: {', '.join(missing)}"
-        return ProbeResult(
-            region=inp.region,
-            ok=up,
-            error_rate=sample.error_rate,
-            latency_p99_ms=sample.latency_p99_ms,
-            healthy_instances=sample.healthy_instances,
-            detail=detail,
-            blind=bool(missing),
-            source=sample.source,
-        )
+        return probe(self._clouds, inp)
 
     @activity.defn(name="get_traffic")
     @classified
@@ -92,3 +70,29 @@ class TrafficActivities:
     def replica_lag(self, inp: RegionRef) -> float | None:
         """Seconds the region's data replica is behind; None when the database reports none (unknown)."""
         return self._clouds.get(inp.provider).replica_lag(inp.service, inp.region)
+
+
+def probe(clouds: CloudRegistry, inp: RegionRef) -> ProbeResult:
+    """One health probe (the activity's body, and each region of a watch round); a retryable
+    CloudError (throttling) is raised, any other one is a failed probe."""
+    try:
+        sample = clouds.get(inp.provider).health(inp.service, inp.region)
+    except CloudError as exc:
+        if exc.retryable:
+            raise  # throttling: let Temporal retry the probe
+        return ProbeResult(region=inp.region, ok=False, error_rate=1.0, latency_p99_ms=None, detail=str(exc))
+    up = sample.healthy_instances > 0 and (sample.error_rate is None or sample.error_rate < 1.0)
+    missing = sample.missing() if up else []
+    detail = "" if up else "no healthy instance"
+    if missing:
+        detail = f"no metrics from {sample.source or inp.provider}: {', '.join(missing)}"
+    return ProbeResult(
+        region=inp.region,
+        ok=up,
+        error_rate=sample.error_rate,
+        latency_p99_ms=sample.latency_p99_ms,
+        healthy_instances=sample.healthy_instances,
+        detail=detail,
+        blind=bool(missing),
+        source=sample.source,
+    )

@@ -80,3 +80,28 @@ def render(sections: Sequence[Section], header: Sequence[str], footer: Sequence[
             ]
         lines += [*(f"- {n}" for n in s.notes), ""] if s.notes else []
     return "\n".join([*lines, *footer, ""])
+
+
+def merge(existing: str, sections: Sequence[Section]) -> str:
+    """`existing` RESULTS.md with the sections of a partial run replaced (same title) or appended before
+    its footer (the caller notes in each section that it comes from a partial run)."""
+    fresh = render(sections, [], []).split("\n", 2)[2].strip("\n")  # drop the "# globalops benchmarks" line
+    blocks = {s.title: f"## {s.title}\n" + part for s in sections for part in [_block(fresh, s.title)]}
+    head, *rest = existing.split("\n## ")
+    parts = ["## " + p for p in rest]
+    footer = ""
+    if parts:  # the footer follows the last section's notes: the paragraph starting "Wall time"
+        last, sep, tail = parts[-1].partition("\nWall time of this `make bench`")
+        parts[-1], footer = last.rstrip("\n") + "\n", (sep + tail) if sep else ""
+    out: list[str] = []
+    for part in parts:
+        title = part[3:].split("\n", 1)[0]
+        out.append(blocks.pop(title, part).rstrip("\n") + "\n")
+    out += [b.rstrip("\n") + "\n" for b in blocks.values()]
+    return "\n".join([head.rstrip("\n") + "\n", *out, footer.lstrip("\n")]).rstrip("\n") + "\n"
+
+
+def _block(rendered: str, title: str) -> str:
+    start = rendered.index(f"## {title}\n") + len(f"## {title}\n")
+    end = rendered.find("\n## ", start)
+    return rendered[start:] if end < 0 else rendered[start : end + 1]

@@ -1,4 +1,8 @@
-"""`make bench`: B1-B4 on dev servers started here; writes bench/RESULTS.md. Benchmarks, not tests."""
+"""`make bench`: B1-B4, B6 and the CLI latency on dev servers started here; writes bench/RESULTS.md.
+
+Benchmarks, not tests. `--only` runs some parts and replaces only their sections of an existing
+RESULTS.md (bench/report.py:merge), keeping the others as they were.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,30 @@ import asyncio
 import os
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from activities.clouds.sim import SimCloud
 from bench.common import in_process_worker, median
 from bench.concurrency import b2, summary
 from bench.operations import b3_dr, b4
-from bench.report import Figure, Section, machine, render
+from bench.report import Figure, Section, machine, merge, render
 from bench.rollouts import BUDGET, HISTORY_LIMIT, b1, b3_wide
 from bench.server import dev_server
 from workers.logging_setup import configure_logging
 
 QUEUE = "bench"
+PARTS = ["b1", "b2", "b3", "b4", "b6", "cli"]
 CMD = ".venv/bin/python -m bench.run"
 
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--only", action="append", choices=["b1", "b2", "b3", "b4"], help="repeatable; default all"
-    )
+    p.add_argument("--only", action="append", choices=PARTS, help="repeatable; default all")
+    p.add_argument("--b6-rounds", type=int, default=200, help="probe rounds per B6 run (>= 100)")
+    p.add_argument("--b6-window", type=int, default=100, help="B6 watch window in probe rounds (prod: 360)")
+    p.add_argument("--b6-probe", type=float, default=0.1, help="B6 probe interval in s (times scale with it)")
+    p.add_argument("--cli-runs", type=int, default=9, help="timed runs of each CLI command (>= 7)")
     p.add_argument("--runs", type=int, default=5, help="runs per figure of B1, B3, B4 (>= 5 for RESULTS.md)")
     p.add_argument("--b2-runs", type=int, default=5, help="B2 runs (one takes minutes on 2 cores)")
     p.add_argument("--b2-rollouts", type=int, default=100)
@@ -37,7 +45,7 @@ def _args() -> argparse.Namespace:
 
 async def main() -> None:
     args = _args()
-    only = set(args.only or ["b1", "b2", "b3", "b4"])
+    only = set(args.only or PARTS)
     configure_logging("WARNING")  # the in-process worker's activity logs would time the terminal
     header = [
         "Written by `make bench` (`python -m bench.run`). Each figure is the median of the runs listed",
@@ -74,6 +82,8 @@ async def main() -> None:
             async with dev_server(work / "temporal-b2.log") as (address, client):
                 r2 = await b2(client, address, work, args.b2_runs, args.b2_rollouts)
             sections.insert(1 if "b1" in only else 0, _b2(r2, args))
+        if only & {"b6", "cli"}:
+            sections += await _cost(work, only, args)
     load = os.getloadavg()
     footer = [
         f"Wall time of this `make bench`: {time.monotonic() - started:.0f} s. Load average at the end "
@@ -83,8 +93,47 @@ async def main() -> None:
         "workers) while these figures were taken, so the load average above is far over the 2 cores and",
         "times are pessimistic; ratios (B1) and counts (B3) are what to compare between machines.",
     ]
-    args.out.write_text(render(sections, header, footer))
+    text = render(sections, header, footer)
+    if args.only and args.out.exists():
+        command = f"`{CMD} " + " ".join(f"--only {o}" for o in args.only) + "`"
+        when = (
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average at the end {load[0]:.1f} / {load[1]:.1f}"
+        )
+        for section in sections:
+            section.notes.append(f"From a partial run, {command} ({when}), not from the full run below.")
+        text = merge(args.out.read_text(), sections)
+    args.out.write_text(text)
     print(f"wrote {args.out}")
+
+
+async def _cost(work: Path, only: set[str], args: argparse.Namespace) -> list[Section]:
+    """B6 and the CLI latency, on a dev server of their own (B6 reads its `action` counter)."""
+    from bench.cli_latency import cli_latency
+    from bench.cost_sections import b6_section, cli_section
+    from bench.monitor_cost import b6
+    from bench.server import free_port
+
+    out: list[Section] = []
+    metrics_port = free_port()
+    async with dev_server(work / "temporal-cost.log", metrics_port) as (address, client):
+        sim = SimCloud(work / "sim-cost.db")
+        async with in_process_worker(client, QUEUE, sim):
+            if "cli" in only:
+                home = work / "cli-home"
+                home.mkdir(exist_ok=True)
+                r = await cli_latency(client, address, sim, QUEUE, args.cli_runs, home)
+                out.append(cli_section(r, f"{CMD} --only cli --cli-runs {args.cli_runs}"))
+            if "b6" in only:
+                url = f"http://127.0.0.1:{metrics_port}/metrics"
+                watch = [
+                    await b6(client, url, sim, QUEUE, args.b6_rounds, args.b6_probe, "watch", args.b6_window)
+                    for _ in range(3)
+                ]
+                old = [await b6(client, url, sim, QUEUE, 100, args.b6_probe, "per_probe", args.b6_window)]
+                cmd = f"{CMD} --only b6 --b6-rounds {args.b6_rounds} --b6-probe {args.b6_probe:g}"
+                cmd += f" --b6-window {args.b6_window}"
+                out.insert(0, b6_section(watch, old, cmd, args.b6_probe, args.b6_window))
+    return out
 
 
 def _b1(r: object, runs: int) -> Section:

@@ -33,8 +33,11 @@ def temporal_version() -> str:
 
 
 @contextlib.asynccontextmanager
-async def dev_server(log: Path) -> AsyncIterator[tuple[str, Client]]:
-    """Start a dev server (no Web UI, in-memory SQLite), yield its address and a pydantic client."""
+async def dev_server(log: Path, metrics_port: int | None = None) -> AsyncIterator[tuple[str, Client]]:
+    """Start a dev server (no Web UI, in-memory SQLite), yield its address and a pydantic client.
+
+    `metrics_port`: where its Prometheus metrics go (B6 reads the `action` counter there).
+    """
     port = free_port()
     cmd = [
         str(TEMPORAL),
@@ -47,7 +50,7 @@ async def dev_server(log: Path) -> AsyncIterator[tuple[str, Client]]:
         "--http-port",
         str(free_port()),
         "--metrics-port",
-        str(free_port()),
+        str(metrics_port or free_port()),
         "--headless",
         "--log-level",
         "error",

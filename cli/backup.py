@@ -7,7 +7,7 @@ import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import RenderableType
@@ -22,7 +22,6 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
-from cli import launch
 from cli.errors import fail
 from cli.follow import Follow, client_or_fail, out, start_and_follow
 from cli.options import (
@@ -52,8 +51,11 @@ from config.paths import default_topology_path
 from contracts.dr import BackupReport, BackupRequest
 from contracts.ids import backup_id, backup_schedule_id
 from contracts.inspect import SnapshotInventory
-from workflows.backup import BackupWorkflow
-from workflows.logic.dr import backup_key_problem
+
+# Imported by the commands that use them, so `--help` and the other commands do not load every
+# workflow and activity module (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from workflows.backup import BackupWorkflow
 
 backup_app = typer.Typer(
     help=(
@@ -76,6 +78,8 @@ backup_app.add_typer(schedule_app, name="schedule")
 def check_keys(topo: Topology, pols: Policies, service: str, names: list[str], path: Path | None) -> None:
     """Exit 2 naming the topology file and the first region that would store a backup without the
     key the policy requires (fail closed: nothing of it would be stored)."""
+    from workflows.logic.dr import backup_key_problem
+
     required = pols.dr.backup.require_encryption
     problem = backup_key_problem(topo, service, names or topo.region_names(), required)
     if problem:
@@ -118,6 +122,8 @@ def run(
 
     Example: globalops backup run --service checkout --region eu-west-1 --wait
     """
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     names = list(dict.fromkeys(regions or []))
     check_keys(topo, pols, service, names, topology)
@@ -147,6 +153,8 @@ def run(
 
 
 async def _backup_frame(handle: WorkflowHandle[BackupWorkflow, BackupReport]) -> RenderableType:
+    from workflows.backup import BackupWorkflow
+
     return backup_table(await handle.query(BackupWorkflow.report))
 
 
@@ -166,6 +174,8 @@ def list_snapshots(
 
     Example: globalops backup list --service checkout --region eu-central-1 --json
     """
+    from cli import launch
+
     topo, _ = load(topology, policies, service, {"--region": list(regions or [])})
 
     async def go() -> SnapshotInventory:
@@ -236,6 +246,8 @@ def schedule_create(
 
     Example: globalops backup schedule create --service checkout --every 6h --catchup-window 1h
     """
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     interval = duration("--every", every, pols.dr.backup.interval, minimum=1.0)
     tz = check_time_zone("--time-zone", time_zone)

@@ -140,14 +140,6 @@ def codec_server(
         server.server_close()
 
 
-def check_codec_environment() -> None:
-    """Refuse a malformed GLOBALOPS_CODEC_* before any command runs: one line naming the variable, exit 2."""
-    try:
-        codec_from_env()
-    except CodecConfigError as exc:
-        fail(str(exc))
-
-
 def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
     """Run `server` on a daemon thread (tests and embedding); stop it with server.shutdown()."""
     thread = threading.Thread(target=server.serve_forever, name="codec-server", daemon=True)

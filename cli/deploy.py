@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import RenderableType
 from rich.table import Table
 from temporalio.client import Client, WorkflowHandle
 
-from cli import launch
 from cli.follow import Follow, answer, client_or_fail, out, start_and_follow, steer
 from cli.keys import ByOpt, KeyOpt, signed_approval, signing_key
 from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, check_release, load
@@ -21,7 +19,13 @@ from cli.render import region_json, web_ui_url
 from config.strategies import Strategy
 from contracts.ids import deploy_id
 from contracts.rollout import RegionDeployInput, RegionOutcome
-from workflows.region_deployment import FULL, RegionDeploymentWorkflow
+
+# Imported by the commands that use them, so `--help` and the other commands do not load every
+# workflow and activity module (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from workflows.region_deployment import RegionDeploymentWorkflow
 
 deploy_app = typer.Typer(
     help="Deploy one region with a canary or blue-green strategy (no waves); see `rollout start --strategy`.",
@@ -41,6 +45,8 @@ def _start(
     wait: bool,
     as_json: bool,
 ) -> None:
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--region": [region]})
     check_release(release)
     wid = deploy_id(service, region)
@@ -76,6 +82,8 @@ def _start(
 async def _live(
     _: Client, handle: WorkflowHandle[RegionDeploymentWorkflow, RegionOutcome]
 ) -> RenderableType | None:
+    from workflows.region_deployment import RegionDeploymentWorkflow
+
     progress = await handle.query(RegionDeploymentWorkflow.progress)
     return _table(progress) if progress is not None else None
 
@@ -127,6 +135,8 @@ def blue_green(
 
 
 async def _deployment(service: str, region: str) -> WorkflowHandle[RegionDeploymentWorkflow, RegionOutcome]:
+    from workflows.region_deployment import RegionDeploymentWorkflow
+
     client = await client_or_fail()
     return client.get_workflow_handle_for(RegionDeploymentWorkflow.run, deploy_id(service, region))
 
@@ -162,6 +172,8 @@ async def promote_one(
     what: str,
 ) -> str:
     """Promote one region's deploy: signed with `key` (what waits, or `full`), or plain without one."""
+    from workflows.region_deployment import FULL, RegionDeploymentWorkflow
+
     if key is None:
         return await steer(what, handle.execute_update(RegionDeploymentWorkflow.promote, full))
     step = FULL
@@ -175,6 +187,8 @@ async def promote_one(
 @deploy_app.command("abort")
 def abort(service: ServiceOpt, region: RegionOpt, reason: ReasonOpt = "aborted by operator") -> None:
     """Abort a single-region deploy: its previous release serves all traffic again."""
+
+    from workflows.region_deployment import RegionDeploymentWorkflow
 
     async def go() -> str:
         handle = await _deployment(service, region)

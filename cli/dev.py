@@ -24,7 +24,6 @@ from cli.errors import fail
 from cli.render import WEB_UI_RECORD, web_ui_base
 from config.paths import state_dir
 from contracts.search_attributes import REGISTRATION
-from workers import telemetry
 
 dev_app = typer.Typer(
     help="Run the embedded default: a Temporal dev server (Web UI on :8233) and a worker, in the background.",
@@ -144,6 +143,8 @@ def up(
 
     Example: globalops dev up --port 7301 --ui-port 8301
     """
+    from workers import telemetry
+
     home = state_dir().resolve()
     logs = home / "logs"
     address = f"127.0.0.1:{port}"
@@ -197,6 +198,8 @@ def _choose_metrics_port(home: Path) -> str:
 
     Chosen here and recorded, so `dev up` can print it (also when the worker already runs).
     """
+    from workers import telemetry
+
     port = os.environ.get(telemetry.METRICS_PORT_ENV)
     if port is None:
         host = os.environ.get(telemetry.METRICS_HOST_ENV) or telemetry.DEFAULT_METRICS_HOST
@@ -207,6 +210,8 @@ def _choose_metrics_port(home: Path) -> str:
 
 
 def _metrics_line(home: Path) -> str:
+    from workers import telemetry
+
     record = home / "worker.metrics-port"
     port = record.read_text().strip() if record.exists() else os.environ.get(telemetry.METRICS_PORT_ENV)
     env = dict(os.environ) if port is None else {**os.environ, telemetry.METRICS_PORT_ENV: port}

@@ -6,31 +6,26 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group, RenderableType
 from rich.text import Text
 from temporalio.client import Client, WorkflowHandle
 
-from cli import launch
 from cli.errors import fail
 from cli.follow import Follow, client_or_fail, out, start_and_follow
 from cli.options import JsonOpt, PoliciesOpt, ServiceOpt, TopologyOpt, WaitOpt, duration, load, moment
 from cli.render import web_ui_url
-from cli.schedules import seconds, utc
 from config.durations import format_duration
 from config.models import Topology
 from contracts.dr import RecoveryReport, RecoveryRequest
 from contracts.storage import Snapshot
-from workflows.logic.dr import (
-    choose_snapshot,
-    copy_destination,
-    rpo_s,
-    target_problem,
-    unencrypted_refusal,
-)
-from workflows.recovery import DisasterRecoveryWorkflow
+
+# Imported by the commands that use them, so `--help` and the other commands do not load every
+# workflow and activity module (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from workflows.recovery import DisasterRecoveryWorkflow
 
 dr_app = typer.Typer(
     help=(
@@ -60,6 +55,8 @@ AllowUnencryptedOpt = Annotated[
 
 def _check_encryption(snap: Snapshot, required: bool, allowed: bool) -> None:
     """Exit 2 with the reason if the snapshot is unencrypted and encryption is required, not allowed."""
+    from workflows.logic.dr import unencrypted_refusal
+
     refusal = unencrypted_refusal(snap, required, allowed)
     if refusal:
         fail(f"--snapshot: {refusal}")
@@ -106,6 +103,8 @@ def validate_json(r: RecoveryReport) -> dict[str, Any]:
 
 def render(r: RecoveryReport) -> RenderableType:
     """Progress of a recovery: phase, measured RTO/RPO and the steps done."""
+    from cli.schedules import seconds
+
     head = Text.assemble(
         (f"{r.mode} {r.service}: {r.source_region} → {r.target_region} ", "bold"),
         f"[{r.status}] {r.phase}",
@@ -116,6 +115,8 @@ def render(r: RecoveryReport) -> RenderableType:
 
 
 def _summary(r: RecoveryReport) -> None:
+    from cli.schedules import seconds, utc
+
     colour = "green" if r.status == "succeeded" else "red"
     out.print(f"[{colour}]{r.workflow_id}: {r.status}[/]" + (f" — {r.reason}" if r.reason else ""))
     if r.snapshot_id:
@@ -145,6 +146,9 @@ def _snapshot(topo: Topology, service: str, source: str, target: str, wanted: st
 
     The snapshots are listed by the workers (the CLI never calls a cloud itself).
     """
+
+    from cli import launch
+    from workflows.logic.dr import choose_snapshot
 
     async def go() -> list[Snapshot]:
         inventory = await launch.read_snapshots(await client_or_fail(), service, topo, [target])
@@ -214,6 +218,9 @@ def recover(
     Example: globalops dr recover --service checkout --source-region eu-west-1
     --target-region eu-central-1 --rto 15m --rpo 6h --wait
     """
+    from cli.schedules import utc
+    from workflows.logic.dr import copy_destination, rpo_s, target_problem
+
     regions: dict[str, list[str | None]] = {
         "--source-region": [source_region],
         "--target-region": [target_region],
@@ -294,6 +301,8 @@ def validate(
 
     Example: globalops dr validate --service checkout --region eu-central-1 --wait
     """
+    from workflows.logic.dr import copy_destination, target_problem
+
     topo, pols = load(
         topology,
         policies,
@@ -331,6 +340,8 @@ def validate(
 
 
 async def _run(request: RecoveryRequest, what: str, wait: bool, as_json: bool) -> int:
+    from cli import launch
+
     validating = request.mode == "validate"
 
     def report(result: RecoveryReport, as_json: bool) -> None:
@@ -352,4 +363,6 @@ async def _run(request: RecoveryRequest, what: str, wait: bool, as_json: bool) -
 async def _live(
     _: Client, handle: WorkflowHandle[DisasterRecoveryWorkflow, RecoveryReport]
 ) -> RenderableType:
+    from workflows.recovery import DisasterRecoveryWorkflow
+
     return render(await handle.query(DisasterRecoveryWorkflow.report))

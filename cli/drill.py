@@ -7,7 +7,7 @@ import json
 import re
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import RenderableType
@@ -26,7 +26,6 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from cli import launch
 from cli.errors import fail
 from cli.follow import Follow, client_or_fail, err, out, start_and_follow, steer
 from cli.options import (
@@ -54,8 +53,11 @@ from config.paths import state_dir
 from contracts import search_attributes as sa
 from contracts.dr import DrillReport, DrillRequest
 from contracts.ids import drill_schedule_id
-from workflows.drill import DrillWorkflow
-from workflows.logic.dr import copy_destination, drill_regions
+
+# Imported by the commands that use them, so `--help` and the other commands do not load every
+# workflow and activity module (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from workflows.drill import DrillWorkflow
 
 drill_app = typer.Typer(
     help=(
@@ -115,6 +117,8 @@ def _request(
     topo: Topology, pols: Policies, service: str, regions: list[str] | None, request_id: str
 ) -> tuple[DrillRequest, list[str]]:
     """The request and the regions it rehearses; a region asked for that has nowhere to go exits 2."""
+    from workflows.logic.dr import copy_destination, drill_regions
+
     names = list(dict.fromkeys(regions or []))
     request = DrillRequest(
         service=service, topology=topo, policies=pols, regions=names, request_id=request_id
@@ -147,6 +151,8 @@ def run(
 
     Example: globalops drill run --service checkout --region eu-west-1 --region us-east-1 --wait
     """
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     request, names = _request(topo, pols, service, regions, uuid.uuid4().hex)
 
@@ -171,11 +177,15 @@ def run(
 
 
 async def _live(_: Client, handle: WorkflowHandle[DrillWorkflow, DrillReport]) -> RenderableType:
+    from workflows.drill import DrillWorkflow
+
     return _markdown(await handle.query(DrillWorkflow.report))
 
 
 async def _outcome(handle: WorkflowHandle[DrillWorkflow, DrillReport]) -> DrillReport:
     """The drill's report: its result, or (a failed verdict fails the workflow) its last report."""
+    from workflows.drill import DrillWorkflow
+
     try:
         return await handle.result()
     except WorkflowFailureError:
@@ -251,6 +261,8 @@ def report(
     Example: globalops drill report drill:checkout:20250602T090000 --markdown-out drill.md
     """
 
+    from workflows.drill import DrillWorkflow
+
     async def go() -> DrillReport:
         client = await client_or_fail()
         handle = client.get_workflow_handle_for(DrillWorkflow.run, ident)
@@ -292,6 +304,8 @@ def abort(
 
     Example: globalops drill abort drill:checkout:20250602T090000 --reason "incident in eu-west-1"
     """
+
+    from workflows.drill import DrillWorkflow
 
     async def go() -> str:
         client = await client_or_fail()
@@ -341,6 +355,8 @@ def schedule_create(
 
     Example: globalops drill schedule create --service checkout --cron "0 9 * * MON" --region eu-west-1
     """
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--region": list(regions or [])})
     policy = pols.dr.drill
     expr = check_cron("--cron", cron if cron is not None else policy.cron)

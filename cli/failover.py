@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
-from cli import launch
 from cli.errors import fail
 from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
 from cli.keys import ByOpt, KeyOpt, signed_approval, signing_key
-from cli.launch import AlreadyRunning
 from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, load
 from cli.render import web_ui_url
 from contracts.failover import (
@@ -30,9 +28,12 @@ from contracts.failover import (
     MonitorStatus,
 )
 from contracts.ids import failover_id, monitor_id
-from workflows.failback import FailbackWorkflow
-from workflows.failover import RegionFailoverWorkflow
-from workflows.monitor import RegionHealthMonitorWorkflow
+
+# The workflows (and cli.launch, which imports them all) are imported by the commands that use them,
+# so `--help` and the other commands do not pay for every workflow and activity module.
+if TYPE_CHECKING:
+    from workflows.failback import FailbackWorkflow
+    from workflows.failover import RegionFailoverWorkflow
 
 monitor_app = typer.Typer(
     help="Watch every region's health and fail over automatically.", no_args_is_help=True
@@ -50,6 +51,9 @@ FailoverIdArg = Annotated[str, typer.Argument(help="failover:SERVICE:REGION")]
 @monitor_app.command("start")
 def monitor_start(service: ServiceOpt, topology: TopologyOpt = None, policies: PoliciesOpt = None) -> None:
     """Start the long-running monitor: probes every region, fails over on its triggers."""
+    from cli import launch
+    from cli.launch import AlreadyRunning
+
     topo, pols = load(topology, policies, service)
 
     async def go() -> None:
@@ -73,6 +77,7 @@ def monitor_start(service: ServiceOpt, topology: TopologyOpt = None, policies: P
 @monitor_app.command("stop")
 def monitor_stop(service: ServiceOpt) -> None:
     """Stop the monitor after its current probe round."""
+    from workflows.monitor import RegionHealthMonitorWorkflow
 
     async def go() -> str:
         client = await client_or_fail()
@@ -87,14 +92,42 @@ def monitor_stop(service: ServiceOpt) -> None:
 
 
 async def _monitor_status(client: Client, service: str) -> MonitorStatus | None:
+    from workflows.monitor import RegionHealthMonitorWorkflow
+
     handle = client.get_workflow_handle_for(RegionHealthMonitorWorkflow.run, monitor_id(service))
     try:
         desc = await handle.describe()
         if desc.status != WorkflowExecutionStatus.RUNNING:
             return None
-        return await handle.query(RegionHealthMonitorWorkflow.status)
+        status = await handle.query(RegionHealthMonitorWorkflow.status)
     except RPCError:
         return None
+    return await with_watch_heartbeat(client, desc, status)
+
+
+async def with_watch_heartbeat(
+    client: Client, desc: WorkflowExecutionDescription, status: MonitorStatus
+) -> MonitorStatus:
+    """The monitor's status with its running watch's last heartbeat folded in (probes, last samples).
+
+    In watch mode the workflow hears of probe rounds only when a watch returns (a trigger, a change, the
+    end of its window); the watch's heartbeat, at most one heartbeat interval old, is fresher.
+    """
+    from contracts.watch import WatchState
+
+    for pending in desc.raw_description.pending_activities:
+        if pending.activity_type.name != "watch_regions" or not pending.heartbeat_details.payloads:
+            continue
+        decoded = await client.data_converter.decode(pending.heartbeat_details.payloads, [WatchState])
+        beat = decoded[0]
+        if not isinstance(beat, WatchState):
+            continue
+        status.probes = max(status.probes, beat.probes)
+        for region, sample in beat.last.items():
+            known = status.last.get(region)
+            if known is None or sample.at > known.at:
+                status.last[region] = sample
+    return status
 
 
 @monitor_app.command("status")
@@ -128,6 +161,8 @@ def health(
     whose metrics did not arrive is `blind`: never healthy, its numbers unknown (null in --json,
     never 0).
     """
+    from cli import launch
+
     topo, _ = load(topology, policies, service)
 
     async def go() -> list[dict[str, Any]]:
@@ -235,6 +270,8 @@ def _failover_frame(r: FailoverReport) -> RenderableType:
 async def _failover_live(
     _: Client, handle: WorkflowHandle[RegionFailoverWorkflow, FailoverReport]
 ) -> RenderableType:
+    from workflows.failover import RegionFailoverWorkflow
+
     return _failover_frame(await handle.query(RegionFailoverWorkflow.report))
 
 
@@ -251,6 +288,8 @@ def failover_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Fail a region over by hand. Refuses, changing nothing, when no target is safe."""
+    from cli import launch
+
     topo, pols = load(topology, policies, service, {"--from": [from_region], "--to": [to_region]})
     request = FailoverRequest(
         service=service,
@@ -274,6 +313,7 @@ def failover_start(
 @failover_app.command("status")
 def failover_status(ident: FailoverIdArg, as_json: JsonOpt = False) -> None:
     """A failover's state, timings and rejected candidates."""
+    from workflows.failover import RegionFailoverWorkflow
 
     async def go() -> FailoverReport:
         client = await client_or_fail()
@@ -292,6 +332,7 @@ def failover_status(ident: FailoverIdArg, as_json: JsonOpt = False) -> None:
 @failover_app.command("abort")
 def failover_abort(ident: FailoverIdArg, reason: ReasonOpt = "aborted by operator") -> None:
     """Abort a failover: traffic and capacity go back to where they were."""
+    from workflows.failover import RegionFailoverWorkflow
 
     async def go() -> str:
         client = await client_or_fail()
@@ -317,6 +358,8 @@ def failover_approve(
     """
     approver = by or getpass.getuser()
     private = signing_key(approver, key)
+
+    from workflows.monitor import RegionHealthMonitorWorkflow
 
     async def go() -> str:
         client = await client_or_fail()
@@ -344,6 +387,8 @@ def _print_failback(result: FailbackReport, as_json: bool) -> None:
 async def _failback_live(
     _: Client, handle: WorkflowHandle[FailbackWorkflow, FailbackReport]
 ) -> RenderableType:
+    from workflows.failback import FailbackWorkflow
+
     r = await handle.query(FailbackWorkflow.report)
     return Text(f"failback {r.service}: {r.backup} → {r.region} [{r.status}] {r.phase}")
 
@@ -358,6 +403,9 @@ def failback_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Once REGION has been healthy long enough, return its traffic in steps (10 → 50 → 100 %)."""
+    from cli import launch
+    from workflows.failover import RegionFailoverWorkflow
+
     topo, pols = load(topology, policies, service, {"--region": [region]})
 
     async def last_failover() -> FailoverReport:

@@ -13,7 +13,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rich.console import Console, RenderableType
 from rich.live import Live
@@ -22,9 +22,11 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from cli.errors import fail
-from cli.launch import AlreadyRunning, Launch, start
 from cli.render import web_ui_url
 from workers.client import connect, temporal_address
+
+if TYPE_CHECKING:  # cli.launch imports every workflow: only commands that start one pay for it
+    from cli.launch import Launch
 
 W = TypeVar("W")
 R = TypeVar("R")
@@ -62,6 +64,8 @@ class Follow(Generic[W, R]):
 async def start_and_follow(launch: Launch[W, R], follow: Follow[W, R], *, wait: bool, as_json: bool) -> int:
     """Start `launch`; without --wait print its id and Web UI link, with --wait follow it to the end."""
     client = await client_or_fail()
+    from cli.launch import AlreadyRunning, start
+
     wid = launch.workflow_id
     try:
         handle = await start(client, launch)

@@ -27,7 +27,6 @@ from config.durations import parse_duration
 from config.loader import ConfigError, load_policies, load_topology
 from contracts.change import Freeze, FreezeEnd, FreezeRequest, RegistryState
 from contracts.ids import FREEZE_REGISTRY_ID
-from workflows.freezes import FreezeRegistryWorkflow
 
 freeze_app = typer.Typer(
     help=(
@@ -93,6 +92,8 @@ def start(
 
     Example: globalops freeze start --reason "payment incident" --service checkout --until 2h
     """
+    from workflows.freezes import FreezeRegistryWorkflow
+
     if not reason.strip():
         fail("--reason: must not be empty: say why the line stops")
     try:
@@ -146,6 +147,8 @@ def start(
 
 async def listing(client: Client) -> list[Freeze]:
     """Every freeze the registry keeps (none when it never ran)."""
+    from workflows.freezes import FreezeRegistryWorkflow
+
     handle = client.get_workflow_handle_for(FreezeRegistryWorkflow.run, FREEZE_REGISTRY_ID)
     try:
         return await handle.query(FreezeRegistryWorkflow.listing)
@@ -205,6 +208,8 @@ def end(
     """
     ender = by or getpass.getuser()
     private = signing_key(ender, key)
+
+    from workflows.freezes import FreezeRegistryWorkflow
 
     async def go() -> Freeze:
         client = await client_or_fail()

@@ -7,16 +7,21 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cli.errors import fail
 from cli.follow import out
+from cli.options import KEY_ENV
 from config.paths import state_dir
-from contracts.approvals import SignedApproval, public_key_text, sign
+
+# Imported by the commands that use them, so `--help` and the other commands do not load every
+# workflow and activity module (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from contracts.approvals import SignedApproval
 
 keys_app = typer.Typer(
     help="Keys that sign approvals: the private key stays in its file; policies list the public key.",
@@ -24,8 +29,6 @@ keys_app = typer.Typer(
 )
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-#: The environment variable that names the approver's private key file.
-KEY_ENV = "GLOBALOPS_APPROVER_KEY"
 ByOpt = Annotated[
     str, typer.Option("--by", envvar="GLOBALOPS_USER", help="Who approves (recorded; default: your login).")
 ]
@@ -56,6 +59,11 @@ def create(
 ) -> None:
     """Make an Ed25519 key pair: the private key goes to a file only you can read (mode 0600), the
     public key is printed as the lines to add under policies' approvals.approvers."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from contracts.approvals import public_key_text
+
     if not NAME_PATTERN.match(name):
         fail(f"--name: '{name}' is not a name (letters, digits and . _ @ -, e.g. bob)")
     path = out_file or default_key_path(name)
@@ -85,6 +93,9 @@ def create(
 
 def load_private_key(path: Path, option: str) -> Ed25519PrivateKey:
     """The approver's private key from `path`; one line naming `option` if it cannot be used."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -110,6 +121,8 @@ def signed_approval(key: Ed25519PrivateKey, approver: str, workflow_id: str, ste
     """`approver`'s approval of `step` of `workflow_id`, signed now with a fresh nonce.
 
     Only the signature leaves this machine, never the key."""
+    from contracts.approvals import SignedApproval, sign
+
     approval = SignedApproval(
         approver=approver,
         workflow_id=workflow_id,

@@ -10,14 +10,17 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.errors import fail
-from config.durations import format_duration, parse_duration
-from config.loader import ConfigError, load_config
-from config.models import Policies, Topology
+
+if TYPE_CHECKING:  # config (pydantic, YAML) is imported by the checks that use it, not by every --help
+    from config.models import Policies, Topology
+
+#: Where approvers' private keys come from when --key is not given (cli/keys.py).
+KEY_ENV = "GLOBALOPS_APPROVER_KEY"
 
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="Service, as named in the topology.")]
 TopologyOpt = Annotated[
@@ -56,6 +59,8 @@ def load(
 
     `regions` maps an option name ("--region") to the regions given with it (None: not given).
     """
+    from config.loader import ConfigError, load_config
+
     try:
         topo, pols = load_config(topology, policies)
     except ConfigError as exc:
@@ -82,6 +87,8 @@ def check_release(release: str) -> str:
 
 def duration(option: str, value: str | None, default: float, *, minimum: float = 0.0) -> float:
     """Seconds from "15m"-style text (None: the default); one line naming the option if bad."""
+    from config.durations import format_duration, parse_duration
+
     if value is None:
         return default
     try:

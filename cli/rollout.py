@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import getpass
 import json
-from datetime import UTC, datetime
-from typing import Annotated, cast, get_args
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import RenderableType
-from rich.markup import escape
-from rich.table import Table
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError
 
-from cli import launch
-from cli.deploy import promote_one
 from cli.errors import fail
-from cli.follow import Follow, answer, client_or_fail, err, out, start_and_follow, steer
-from cli.freeze import listing
-from cli.keys import ByOpt, KeyOpt, signed_approval, signing_key
+from cli.keys import ByOpt, KeyOpt
 from cli.options import (
     JsonOpt,
     PoliciesOpt,
@@ -29,25 +16,24 @@ from cli.options import (
     ServiceOpt,
     TopologyOpt,
     WaitOpt,
-    check_release,
-    load,
 )
-from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
-from config.strategies import Strategy
-from contracts.ids import region_deployment_id, rollout_id, rollout_id_of
-from contracts.rollout import RolloutProgress, RolloutRequest
-from workflows.freeze_api import freeze_text
-from workflows.logic.change import holding
-from workflows.region_deployment import RegionDeploymentWorkflow
-from workflows.rollout import RegionalRolloutWorkflow
+
+# Imported where used, not here: `rollout status` and every `--help` stay clear of the workflows, the
+# codec's crypto and the worker's telemetry (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from temporalio.client import Client, WorkflowHandle
+
+    from contracts.rollout import RolloutProgress
+    from workflows.rollout import RegionalRolloutWorkflow
 
 rollout_app = typer.Typer(
     help="Roll a release across every region in waves: validate → core (pilot first) → edge.",
     no_args_is_help=True,
 )
+#: The rollout's progress query, by name (for `status`, which must not import the workflow module).
+PROGRESS_QUERY = "progress"
 IdArg = Annotated[str, typer.Argument(help="Workflow id (rollout:SERVICE) or just the service name.")]
-
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 @rollout_app.command("start")
@@ -84,10 +70,21 @@ def start(
 
     Example: globalops rollout start --service checkout --release 2.0.0 --wait
     """
+    import asyncio
+    import getpass
+    from typing import cast, get_args
+
+    from cli import follow, launch
+    from cli.options import check_release, load
+    from config.strategies import Strategy
+    from contracts.ids import rollout_id
+    from contracts.rollout import RolloutRequest
+
+    strategies: tuple[str, ...] = get_args(Strategy)
     topo, pols = load(topology, policies, service)
     check_release(release)
-    if strategy is not None and strategy not in STRATEGIES:
-        fail(f"--strategy: '{strategy}' is not a strategy (allowed: {', '.join(STRATEGIES)})")
+    if strategy is not None and strategy not in strategies:
+        fail(f"--strategy: '{strategy}' is not a strategy (allowed: {', '.join(strategies)})")
     request = RolloutRequest(
         service=service,
         release=release,
@@ -100,7 +97,7 @@ def start(
     wid = rollout_id(service)
     if fail_if_frozen:
         asyncio.run(_refuse_if_frozen(service, topo.region_names()))
-    follow: Follow[RegionalRolloutWorkflow, RolloutProgress] = Follow(
+    how: follow.Follow[RegionalRolloutWorkflow, RolloutProgress] = follow.Follow(
         conflict=(
             f"a rollout of '{service}' is already running; watch it with `globalops rollout status {wid}`"
             f" or stop it with `globalops rollout abort {wid}`"
@@ -110,12 +107,19 @@ def start(
         live=_live,
     )
     raise typer.Exit(
-        asyncio.run(start_and_follow(launch.rollout(request), follow, wait=wait, as_json=as_json))
+        asyncio.run(follow.start_and_follow(launch.rollout(request), how, wait=wait, as_json=as_json))
     )
 
 
 async def _refuse_if_frozen(service: str, regions: list[str]) -> None:
     """--fail-if-frozen: one line and exit 1 when a freeze in force covers this rollout."""
+    from datetime import UTC, datetime
+
+    from cli.follow import client_or_fail
+    from cli.freeze import listing
+    from workflows.freeze_api import freeze_text
+    from workflows.logic.change import holding
+
     freezes = await listing(await client_or_fail())
     held = holding(freezes, datetime.now(UTC), "rollout", service, regions)
     if held:
@@ -125,6 +129,9 @@ async def _refuse_if_frozen(service: str, regions: list[str]) -> None:
 async def _live(
     client: Client, handle: WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress]
 ) -> RenderableType:
+    from cli.render import progress_table
+    from workflows.rollout import RegionalRolloutWorkflow
+
     progress = await handle.query(RegionalRolloutWorkflow.progress)
     await overlay_children(client, progress)
     return progress_table(progress)
@@ -132,6 +139,13 @@ async def _live(
 
 async def overlay_children(client: Client, progress: RolloutProgress) -> None:
     """Show batch-level progress of regions in flight, read from their child workflows."""
+    import contextlib
+
+    from temporalio.service import RPCError
+
+    from contracts.ids import region_deployment_id
+    from workflows.region_deployment import RegionDeploymentWorkflow
+
     for index, outcome in enumerate(progress.regions):
         if outcome.status != "deploying":
             continue
@@ -145,6 +159,11 @@ async def overlay_children(client: Client, progress: RolloutProgress) -> None:
 
 
 def _report(result: RolloutProgress, as_json: bool, topology: str | None) -> None:
+    from rich.markup import escape
+
+    from cli.follow import err, out
+    from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
+
     if as_json:
         print(json.dumps(rollout_json(result)))
         return
@@ -163,6 +182,14 @@ def _report(result: RolloutProgress, as_json: bool, topology: str | None) -> Non
 @rollout_app.command("status")
 def status(ident: IdArg, as_json: JsonOpt = False) -> None:
     """Show a rollout's state: every region's wave, state and release."""
+    import asyncio
+
+    from rich.markup import escape
+
+    from cli.follow import out
+    from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
+    from contracts.ids import rollout_id_of
+
     progress = asyncio.run(_status(rollout_id_of(ident)))
     if as_json:
         print(json.dumps(rollout_json(progress)))
@@ -175,15 +202,24 @@ def status(ident: IdArg, as_json: JsonOpt = False) -> None:
 
 
 async def _status(wid: str) -> RolloutProgress:
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError
+
+    from cli.follow import client_or_fail
+    from contracts.rollout import RolloutProgress
+
     client = await client_or_fail()
-    handle = client.get_workflow_handle_for(RegionalRolloutWorkflow.run, wid)
+    # By name, not by method: the workflow module would import every activity (test_cli_imports.py
+    # checks the name against RegionalRolloutWorkflow.progress).
+    handle = client.get_workflow_handle(wid, result_type=RolloutProgress)
     try:
         desc = await handle.describe()
     except RPCError:
         fail(f"no rollout with id '{wid}' (see `globalops rollout list`)")
     if desc.status == WorkflowExecutionStatus.COMPLETED:
-        return await handle.result()
-    progress = await handle.query(RegionalRolloutWorkflow.progress)
+        result: RolloutProgress = await handle.result()
+        return result
+    progress: RolloutProgress | None = await handle.query(PROGRESS_QUERY, result_type=RolloutProgress)
     if progress is None:
         fail(f"rollout '{wid}' has not reported progress yet", code=1)
     if desc.status != WorkflowExecutionStatus.RUNNING and progress.status == "running":
@@ -193,6 +229,10 @@ async def _status(wid: str) -> RolloutProgress:
 
 
 async def _rollout(ident: str) -> WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress]:
+    from cli.follow import client_or_fail
+    from contracts.ids import rollout_id_of
+    from workflows.rollout import RegionalRolloutWorkflow
+
     client = await client_or_fail()
     return client.get_workflow_handle_for(RegionalRolloutWorkflow.run, rollout_id_of(ident))
 
@@ -200,7 +240,7 @@ async def _rollout(ident: str) -> WorkflowHandle[RegionalRolloutWorkflow, Rollou
 @rollout_app.command("approve")
 def approve(
     ident: IdArg,
-    by: Annotated[str, typer.Option("--by", envvar="GLOBALOPS_USER", help="Who approves (recorded).")] = "",
+    by: ByOpt = "",
     key: KeyOpt = None,
 ) -> None:
     """Approve the wave that waits for approval (policies: approvals.between_waves).
@@ -209,6 +249,13 @@ def approve(
     approval is signed: its name, this rollout, the wave, the time and a nonce; only the signature
     leaves this machine. Policies with approvals.require_signature accept signed approvals only.
     """
+    import asyncio
+    import getpass
+
+    from cli.follow import answer, out, steer
+    from cli.keys import signed_approval, signing_key
+    from workflows.rollout import RegionalRolloutWorkflow
+
     approver = by or getpass.getuser()
     private = signing_key(approver, key)
 
@@ -226,6 +273,10 @@ def approve(
 @rollout_app.command("pause")
 def pause(ident: IdArg) -> None:
     """Start no new region until resumed; regions in flight finish their current step."""
+    import asyncio
+
+    from cli.follow import out, steer
+    from workflows.rollout import RegionalRolloutWorkflow
 
     async def go() -> str:
         return await steer("pause", (await _rollout(ident)).execute_update(RegionalRolloutWorkflow.pause))
@@ -236,6 +287,10 @@ def pause(ident: IdArg) -> None:
 @rollout_app.command("resume")
 def resume(ident: IdArg) -> None:
     """Continue a paused rollout."""
+    import asyncio
+
+    from cli.follow import out, steer
+    from workflows.rollout import RegionalRolloutWorkflow
 
     async def go() -> str:
         return await steer("resume", (await _rollout(ident)).execute_update(RegionalRolloutWorkflow.resume))
@@ -246,6 +301,10 @@ def resume(ident: IdArg) -> None:
 @rollout_app.command("abort")
 def abort(ident: IdArg, reason: ReasonOpt = "aborted by operator") -> None:
     """Stop the rollout and return every changed region to its previous release."""
+    import asyncio
+
+    from cli.follow import out, steer
+    from workflows.rollout import RegionalRolloutWorkflow
 
     async def go() -> str:
         handle = await _rollout(ident)
@@ -266,6 +325,10 @@ def skip_region(
 
     Example: globalops rollout skip-region --service checkout ap-south-1
     """
+    import asyncio
+
+    from cli.follow import out, steer
+    from workflows.rollout import RegionalRolloutWorkflow
 
     async def go() -> str:
         handle = await _rollout(service)
@@ -294,6 +357,15 @@ def promote(
     With a key (--key, GLOBALOPS_APPROVER_KEY, or $GLOBALOPS_HOME/keys/NAME.key for --by NAME) each
     region's promote is signed: your name, its deploy, what waits (or `full`), the time and a nonce.
     """
+    import asyncio
+    import getpass
+
+    from cli.deploy import promote_one
+    from cli.follow import client_or_fail, out
+    from cli.keys import signing_key
+    from contracts.ids import region_deployment_id, rollout_id_of
+    from workflows.region_deployment import RegionDeploymentWorkflow
+
     wid = rollout_id_of(ident)
     approver = by or getpass.getuser()
     private = signing_key(approver, key)
@@ -317,6 +389,10 @@ def promote(
 
 async def _promotable(client: Client, wid: str, full: bool) -> list[str]:
     """Regions of a rollout whose child waits for promote (any in flight, with --full)."""
+    from temporalio.service import RPCError
+
+    from workflows.rollout import RegionalRolloutWorkflow
+
     handle = client.get_workflow_handle_for(RegionalRolloutWorkflow.run, wid)
     try:
         progress = await handle.query(RegionalRolloutWorkflow.progress)
@@ -332,6 +408,11 @@ def list_rollouts(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 20,
 ) -> None:
     """List recent rollouts from Temporal visibility."""
+    import asyncio
+
+    from rich.table import Table
+
+    from cli.follow import client_or_fail, out
 
     async def go() -> Table:
         client = await client_or_fail()

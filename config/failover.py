@@ -19,11 +19,13 @@ __all__ = [
     "FailbackPolicy",
     "FailoverPolicy",
     "ProbeFailureTrigger",
+    "ProbeMode",
     "SustainedTrigger",
     "TriggerMode",
 ]
 
 TriggerMode = Literal["auto", "manual"]
+ProbeMode = Literal["watch", "per_probe"]
 """auto = the monitor starts the failover itself; manual = it waits for `failover approve`."""
 
 
@@ -150,6 +152,22 @@ class FailoverPolicy(BaseModel):
         le=10000,
         description="The monitor continues as new before its history passes this many events"
         " (Temporal warns at 10,240).",
+    )
+    probe_mode: ProbeMode = Field(
+        default="watch",
+        description="watch = one long heartbeating probe activity per task queue (cheap in Temporal"
+        " actions); per_probe = one activity per region per probe round and a timer per round.",
+    )
+    watch_heartbeat: Duration = Field(
+        default=60.0,
+        gt=0,
+        description="Heartbeat timeout of the watch: a crashed worker's watch resumes elsewhere after"
+        " this long; its heartbeats reach Temporal every 80 % of it (at most every 60 s).",
+    )
+    watch_window: Duration = Field(
+        default=3600.0,
+        gt=0,
+        description="The watch activity ends after this long (a new one starts), trigger or not.",
     )
     failback: FailbackPolicy = Field(
         default_factory=FailbackPolicy, description="How traffic returns to a recovered region."

@@ -52,6 +52,7 @@ MODULES = [
     Module("change", "workflows/logic/change.py", "tests/unit/test_change_logic.py"),
     Module("readiness_logic", "workflows/logic/readiness.py", "tests/unit/test_readiness_logic.py"),
     Module("practice_logic", "workflows/logic/practice.py", "tests/unit/test_practice_logic.py"),
+    Module("triggers", "contracts/triggers.py", "tests/unit/test_triggers.py"),
 ]
 
 

@@ -22,8 +22,6 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
@@ -56,6 +54,9 @@ class AesGcmCodec(PayloadCodec):
                 raise CodecConfigError(f"key id '{kid}' must be 1-64 of letters, digits, '.', '_' or '-'")
             if len(k) != KEY_BYTES:
                 raise CodecConfigError(f"key '{kid}' must be {KEY_BYTES} bytes (AES-256), not {len(k)}")
+        # Imported here: a process without a codec key (most CLI commands) never loads the crypto library.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.key_id = key_id
         self._ciphers = {kid: AESGCM(k) for kid, k in (previous or {}).items()}
         self._ciphers[key_id] = AESGCM(key)
@@ -95,6 +96,8 @@ class AesGcmCodec(PayloadCodec):
             )
         if len(payload.data) <= NONCE_BYTES:
             raise PayloadDecryptionError(f"encrypted payload (key id '{kid}') is truncated")
+        from cryptography.exceptions import InvalidTag
+
         try:
             plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], kid.encode())
         except InvalidTag:

@@ -23,6 +23,7 @@ from activities.readiness_activities import ReadinessActivities
 from activities.storage_activities import StorageActivities
 from activities.traffic_activities import TrafficActivities
 from activities.validation_activities import validate_restore
+from activities.watch_activities import WatchActivities
 from workers import telemetry
 from workflows.backup import BackupWorkflow
 from workflows.drill import DrillWorkflow
@@ -67,6 +68,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
     traffic = TrafficActivities(clouds)
     storage = StorageActivities(clouds)
     alarms = AlarmActivities(clouds)
+    watch = WatchActivities(clouds)
     return [
         acts.preflight,
         acts.region_state,
@@ -79,6 +81,7 @@ def activity_functions(clouds: CloudRegistry, client: Client | None = None) -> l
         analysis.analyse,
         alarms.check_alarms,
         traffic.probe_region,
+        watch.watch_regions,
         traffic.get_traffic,
         traffic.set_traffic,
         traffic.replica_lag,

@@ -117,6 +117,18 @@ VALIDATION_HOOK = Patch(
     deprecate_after="no recovery, drill or validation started before 2026-12-03 is still running",
 )
 
+MONITOR_WATCH = Patch(
+    id="monitor-watch",
+    added="2026-12-03",
+    why=(
+        "the monitor probes through one long heartbeating watch activity per task queue instead of an "
+        "activity per region per round and a timer per round (policies `failover.probe_mode: watch`): "
+        "about 5 Temporal actions per region-hour instead of about 380 (issue 19, B6)"
+    ),
+    deprecate_after="no monitor started before 2026-12-03 is still running (monitors continue as new: stop "
+    "and start them)",
+)
+
 #: The register, in the order the patches came.
 REGISTER: tuple[Patch, ...] = (
     NO_MEASUREMENT_IS_INCONCLUSIVE,
@@ -130,4 +142,5 @@ REGISTER: tuple[Patch, ...] = (
     ENCRYPTED_BACKUPS,
     VERIFY_SNAPSHOT_DATA,
     VALIDATION_HOOK,
+    MONITOR_WATCH,
 )

@@ -35,6 +35,15 @@ UNDO_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE_TYPES,
 )
 
+#: The monitor's watch (one long probe activity) never gives up: it is the monitor's eyes. A failed
+#: attempt (its worker died, or shut down) resumes from its last heartbeat after a short backoff.
+WATCH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=NON_RETRYABLE_TYPES,
+)
 
 #: Analysis: a failed metrics query counts toward `consecutive_error_limit`, so retry only briefly.
 ANALYSIS_RETRY = RetryPolicy(

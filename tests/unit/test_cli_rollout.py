@@ -370,7 +370,7 @@ def test_a_sim_that_never_ran_the_service_is_one_line_naming_the_topology_to_see
         follow.report(progress, False)
         return 1
 
-    monkeypatch.setattr(cli.rollout, "start_and_follow", failed_preflight)
+    monkeypatch.setattr(cli.follow, "start_and_follow", failed_preflight)
     result = runner.invoke(
         app, ["rollout", "start", "-s", "payments", "-r", "2.0.0", "--topology", str(mine), "--wait"]
     )

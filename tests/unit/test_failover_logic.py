@@ -8,21 +8,18 @@ from typing import Any
 
 import pytest
 
-from config.failover import FailoverPolicy, ProbeFailureTrigger, SustainedTrigger
+from config.failover import FailoverPolicy
 from config.loader import load_topology
 from config.models import Topology
 from contracts.failover import (
     Candidate,
     ProbeResult,
-    ProbeSample,
-    RegionTriggerState,
     Rejection,
     TargetChoice,
 )
 from workflows.logic.failover import (
     against_targets,
     choose_target,
-    evaluate,
     failback_weights,
     healthy_probe,
     measure,
@@ -413,150 +410,7 @@ def test_failback_with_regions_missing_from_the_weights() -> None:
     )
 
 
-# --------------------------------------------------------------------------- triggers
-
-
-def sample(
-    at: float, *, ok: bool = True, err: float = 0.0, p99: float = 50.0, region: str = "r1"
-) -> ProbeSample:
-    return ProbeSample(
-        region=region, at=T0 + timedelta(seconds=at), ok=ok, error_rate=err, latency_p99_ms=p99
-    )
-
-
-POLICY = FailoverPolicy()  # 10 s probes, 3 failures, latency 500 ms / 120 s, errors 5 % / 60 s
-
-
-def run(
-    samples: list[ProbeSample], policy: FailoverPolicy = POLICY, state: RegionTriggerState | None = None
-) -> tuple[RegionTriggerState, list[list[str]]]:
-    state = state or RegionTriggerState()
-    fired: list[list[str]] = []
-    for s in samples:
-        state, firings = evaluate(state, s, policy)
-        fired.append([f.trigger for f in firings])
-    return state, fired
-
-
-def test_consecutive_failures_fire_once_and_reset_on_recovery() -> None:
-    state, fired = run(
-        [sample(0, ok=False), sample(10, ok=False), sample(20, ok=False), sample(30, ok=False)]
-    )
-    assert fired == [[], [], ["probe_failures"], []]
-    assert state.consecutive_failures == 4
-    assert state.first_bad_at == T0
-    state, firings = evaluate(state, sample(40), POLICY)
-    assert firings == [] and state.consecutive_failures == 0 and state.first_bad_at is None
-
-    # an ok probe in between restarts the count
-    _, fired = run(
-        [
-            sample(0, ok=False),
-            sample(10, ok=False),
-            sample(20),
-            sample(30, ok=False),
-            sample(40, ok=False),
-            sample(50, ok=False),
-        ]
-    )
-    assert fired == [[], [], [], [], [], ["probe_failures"]]
-
-
-def test_probe_failure_firing_carries_the_run_start_and_mode() -> None:
-    policy = POLICY.model_copy(update={"probe_failures": ProbeFailureTrigger(consecutive=2, mode="manual")})
-    state = RegionTriggerState()
-    state, _ = evaluate(state, sample(0), policy)
-    state, _ = evaluate(state, sample(10, ok=False), policy)
-    state, firings = evaluate(state, sample(20, ok=False), policy)
-    [firing] = firings
-    assert firing.trigger == "probe_failures" and firing.mode == "manual"
-    assert firing.first_bad_at == T0 + timedelta(seconds=10)
-    assert firing.fired_at == T0 + timedelta(seconds=20)
-    assert firing.region == "r1" and "2 consecutive" in firing.detail
-
-
-def test_error_rate_fires_only_after_the_full_window() -> None:
-    samples = [sample(t, err=0.2) for t in range(0, 70, 10)]
-    state, fired = run(samples)
-    assert fired == [[], [], [], [], [], [], ["error_rate"]]  # at 60 s, not 50 s
-    assert state.error_breach_since == T0 and state.first_bad_at == T0
-    _, firings = evaluate(RegionTriggerState(), sample(0, err=0.2), POLICY)
-    assert firings == []
-    # level-triggered: it keeps firing while the breach lasts (the monitor dedups)
-    _, firings = evaluate(state, sample(70, err=0.2), POLICY)
-    assert [f.trigger for f in firings] == ["error_rate"]
-    assert firings[0].first_bad_at == T0 and "error rate 20.00% > 5.00% for 70s" in firings[0].detail
-
-
-def test_a_good_sample_resets_the_window() -> None:
-    samples = [
-        sample(0, err=0.2),
-        sample(10, err=0.2),
-        sample(20, err=0.05),  # at the threshold: ok
-        *[sample(t, err=0.2) for t in range(30, 100, 10)],
-    ]
-    state, fired = run(samples)
-    assert [i for i, f in enumerate(fired) if f] == [9]  # 30 s + 60 s = 90 s, the 10th sample
-    assert state.error_breach_since == T0 + timedelta(seconds=30)
-
-
-def test_latency_window_and_both_metrics() -> None:
-    samples = [sample(t, p99=800, err=0.1) for t in range(0, 130, 10)]
-    state, fired = run(samples)
-    assert fired[6] == ["error_rate"]
-    assert fired[12] == ["error_rate", "latency"]
-    assert not any(fired[:6]) and all("latency" not in f for f in fired[:12])
-    _, firings = evaluate(state, sample(130, p99=800, err=0.1), POLICY)
-    assert [f.detail for f in firings] == [
-        "error rate 10.00% > 5.00% for 130s",
-        "p99 latency 800ms > 500ms for 130s",
-    ]
-
-
-def test_failed_probe_neither_breaches_nor_resets_metrics() -> None:
-    state, fired = run(
-        [
-            sample(0, err=0.2),
-            sample(10, ok=False, err=0.0),
-            sample(20, ok=False, err=0.0),
-            sample(60, err=0.2),
-        ]
-    )
-    assert fired == [[], [], [], ["error_rate"]]
-    assert state.error_breach_since == T0
-    # a failed probe with bad numbers does not start a breach either
-    state, _ = run([sample(0, ok=False, err=0.9, p99=9000)])
-    assert state.error_breach_since is None and state.latency_breach_since is None
-    assert state.first_bad_at == T0  # the failed probe itself is bad
-
-
-def test_first_bad_at_is_the_earliest_active_breach() -> None:
-    state, _ = run([sample(0, p99=900), sample(10, err=0.3, p99=900), sample(20, ok=False)])
-    assert state.first_bad_at == T0
-    state, _ = run([sample(30, err=0.3)], state=state)  # latency recovered, errors still high
-    assert state.first_bad_at == T0 + timedelta(seconds=10)
-    state, _ = run([sample(40)], state=state)
-    assert state.first_bad_at is None
-
-
-def test_window_survives_serialisation_mid_window() -> None:
-    """The monitor carries the state across continue-as-new as JSON: the window must not restart."""
-    policy = POLICY.model_copy(update={"latency": SustainedTrigger(threshold=500, sustained_for=120)})
-    state, fired = run([sample(t, p99=900) for t in range(0, 70, 10)], policy)
-    assert not any(fired)
-    state = RegionTriggerState.model_validate_json(state.model_dump_json())
-    assert state.latency_breach_since == T0
-    state, fired = run([sample(t, p99=900) for t in range(70, 130, 10)], policy, state)
-    assert fired == [[], [], [], [], [], ["latency"]]  # exactly at 120 s after the first bad sample
-
-    # the probe-failure count too
-    state, _ = run([sample(0, ok=False), sample(10, ok=False)])
-    state = RegionTriggerState.model_validate_json(state.model_dump_json())
-    _, firings = evaluate(state, sample(20, ok=False), POLICY)
-    assert [f.first_bad_at for f in firings] == [T0]
-
-
-# --------------------------------------------------------------------------- timings
+POLICY = FailoverPolicy()  # detect 30 s, decide 10 s, total 60 s, dns_ttl 60 s
 
 
 def test_measure_and_targets() -> None:
@@ -620,38 +474,3 @@ def test_a_healthy_probe_is_up_not_blind_and_known_to_be_under_the_limit() -> No
     assert not healthy_probe(_probe(blind=True), 0.01)
     assert not healthy_probe(_probe(error_rate=None), 0.01)  # unknown is never healthy
     assert healthy_probe(_probe(error_rate=0.0), 0.0)
-
-
-def blind_sample(at: float) -> ProbeSample:
-    return ProbeSample(
-        region="r1", at=T0 + timedelta(seconds=at), ok=True, error_rate=None, latency_p99_ms=None, blind=True
-    )
-
-
-def test_a_blind_probe_resets_failures_and_says_nothing_about_error_or_latency() -> None:
-    state, _ = run([sample(0, ok=False), sample(10, ok=False)])
-    assert state.consecutive_failures == 2
-    state, firings = evaluate(state, blind_sample(20), POLICY)
-    assert firings == [] and state.consecutive_failures == 0 and state.failing_since is None
-    # An error breach in progress is neither reset nor advanced by blind probes...
-    state, _ = run([sample(0, err=0.2), sample(10, err=0.2)])
-    assert state.error_breach_since == T0
-    for t in (20, 30, 40, 50, 60, 70):
-        state, firings = evaluate(state, blind_sample(t), POLICY)
-        assert firings == []
-        assert state.error_breach_since == T0 and state.first_bad_at == T0
-    # ...and the next real sample still over the threshold fires, the window measured from T0.
-    state, firings = evaluate(state, sample(80, err=0.2), POLICY)
-    assert [f.trigger for f in firings] == ["error_rate"] and firings[0].first_bad_at == T0
-
-
-def test_a_sample_with_only_the_blind_flag_or_only_a_missing_number_is_blind() -> None:
-    for probe in (
-        ProbeSample(region="r1", at=T0, ok=True, error_rate=0.9, latency_p99_ms=9000.0, blind=True),
-        ProbeSample(region="r1", at=T0, ok=True, error_rate=None, latency_p99_ms=9000.0),
-        ProbeSample(region="r1", at=T0, ok=True, error_rate=0.9, latency_p99_ms=None),
-    ):
-        state, _ = run([sample(t, err=0.9, p99=9000.0) for t in range(-200, 0, 10)])
-        before = (state.error_breach_since, state.latency_breach_since)
-        state, firings = evaluate(state, probe, POLICY)
-        assert firings == [] and (state.error_breach_since, state.latency_breach_since) == before

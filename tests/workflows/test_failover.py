@@ -66,6 +66,9 @@ async def poll(
 async def start_monitor(
     env: WorkflowEnvironment, topology: Topology, policies: Policies
 ) -> WorkflowHandle[RegionHealthMonitorWorkflow, MonitorStatus]:
+    # These tests skip time across many 10 s probe rounds: the per-probe monitor. Watch mode probes on
+    # the real clock inside one activity (tests/workflows/test_monitor_watch.py).
+    policies = with_failover(policies, probe_mode="per_probe")
     return await env.client.start_workflow(
         RegionHealthMonitorWorkflow.run,
         MonitorInput(service="checkout", topology=topology, policies=policies),

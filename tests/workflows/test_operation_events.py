@@ -242,8 +242,11 @@ async def _announce_readiness(
             {"url": rx.url("/events", scheme="json"), "events": ["readiness_changed"]}
         )
         failover = policies.failover
-        manual = failover.model_copy(  # nothing fails over here
-            update={"probe_failures": failover.probe_failures.model_copy(update={"mode": "manual"})}
+        manual = failover.model_copy(  # nothing fails over here; rounds skip time: the per-probe monitor
+            update={
+                "probe_failures": failover.probe_failures.model_copy(update={"mode": "manual"}),
+                "probe_mode": "per_probe",
+            }
         )
         inp = MonitorInput(
             service="checkout",

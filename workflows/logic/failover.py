@@ -13,18 +13,16 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from config.failover import FailoverPolicy, SustainedTrigger
+    # Trigger folding is shared with the watch activity, so it lives below workflows (layer rule).
+    from config.failover import FailoverPolicy
     from config.models import Provider
     from contracts.failover import (
         Candidate,
-        Firing,
         ProbeResult,
-        ProbeSample,
-        RegionTriggerState,
         Rejection,
         TargetChoice,
-        TriggerName,
     )
+    from contracts.triggers import evaluate
 
 __all__ = [
     "against_targets",
@@ -257,95 +255,6 @@ def failback_weights(
     delta = min(original_share * percent / 100 - have, spare)
     # (Equivalent mutant, left counted: the backup's value is replaced by the remainder, so `+ delta`.)
     return _rebalanced(current, {region: have + delta, backup: spare - delta}, remainder_on=backup)
-
-
-# ----------------------------------------------------------------------------- triggers
-
-
-def _sustained(
-    since: datetime | None,
-    value: float,
-    trigger: SustainedTrigger,
-    sample: ProbeSample,
-    name: TriggerName,
-    show: Callable[[float], str],
-) -> tuple[datetime | None, Firing | None]:
-    """New breach start for one metric, and a firing when it has breached for the whole window."""
-    if value <= trigger.threshold:
-        return None, None
-    since = since or sample.at
-    held = (sample.at - since).total_seconds()
-    if held < trigger.sustained_for:
-        return since, None
-    label = "error rate" if name == "error_rate" else "p99 latency"
-    detail = f"{label} {show(value)} > {show(trigger.threshold)} for {held:g}s"
-    return since, Firing(
-        region=sample.region,
-        trigger=name,
-        mode=trigger.mode,
-        first_bad_at=since,
-        fired_at=sample.at,
-        detail=detail,
-    )
-
-
-def evaluate(
-    state: RegionTriggerState, sample: ProbeSample, policy: FailoverPolicy
-) -> tuple[RegionTriggerState, list[Firing]]:
-    """Fold one probe into a region's trigger state; return the new state and what fired.
-
-    - A failed probe counts towards `probe_failures` (fires once, when the count reaches
-      `consecutive`); an ok probe resets the count.
-    - error rate and p99 latency fire on every sample once they have been above their threshold
-      for `sustained_for` (measured from the first breaching sample); a sample at or below the
-      threshold resets the window. A failed probe says nothing about them: it neither breaches
-      nor resets them, and they do not fire on it.
-    - A blind probe (reachable, no metrics) resets the failure count and says nothing about error
-      rate or latency: missing data is no evidence of failure, and never evidence of health.
-    """
-    firings: list[Firing] = []
-    failures, failing_since = state.consecutive_failures, state.failing_since
-    error_since, latency_since = state.error_breach_since, state.latency_breach_since
-
-    error, latency = sample.error_rate, sample.latency_p99_ms
-    if sample.ok and not sample.blind and error is not None and latency is not None:
-        failures, failing_since = 0, None
-        error_since, error_firing = _sustained(
-            error_since, error, policy.error_rate, sample, "error_rate", lambda v: f"{v:.2%}"
-        )
-        latency_since, latency_firing = _sustained(
-            latency_since, latency, policy.latency, sample, "latency", lambda v: f"{v:g}ms"
-        )
-        # (Equivalent mutant, left counted: `firings` is still empty here, so `=` for `+=`.)
-        firings += [f for f in (error_firing, latency_firing) if f is not None]
-    elif sample.ok:
-        # Reachable, but blind: no failed probe, and no evidence about error rate or latency either way.
-        failures, failing_since = 0, None
-    else:
-        failures += 1
-        failing_since = failing_since or sample.at
-        trigger = policy.probe_failures
-        if failures == trigger.consecutive:
-            firings.append(
-                Firing(
-                    region=sample.region,
-                    trigger="probe_failures",
-                    mode=trigger.mode,
-                    first_bad_at=failing_since,
-                    fired_at=sample.at,
-                    detail=f"{failures} consecutive failed probes",
-                )
-            )
-
-    starts = [t for t in (failing_since, error_since, latency_since) if t is not None]
-    new_state = RegionTriggerState(
-        consecutive_failures=failures,
-        first_bad_at=min(starts) if starts else None,
-        error_breach_since=error_since,
-        latency_breach_since=latency_since,
-        failing_since=failing_since,
-    )
-    return new_state, firings
 
 
 # ----------------------------------------------------------------------------- timings
