@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.errors import fail
-from cli.follow import out
 from cli.options import KEY_ENV
 from config.paths import state_dir
 
@@ -62,6 +61,7 @@ def create(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from cli.follow import out
     from contracts.approvals import public_key_text
 
     if not NAME_PATTERN.match(name):

@@ -208,7 +208,7 @@ def test_promote_failover_approve_and_freeze_end_sign_what_they_approve_with_the
     async def connected() -> _Client:
         return client
 
-    for module in (cli.deploy, cli.rollout, cli.failover, cli.freeze):
+    for module in (cli.follow, cli.deploy, cli.failover, cli.freeze):
         monkeypatch.setattr(module, "client_or_fail", connected)
     assert runner.invoke(app, ["keys", "create", "--name", "bob"]).exit_code == 0
     key = serialization.load_pem_private_key((tmp_path / "keys" / "bob.key").read_bytes(), password=None)
