@@ -71,14 +71,14 @@ class AwsIntegrity:
         except Exception:  # noqa: BLE001 - only names blocks; the verdict stands without it
             return None
 
-    def _record_manifest(self, region: str, snapshot_id: str) -> None:
-        """Read a completed snapshot's blocks once and tag it with their manifest (if not yet tagged).
+    def _record_manifest(self, region: str, snapshot_id: str, described: dict[str, Any]) -> None:
+        """Read a completed snapshot's blocks once and tag it with their manifest (if its description,
+        `described`, shows no manifest yet).
 
         A block whose data does not hash to its checksum makes the new snapshot useless: it is
         deleted and the call fails retryably, so the retry takes a new one.
         """
-        raw = self._raw_snapshot(region, snapshot_id)
-        if raw is not None and TAG_MANIFEST in tags_of(raw):
+        if TAG_MANIFEST in tags_of(described):
             return
         read = aws_blocks.read_blocks(self._ebs(region), snapshot_id)
         if read.bad:

@@ -148,8 +148,7 @@ class AwsStorage(AwsIntegrity):
         ec2 = self._ec2(region)
         found = self._snapshots(region, {TAG_SERVICE: service, TAG_KEY: tag_value(key)})
         if found:
-            self._wait_completed(region, found[0].id)
-            self._record_manifest(region, found[0].id)
+            self._record_manifest(region, found[0].id, self._wait_completed(region, found[0].id))
             return found[0]
         volumes = self._volumes(region, {TAG_SERVICE: service, TAG_KIND: DATA_KIND})
         if not volumes:
@@ -171,8 +170,9 @@ class AwsStorage(AwsIntegrity):
         )
         snap = to_snapshot({**raw, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}, region)
         assert snap is not None  # the tags above are complete
-        described = to_snapshot(self._wait_completed(region, snap.id), region) or snap
-        self._record_manifest(region, snap.id)
+        completed = self._wait_completed(region, snap.id)
+        self._record_manifest(region, snap.id, completed)
+        described = to_snapshot(completed, region) or snap
         return described.model_copy(update={"key": key})
 
     @mapped
