@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,12 +12,6 @@ import typer
 from rich.console import RenderableType
 from rich.table import Table
 from temporalio.client import (
-    Schedule,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
     WorkflowHandle,
 )
 
@@ -39,10 +32,10 @@ from cli.render import web_ui_url
 from cli.schedules import (
     MIN_CATCHUP_S,
     TimeZoneOpt,
-    catchup,
     check_time_zone,
-    create_schedule,
     register_schedule_commands,
+    skip_schedule,
+    submit,
     utc,
 )
 from config.durations import format_duration
@@ -258,20 +251,15 @@ def schedule_create(
     check_keys(topo, pols, service, names, topology)
     sid = backup_schedule_id(service)
     request = BackupRequest(service=service, topology=topo, policies=pols, regions=names, request_id="")
-    schedule = Schedule(
-        action=launch.backup(request).schedule_action(backup_id(service)),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=interval))], time_zone_name=tz
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup(window)),
-        state=ScheduleState(paused=paused, note=note or ("created paused" if paused else None)),
+    schedule = skip_schedule(
+        launch.backup(request).schedule_action(backup_id(service)),
+        every_s=interval,
+        time_zone=tz,
+        catchup_s=window,
+        paused=paused,
+        note=note,
     )
-
-    async def go() -> None:
-        client = await client_or_fail()
-        await create_schedule(client, sid, schedule, "--every", {"every_s": interval})
-
-    asyncio.run(go())
+    submit(sid, schedule, "--every", {"every_s": interval})
     out.print(
         f"created schedule [bold]{sid}[/]: every {format_duration(interval)}, catch-up"
         f" {format_duration(window)}, overlap SKIP" + (" (paused)" if paused else "")

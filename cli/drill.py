@@ -15,11 +15,6 @@ from rich.markdown import Markdown
 from rich.table import Table
 from temporalio.client import (
     Client,
-    Schedule,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -42,10 +37,10 @@ from cli.options import (
 from cli.schedules import (
     MIN_CATCHUP_S,
     TimeZoneOpt,
-    catchup,
     check_time_zone,
-    create_schedule,
     register_schedule_commands,
+    skip_schedule,
+    submit,
 )
 from config.durations import format_duration
 from config.models import Policies, Topology
@@ -365,20 +360,16 @@ def schedule_create(
     pause = policy.pause_on_failure if pause_on_failure is None else pause_on_failure
     request, names = _request(topo, pols, service, regions, "")
     sid = drill_schedule_id(service)
-    schedule = Schedule(
-        action=launch.drill(request, names).schedule_action(sid),
-        spec=ScheduleSpec(cron_expressions=[expr], time_zone_name=tz),
-        policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup(window), pause_on_failure=pause
-        ),
-        state=ScheduleState(paused=paused, note=note or ("created paused" if paused else None)),
+    schedule = skip_schedule(
+        launch.drill(request, names).schedule_action(sid),
+        cron=expr,
+        time_zone=tz,
+        catchup_s=window,
+        pause_on_failure=pause,
+        paused=paused,
+        note=note,
     )
-
-    async def go() -> None:
-        client = await client_or_fail()
-        await create_schedule(client, sid, schedule, "--cron", {"cron": expr})
-
-    asyncio.run(go())
+    submit(sid, schedule, "--cron", {"cron": expr})
     out.print(
         f"created schedule [bold]{sid}[/]: cron '{expr}' ({tz or 'UTC'}), regions {', '.join(names)},"
         f" catch-up {format_duration(window)}, overlap SKIP"

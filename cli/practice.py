@@ -13,11 +13,6 @@ from rich.table import Table
 from rich.text import Text
 from temporalio.client import (
     Client,
-    Schedule,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
     WorkflowFailureError,
     WorkflowHandle,
 )
@@ -40,10 +35,10 @@ from cli.options import (
 from cli.schedules import (
     MIN_CATCHUP_S,
     TimeZoneOpt,
-    catchup,
     check_time_zone,
-    create_schedule,
     register_schedule_commands,
+    skip_schedule,
+    submit,
 )
 from config.durations import format_duration
 from config.models import Policies, Topology
@@ -277,20 +272,16 @@ def schedule_create(
     region = rotation[0] if len(rotation) == 1 else None
     request = _request(topo, pols, service, region, rotation, seconds, scheduled=True)
     sid = practice_schedule_id(service)
-    schedule = Schedule(
-        action=launch.practice(request).schedule_action(practice_scheduled_id(service, region)),
-        spec=ScheduleSpec(cron_expressions=[expr], time_zone_name=tz),
-        policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup(window), pause_on_failure=pause
-        ),
-        state=ScheduleState(paused=paused, note=note or ("created paused" if paused else None)),
+    schedule = skip_schedule(
+        launch.practice(request).schedule_action(practice_scheduled_id(service, region)),
+        cron=expr,
+        time_zone=tz,
+        catchup_s=window,
+        pause_on_failure=pause,
+        paused=paused,
+        note=note,
     )
-
-    async def go() -> None:
-        client = await client_or_fail()
-        await create_schedule(client, sid, schedule, "--cron", {"cron": expr})
-
-    asyncio.run(go())
+    submit(sid, schedule, "--cron", {"cron": expr})
     out.print(
         f"created schedule [bold]{sid}[/]: cron '{expr}' ({tz}), regions {', '.join(rotation)},"
         f" hold {format_duration(seconds)}, catch-up {format_duration(window)}, overlap SKIP"

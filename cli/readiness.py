@@ -8,18 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from temporalio.client import (
-    Schedule,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
     WorkflowFailureError,
 )
 
@@ -27,7 +20,7 @@ from cli import launch
 from cli.errors import fail
 from cli.follow import client_or_fail, out
 from cli.options import JsonOpt, NoteOpt, PoliciesOpt, TopologyOpt, duration, load
-from cli.schedules import MIN_CATCHUP_S, catchup, create_schedule, register_schedule_commands
+from cli.schedules import MIN_CATCHUP_S, register_schedule_commands, skip_schedule, submit
 from config.durations import format_duration
 from contracts.ids import readiness_schedule_id
 from contracts.readiness import ReadinessReport, ReadinessRequest
@@ -164,20 +157,14 @@ def schedule_create(
     interval = duration("--every", every, pols.readiness.interval, minimum=1.0)
     sid = readiness_schedule_id(service)
     request = ReadinessRequest(service=service, topology=topo, policies=pols, requested_by="schedule")
-    schedule = Schedule(
-        action=launch.readiness(request, sid).schedule_action(sid),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=interval))]),
-        policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup(max(interval, MIN_CATCHUP_S))
-        ),
-        state=ScheduleState(paused=paused, note=note or ("created paused" if paused else None)),
+    schedule = skip_schedule(
+        launch.readiness(request, sid).schedule_action(sid),
+        every_s=interval,
+        catchup_s=max(interval, MIN_CATCHUP_S),
+        paused=paused,
+        note=note,
     )
-
-    async def go() -> None:
-        client = await client_or_fail()
-        await create_schedule(client, sid, schedule, "--every", {"every_s": interval})
-
-    asyncio.run(go())
+    submit(sid, schedule, "--every", {"every_s": interval})
     out.print(
         f"created schedule [bold]{sid}[/]: every {format_duration(interval)}, overlap SKIP"
         + (" (paused)" if paused else "")

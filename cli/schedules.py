@@ -1,7 +1,9 @@
-"""Temporal Schedules of `globalops backup|drill`: create, and the shared list/describe/pause/trigger.
+"""Temporal Schedules of `globalops backup|drill|practice|readiness`: their one shape, and the shared
+list/describe/pause/trigger.
 
-The schedule commands (list/describe/pause/unpause/delete/trigger) are built once and registered on
-both `backup schedule` and `drill schedule`; times are shown in the schedule's own time zone
+Every schedule is built by `skip_schedule` (cron or interval, SKIP overlap, bounded catch-up) and
+created by `submit`; the schedule commands (list/describe/pause/unpause/delete/trigger) are built
+once and registered on each noun's `schedule`; times are shown in the schedule's own time zone
 (`--time-zone` at create, Temporal Schedules' own time zone support; default UTC).
 """
 
@@ -21,10 +23,15 @@ from rich.table import Table
 from temporalio.client import (
     Client,
     Schedule,
+    ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleDescription,
     ScheduleHandle,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -65,6 +72,48 @@ async def create_schedule(
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             fail(f"{option}: the server rejected the schedule: {exc.message}")
         raise
+
+
+def skip_schedule(
+    action: ScheduleActionStartWorkflow,
+    *,
+    cron: str | None = None,
+    every_s: float | None = None,
+    time_zone: str | None = None,
+    catchup_s: float,
+    pause_on_failure: bool = False,
+    paused: bool = False,
+    note: str | None = None,
+) -> Schedule:
+    """The shape every globalops schedule has: a cron or an interval, SKIP overlap (a run still going
+    makes the next one skip), catch-up only within `catchup_s`, and a note when created paused."""
+    if cron is not None:
+        spec = ScheduleSpec(cron_expressions=[cron], time_zone_name=time_zone)
+    elif every_s is not None:
+        spec = ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_s))], time_zone_name=time_zone
+        )
+    else:
+        raise ValueError("a schedule needs a cron or an interval")
+    return Schedule(
+        action=action,
+        spec=spec,
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=catchup(catchup_s),
+            pause_on_failure=pause_on_failure,
+        ),
+        state=ScheduleState(paused=paused, note=note or ("created paused" if paused else None)),
+    )
+
+
+def submit(schedule_id: str, schedule: Schedule, option: str, memo: dict[str, Any]) -> None:
+    """Create the schedule on the server (see `create_schedule`: exists or rejected → one line, exit 2)."""
+
+    async def go() -> None:
+        await create_schedule(await client_or_fail(), schedule_id, schedule, option, memo)
+
+    asyncio.run(go())
 
 
 async def _handle(schedule_id: str) -> tuple[ScheduleHandle, ScheduleDescription]:
