@@ -14,12 +14,11 @@ from typing import Self
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from config.base import CONFIG
+from config.cron import five_field_cron
 from config.durations import Duration
 from config.notify import Hook
 
 __all__ = ["BackupPolicy", "DrPolicy", "DrillPolicy", "FreezeWindow", "ValidationHook"]
-
-_CRON_FIELDS = 5
 
 
 class BackupPolicy(BaseModel):
@@ -108,12 +107,7 @@ class DrillPolicy(BaseModel):
     @field_validator("cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:
-        if len(value.split()) != _CRON_FIELDS:
-            raise ValueError(
-                f"{value!r} is not a cron expression: it needs 5 fields"
-                " (minute hour day-of-month month day-of-week), e.g. '0 9 * * MON'"
-            )
-        return value
+        return five_field_cron(value, "0 9 * * MON")
 
 
 _JSON_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")

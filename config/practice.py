@@ -14,11 +14,10 @@ from pydantic import BaseModel, Field, field_validator
 from config.alarms import AlarmPolicy
 from config.base import CONFIG
 from config.change import zone
+from config.cron import five_field_cron
 from config.durations import Duration
 
 __all__ = ["PracticePolicy"]
-
-_CRON_FIELDS = 5
 
 
 class PracticePolicy(BaseModel):
@@ -67,12 +66,7 @@ class PracticePolicy(BaseModel):
     @field_validator("cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:
-        if len(value.split()) != _CRON_FIELDS:
-            raise ValueError(
-                f"{value!r} is not a cron expression: it needs 5 fields"
-                " (minute hour day-of-month month day-of-week), e.g. '0 10 * * TUE'"
-            )
-        return value
+        return five_field_cron(value, "0 10 * * TUE")
 
     @field_validator("time_zone")
     @classmethod
