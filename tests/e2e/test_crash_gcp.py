@@ -2,10 +2,18 @@
 
 The `dev up` worker runs the GCP adapter (the real google-cloud-compute client over HTTP) against
 the local Compute test server for three regions (us-central1, europe-west1, asia-southeast1), the
-other thirteen on the sim. During a rollout the test server makes an armed mutating call (a MIG's
-template set, its instances recreated) and holds the answer; the worker is killed then, restarted,
-and the answer released to nobody. The retry sends the same requestId, which the server de-duplicates
-as the real API does: the rollout succeeds and each GCP region runs exactly its instances.
+other thirteen on the sim. The test server makes an armed mutating call and holds the answer; the
+worker is killed then, restarted, and the answer released to nobody. The retry sends the same
+requestId, which the server de-duplicates as the real API does. Seven kills, all inside a call:
+
+* rollout (3): a MIG's template set, two batches recreated; each GCP region runs exactly its instances.
+* failover us-central1 -> europe-west1 (2): the target MIG's resize (pre-scale), the backend service's
+  weights patch; traffic moves once, the target is pre-scaled once.
+* drill of asia-southeast1 into europe-west1 (2): the disk made from the snapshot, a drill instance
+  made; the verdict is pass, nothing of the drill is left, production is untouched.
+
+Residency is off in this topology (tests/helpers/gcp.py): the three GCP regions are in three
+jurisdictions, and the GCP traffic manager only knows GCP backends.
 
 Run: .venv/bin/python -m pytest tests/e2e/test_crash_gcp.py -q -s   (-s prints the kill log)
 """
@@ -38,6 +46,7 @@ from tests.helpers.gcp_server import ComputeTestServer
 from tests.helpers.inflight import GCP_HOLD
 
 pytestmark = pytest.mark.e2e
+CENTRAL, EUROPE, ASIA = GCP_REGIONS
 
 
 class GcpDevEnv(DevEnv):
@@ -71,8 +80,24 @@ async def gcp_env(
         yield env
 
 
-async def test_rollout_on_gcp_completes_after_worker_kills_inside_compute_calls(gcp_env: GcpDevEnv) -> None:
-    env, log = gcp_env, KillLog()
+@pytest.fixture(scope="module")
+def gcp_kills() -> KillLog:
+    return KillLog()
+
+
+def in_calls(log: KillLog, operation: str) -> list[str]:
+    return [k.point for k in log.kills if k.operation == operation and k.in_flight == "in-call"]
+
+
+def sizes(env: GcpDevEnv) -> dict[str, int]:
+    """Instances of each GCP region's stable MIG (managed instances listed by the API)."""
+    return {r: env.gcp.region_state(SERVICE, r).instances for r in GCP_REGIONS}
+
+
+async def test_rollout_on_gcp_completes_after_worker_kills_inside_compute_calls(
+    gcp_env: GcpDevEnv, gcp_kills: KillLog
+) -> None:
+    env, log = gcp_env, gcp_kills
     for region in GCP_REGIONS:
         assert env.gcp.region_state(SERVICE, region).releases == {"1.0.0": 4}, region
     started = env.run("rollout", "start", "--service", SERVICE, "--release", "2.0.0")
@@ -100,4 +125,73 @@ async def test_rollout_on_gcp_completes_after_worker_kills_inside_compute_calls(
     on_sim = {r: rel for r, rel in env.releases().items() if r not in GCP_REGIONS}
     assert len(on_sim) == 13 and all(rel == {"2.0.0"} for rel in on_sim.values()), on_sim
     assert env.instance_counts() == env.configured  # the sim: nothing twice either
-    assert [k.in_flight for k in log.kills] == ["in-call"] * 3
+    assert len(in_calls(log, "rollout")) == 3
+
+
+async def test_failover_on_gcp_completes_after_worker_kills_inside_compute_calls(
+    gcp_env: GcpDevEnv, gcp_kills: KillLog
+) -> None:
+    env, log = gcp_env, gcp_kills
+    before = env.gcp.traffic(SERVICE).weights
+    assert before[CENTRAL] > 0, before
+    wid = f"failover:{SERVICE}:{CENTRAL}"
+    started = env.run("failover", "start", "--service", SERVICE, "--from", CENTRAL, "--to", EUROPE)
+    assert started.returncode == 0, started.stdout + started.stderr
+    await crash_at(
+        env,
+        log,
+        "failover",
+        wid,
+        [
+            gcp_in_call("POST resize", f"in call: {EUROPE} MIG resized (pre-scale), held"),
+            gcp_in_call("PATCH backendServices", "in call: backend weights patched, answer held"),
+        ],
+    )
+    assert await finished(env, wid) == COMPLETED
+    report = ok_json(env, "failover", "status", wid, "--json")
+    assert report["status"] == "succeeded", report
+    moved = before[CENTRAL]
+    expected = {r: 0.0 if r == CENTRAL else w + moved if r == EUROPE else w for r, w in before.items()}
+    assert env.gcp.traffic(SERVICE).weights == pytest.approx(expected)  # moved once, not twice
+    shifted = [s for s in report["steps"] if s.startswith("traffic shifted")]
+    scaled = [s for s in report["steps"] if f"{EUROPE}: pre-scaled" in s]
+    assert len(shifted) == 1 and len(scaled) == 1, report["steps"]  # once each, not once per restart
+    words = scaled[0].split()  # "europe-west1: pre-scaled 4 → 8 instances"
+    was, needed = int(words[-4]), int(words[-2])
+    assert was == 4 < needed, scaled
+    assert sizes(env) == {CENTRAL: 4, EUROPE: needed, ASIA: 4}  # the MIGs: nothing made twice
+    print("\n" + log.summary("failover"))
+    assert len(in_calls(log, "failover")) == 2
+
+
+async def test_drill_on_gcp_cleans_up_after_worker_kills_inside_compute_calls(
+    gcp_env: GcpDevEnv, gcp_kills: KillLog
+) -> None:
+    env, log = gcp_env, gcp_kills
+    # asia-southeast1 recovers into europe-west1 (GCP_BACKUP); both keep their traffic whatever ran before.
+    backup = ok_json(env, "backup", "run", "--service", SERVICE, "--region", ASIA, "--wait", "--json")
+    assert backup["status"] == "succeeded", backup
+    instances, weights = sizes(env), env.gcp.traffic(SERVICE).weights
+    snapshots = {r: sorted(s.id for s in env.gcp.list_snapshots(SERVICE, r)) for r in GCP_REGIONS}
+    started = ok_json(env, "drill", "run", "--service", SERVICE, "--region", ASIA, "--json")
+    wid = started["workflow_id"]
+    await crash_at(
+        env,
+        log,
+        "drill",
+        wid,
+        [
+            gcp_in_call("POST disks", f"in call: {EUROPE} disk made from the snapshot, held"),
+            gcp_in_call("POST instances", f"in call: {EUROPE} drill instance made, held"),
+        ],
+    )
+    await finished(env, wid)
+    report = await (await env.connect()).get_workflow_handle(wid).query("report")
+    assert report["verdict"] == "pass", report
+    assert report["leftover_resources"] == 0
+    assert env.gcp.list_resources(SERVICE) == []  # no drill disk or instance left, in any GCP region
+    assert sizes(env) == instances  # production untouched: its MIGs and its traffic
+    assert env.gcp.traffic(SERVICE).weights == weights
+    assert {r: sorted(s.id for s in env.gcp.list_snapshots(SERVICE, r)) for r in GCP_REGIONS} == snapshots
+    print("\n" + log.summary("drill"))
+    assert len(in_calls(log, "drill")) == 2
