@@ -186,7 +186,7 @@ def _sim(tmp_path: Path, topo: Topology) -> SimCloud:
 
 
 def _policies(tmp_path: Path) -> Policies:
-    return load_policies(crash_policies(tmp_path))  # two batches per region, a 10 s call timeout
+    return load_policies(crash_policies(tmp_path))  # two batches per region, a 5 s call timeout
 
 
 async def test_rollouts_aborted_as_a_child_activity_completes_end_compensated(

@@ -1,4 +1,4 @@
-"""A test-only workflow that runs BackupWorkflow every 6 hours, so one clock drives 40 days of backups."""
+"""A test-only workflow that runs BackupWorkflow every 6 hours, so one clock drives days of backups."""
 
 from __future__ import annotations
 

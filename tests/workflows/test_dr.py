@@ -227,7 +227,7 @@ async def test_a_region_without_a_key_is_not_backed_up_when_encryption_is_requir
     assert sim.inventory() == before
 
 
-async def test_retention_over_40_days_of_six_hourly_backups_keeps_30_days_and_the_newest(
+async def test_retention_over_5_days_of_six_hourly_backups_keeps_3_days_and_the_newest(
     ts_env: WorkflowEnvironment,
     sim: SimCloud,
     executor: concurrent.futures.Executor,
@@ -236,11 +236,13 @@ async def test_retention_over_40_days_of_six_hourly_backups_keeps_30_days_and_th
 ) -> None:
     topo = on_queue(topology, unique_queue(), residency=True)
     pairs = ["eu-west-1", "eu-central-1"]  # each the other's backup region: originals and copies in both
+    backup_policy = policies.dr.backup.model_copy(update={"retention": 3 * 86400.0})
+    policies = policies.model_copy(update={"dr": policies.dr.model_copy(update={"backup": backup_policy})})
     request = BackupRequest(service=SERVICE, topology=topo, policies=policies, regions=pairs)
     async with make_worker(ts_env.client, sim, executor, topo.default_task_queue, [BackupDriverWorkflow]):
         reports = await ts_env.client.execute_workflow(
             BackupDriverWorkflow.run,
-            args=[request, 160, 6 * 3600.0],  # 40 days, every 6 hours
+            args=[request, 20, 6 * 3600.0],  # 5 days, every 6 hours
             id=f"backup-driver:{uuid.uuid4().hex[:6]}",
             task_queue=topo.default_task_queue,
             result_type=list[BackupReport],
@@ -248,14 +250,14 @@ async def test_retention_over_40_days_of_six_hourly_backups_keeps_30_days_and_th
         assert all(r.status == "succeeded" for r in reports)
         assert reports[-1].taken_at and reports[0].taken_at
         stamps = [r.taken_at for r in reports if r.taken_at]
-        assert timedelta(days=39, hours=18) <= stamps[-1] - stamps[0] < timedelta(days=39, hours=19)
-        within = [t for t in stamps if stamps[-1] - t <= timedelta(days=30)]
-        assert len(within) in (120, 121)  # 30 days x 4 a day (+1 if one is exactly 30 days old)
+        assert timedelta(days=4, hours=18) <= stamps[-1] - stamps[0] < timedelta(days=4, hours=19)
+        within = [t for t in stamps if stamps[-1] - t <= timedelta(days=3)]
+        assert len(within) in (12, 13)  # 3 days x 4 a day (+1 if one is exactly 3 days old)
         for region in pairs:
             held = sim.list_snapshots(SERVICE, region)
             for source in pairs:
                 kept = sorted(s.taken_at for s in held if s.source_region == source)
-                assert kept == within, (region, source)  # everything younger than 30 days, nothing older
+                assert kept == within, (region, source)  # everything younger than 3 days, nothing older
         # Much later, a backup that cannot snapshot eu-west-1 still keeps its newest copy.
         sim.inject_outage("eu-west-1")
         late = request.model_copy(update={"request_id": "late"})
