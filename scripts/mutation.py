@@ -38,13 +38,23 @@ MUTMUT = Path(sys.executable).parent / "mutmut"
 class Module:
     name: str
     source: str  # the file mutated, relative to the repository
-    tests: str  # its unit test file: the only tests run against its mutants
+    tests: str  # its unit test file: the only tests run against its mutants (with `more_tests`)
     threshold: float = 95.0  # per cent of the mutants killed
+    more_tests: tuple[str, ...] = ()  # other unit test files of the same module
+
+    @property
+    def test_files(self) -> list[str]:
+        return [self.tests, *self.more_tests]
 
 
 MODULES = [
     Module("planning", "workflows/logic/planning.py", "tests/unit/test_planning.py"),
-    Module("failover_logic", "workflows/logic/failover.py", "tests/unit/test_failover_logic.py"),
+    Module(
+        "failover_logic",
+        "workflows/logic/failover.py",
+        "tests/unit/test_failover_logic.py",
+        more_tests=("tests/unit/test_global_traffic_logic.py",),
+    ),
     Module("dr_logic", "workflows/logic/dr.py", "tests/unit/test_dr_logic.py"),
     Module("drill_report", "workflows/logic/drill_report.py", "tests/unit/test_drill_report.py"),
     Module("markdown", "workflows/logic/markdown.py", "tests/unit/test_markdown.py"),
@@ -94,10 +104,10 @@ def prepare(module: Module) -> Path:
     work.mkdir(parents=True)
     package = Path(module.source).parts[0]
     (work / package).symlink_to(ROOT / package, target_is_directory=True)
-    test = Path(module.tests)
+    tests = [Path(t) for t in module.test_files]
     wanted = [
-        test,
-        *(d / name for d in test.parents if d != Path(".") for name in ("__init__.py", "conftest.py")),
+        *tests,
+        *(d / name for d in tests[0].parents if d != Path(".") for name in ("__init__.py", "conftest.py")),
     ]
     for path in wanted:
         if (ROOT / path).is_file():
@@ -117,7 +127,7 @@ def prepare(module: Module) -> Path:
         **pyproject["tool"]["mutmut"],
         "source_paths": [package],
         "only_mutate": [module.source],
-        "pytest_add_cli_args_test_selection": [module.tests],
+        "pytest_add_cli_args_test_selection": module.test_files,
     }
     text = _toml_table("tool.pytest.ini_options", pytest_options) + "\n"
     text += _toml_table("tool.mutmut", mutmut_options)
@@ -162,7 +172,7 @@ def run_module(module: Module, children: int) -> Result:
 def show_survivors(result: Result) -> None:
     """Each mutant of `result` that was not killed, with its diff (`mutmut show`)."""
     work = WORK / result.module.name
-    print(f"\n=== {result.module.name}: {len(result.survivors)} mutants not killed by {result.module.tests}")
+    print(f"\n=== {result.module.name}: {len(result.survivors)} mutants not killed by {', '.join(result.module.test_files)}")
     for name, status in sorted(result.survivors.items()):
         print(f"\n--- {status}: {name}\n{mutmut(work, 'show', name).stdout.rstrip()}")
 
