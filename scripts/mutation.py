@@ -172,7 +172,8 @@ def run_module(module: Module, children: int) -> Result:
 def show_survivors(result: Result) -> None:
     """Each mutant of `result` that was not killed, with its diff (`mutmut show`)."""
     work = WORK / result.module.name
-    print(f"\n=== {result.module.name}: {len(result.survivors)} mutants not killed by {', '.join(result.module.test_files)}")
+    tests = ", ".join(result.module.test_files)
+    print(f"\n=== {result.module.name}: {len(result.survivors)} mutants not killed by {tests}")
     for name, status in sorted(result.survivors.items()):
         print(f"\n--- {status}: {name}\n{mutmut(work, 'show', name).stdout.rstrip()}")
 
