@@ -185,7 +185,11 @@ async def test_signed_failover_approval_refuses_every_bad_approval_and_takes_bob
     queue = unique_queue()
     failover = policies.failover
     manual = failover.model_copy(
-        update={"probe_failures": failover.probe_failures.model_copy(update={"mode": "manual"})}
+        # The per-probe monitor: time skips across its rounds (watch mode probes on the real clock).
+        update={
+            "probe_failures": failover.probe_failures.model_copy(update={"mode": "manual"}),
+            "probe_mode": "per_probe",
+        }
     )
     inp = MonitorInput(
         service="checkout",
