@@ -72,7 +72,11 @@ def policies() -> Policies:
     failback = base.failover.failback.model_copy(
         update={"healthy_for": 10.0, "step_bake": 10.0, "samples": 1}
     )
-    failover = base.failover.model_copy(update={"failback": failback, "validate_samples": 2})
+    # The per-probe monitor: the time-skipping server skips across its rounds (watch mode probes on the
+    # real clock inside one activity, tests/workflows/test_monitor_watch.py).
+    failover = base.failover.model_copy(
+        update={"failback": failback, "validate_samples": 2, "probe_mode": "per_probe"}
+    )
     return base.model_copy(update={"failover": failover})
 
 
