@@ -8,7 +8,7 @@ from bench.monitor_cost import HEARTBEAT, PROD_PROBE_S, B6Run
 from bench.report import Figure, Section
 
 #: Temporal Cloud list price per million actions; Route 53 health check per month: $0.50 per AWS
-#: endpoint + $1.00 for the fast (10 s) interval (/work/shared/ANCHORS.md list prices, issue 19).
+#: endpoint + $1.00 for the fast (10 s) interval (the list prices in the shared ANCHORS.md, issue 19).
 TEMPORAL_PER_MILLION = 50.0
 ROUTE53_FAST_CHECK = 1.50
 HOURS_PER_MONTH = 730
