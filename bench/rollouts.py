@@ -87,15 +87,29 @@ async def b1(client: Client, sim: SimCloud, queue: str, runs: int) -> B1Result:
     """Real rollout and floor alternately, after one warm-up of each (not counted)."""
     topology = default_topology(queue)
     sim.seed_topology(topology)
+    return await against_floor(client, topology, "checkout", "2.0", runs)
+
+
+async def b5(client: Client, sim: SimCloud, queue: str, runs: int, regions: int = 100) -> B1Result:
+    """B1 over the generated `regions`-region topology of B3: does the cost grow with the work only?"""
+    topology = wide_topology(queue, regions)
+    sim.seed_topology(topology)
+    return await against_floor(client, topology, "wide", "5.1", runs)
+
+
+async def against_floor(
+    client: Client, topology: Topology, service: str, version: str, runs: int
+) -> B1Result:
+    """Rollouts of `service` and the floor of their own shape alternately, after a warm-up of each."""
     out = B1Result()
-    warm = await real_rollout(client, topology, "checkout", "2.0.0-warm")
+    warm = await real_rollout(client, topology, service, f"{version}.0-warm")
     out.shape = shape_of(warm, topology)
-    await floor_rollout(client, out.shape, "warm")
+    await floor_rollout(client, out.shape, f"{version}-warm")
     for i in range(runs):
-        run = await real_rollout(client, topology, "checkout", f"2.0.{i}")
+        run = await real_rollout(client, topology, service, f"{version}.{i}")
         if run.status != "succeeded":
-            raise RuntimeError(f"B1 rollout {i} ended {run.status}")
-        floor = await floor_rollout(client, out.shape, str(i))
+            raise RuntimeError(f"rollout {service} {version}.{i} ended {run.status}")
+        floor = await floor_rollout(client, out.shape, f"{version}-{i}")
         out.runs.append(run)
         out.real_s.append(run.seconds)
         out.floor_s.append(floor)

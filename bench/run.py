@@ -19,12 +19,12 @@ from bench.common import in_process_worker, median
 from bench.concurrency import b2, summary
 from bench.operations import b3_dr, b4
 from bench.report import Figure, Section, machine, merge, render
-from bench.rollouts import BUDGET, HISTORY_LIMIT, b1, b3_wide
+from bench.rollouts import BUDGET, HISTORY_LIMIT, b1, b3_wide, b5
 from bench.server import dev_server
 from workers.logging_setup import configure_logging
 
 QUEUE = "bench"
-PARTS = ["b1", "b2", "b3", "b4", "b6", "cli"]
+PARTS = ["b1", "b2", "b3", "b4", "b5", "b6", "cli"]
 CMD = ".venv/bin/python -m bench.run"
 
 
@@ -60,7 +60,7 @@ async def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="globalops-bench-") as tmp:
         work = Path(tmp)
-        if only & {"b1", "b3", "b4"}:
+        if only & {"b1", "b3", "b4", "b5"}:
             async with dev_server(work / "temporal.log") as (_, client):
                 sim = SimCloud(work / "sim.db")
                 async with in_process_worker(client, QUEUE, sim):
@@ -72,12 +72,15 @@ async def main() -> None:
                         else None
                     )
                     dr = await b3_dr(client, sim, QUEUE, args.runs) if "b3" in only else None
+                    r5 = await b5(client, sim, QUEUE, args.runs, args.wide_regions) if "b5" in only else None
             if r1 is not None and "b1" in only:
                 sections.append(_b1(r1, args.runs))
             if "b3" in only and r1 and r4 and wide and dr:
                 sections.append(_b3(r1, r4, wide, dr, args.runs))
             if r4 is not None and "b4" in only:
                 sections.append(_b4(r4, args.runs))
+            if r5 is not None:
+                sections.append(_b5(r5, args.runs))
         if "b2" in only:
             async with dev_server(work / "temporal-b2.log") as (address, client):
                 r2 = await b2(client, address, work, args.b2_runs, args.b2_rollouts)
@@ -180,6 +183,14 @@ def _b2(r: object, args: argparse.Namespace) -> Section:
         "p50 is close to the total by design: all rollouts start at once and share the worker's 32 "
         "activity slots fairly, so they progress together and finish together.",
     ]
+    if r.profile is not None and r.profile.busy:
+        parts = "; ".join(f"{name} **{share:.0%}**" for name, share in r.profile.parts.items())
+        notes.append(
+            f"Where the worker's CPU goes (`bench/profile.py`: py-spy sampling the worker process at 50 Hz, "
+            f"non-blocking, through the first real run; {r.profile.busy:,} busy samples of Python threads, "
+            f"{r.profile.idle:,} idle or native ones left out): {parts}. The Rust core's own threads are "
+            "not sampled."
+        )
     if len(r.runs) < 5:
         notes.insert(
             0,
@@ -192,9 +203,16 @@ def _b2(r: object, args: argparse.Namespace) -> Section:
         f"{r.rollouts} rollouts of {r.regions} regions (each its own service, so its own `rollout:<service>` "
         "id) started together on one worker process: the real `globalops worker` command, its own process, "
         "production settings (32 activity slots) and INFO logging to a file, on a fresh dev server. Same "
-        "zero-wait policies as B1.",
+        "zero-wait policies as B1. Its floor: the same 100 rollouts' shape (counted from the real run's "
+        "histories, as B1's) doing no-op activities on a worker process of the same settings (32 slots in "
+        "32 threads, same data converter; `bench/floor_worker.py`), on the same dev server, alternating "
+        "with the real runs.",
         [
             Figure("total time", col("total_s"), "s", cmd, digits=1),
+            Figure("floor: total time", r.floor_s, "s", cmd, digits=1),
+            Figure(
+                "ratio real / floor (per pair)", r.ratios, "×", cmd, "<= 1.25", median(r.ratios) <= 1.25, 3
+            ),
             Figure("per rollout p50", col("p50_s"), "s", cmd, digits=1),
             Figure("per rollout p99", col("p99_s"), "s", cmd, digits=1),
             Figure("activities per second", col("activities_per_s"), "/s", cmd, digits=1),
@@ -273,6 +291,29 @@ def _b3(r1: object, r4: object, wide: object, dr: object, runs: int) -> Section:
             "so its history is bounded whatever the number of probe rounds.",
             f"Drill verdicts: {dr.drill_verdicts}; event counts are of the regions rehearsed (a region "
             "without a data-residency-compliant target has no recovery child).",
+        ],
+    )
+
+
+def _b5(r: object, runs: int) -> Section:
+    from bench.rollouts import B1Result
+
+    assert isinstance(r, B1Result) and r.shape is not None
+    shape = r.shape
+    cmd = f"{CMD} --only b5 --runs {runs}"
+    ratio = median(r.ratios)
+    return Section(
+        "B5 — growth",
+        f"B1 over the generated {len(shape.regions)}-region topology of B3 "
+        "(`bench/configs.py:wide_topology`) "
+        "against the floor of its own shape, counted from its histories "
+        f"({len(shape.groups)} groups of child workflows in sequence, {[len(g) for g in shape.groups]}), "
+        "on the same dev server and in-process worker, alternating after a warm-up of each: cost should "
+        "grow with the work and nothing else.",
+        [
+            Figure(f"real rollout ({len(shape.regions)} regions)", r.real_s, "s", cmd),
+            Figure("engine floor (same shape)", r.floor_s, "s", cmd),
+            Figure("ratio real / floor (per run)", r.ratios, "×", cmd, "<= 1.25", ratio <= 1.25, 3),
         ],
     )
 
