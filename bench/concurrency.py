@@ -54,6 +54,10 @@ class B2Run:
     activities: int
     peak_rss_mib: float
     finished_metric: float | None
+    history_bytes: int = 0  # of the first rollout: parent and children
+    payload_bytes: dict[str, int] = field(default_factory=dict)  # of the first rollout, by kind
+    activities_per_rollout: int = 0
+    children_per_rollout: int = 0
 
     @property
     def activities_per_s(self) -> float:
@@ -204,6 +208,12 @@ async def one_run(
     children = {r: await count_history(client, f"{first}/{r}") for r in base.region_names()}
     per_rollout_activities = parent.activities + sum(c.activities for c in children.values())
     run = B2Run(total, list(per_rollout), per_rollout_activities * len(services), peak_rss, finished)
+    for h in [parent, *children.values()]:
+        run.history_bytes += h.history_bytes
+        for kind, size in h.payload_bytes.items():
+            run.payload_bytes[kind] = run.payload_bytes.get(kind, 0) + size
+    run.activities_per_rollout = per_rollout_activities
+    run.children_per_rollout = len(children)
     return run, shape_of(RolloutRun(total, "succeeded", parent, children), base)
 
 
@@ -237,14 +247,14 @@ async def b2(client: Client, address: str, work: Path, runs: int, rollouts: int 
     out = B2Result(rollouts=rollouts, regions=len(topology.regions))
     # The dev server keeps every finished history in memory and slows as it grows: pairs alternate their
     # order (real then floor, floor then real, ...) so neither side always runs on the larger server.
-    shape: FloorShape | None = None
+    # A warm-up real run, not counted, is the one py-spy samples (sampling takes CPU from the run).
+    raw = work / "b2-worker.pyspy"
+    _, shape = await one_run(client, address, home, topology_file, services, raw)
+    out.profile = summarise(raw)
     for i in range(runs):
-        if i % 2 == 1 and shape is not None:
+        if i % 2 == 1:
             out.floor_s.append(await floor_run(client, address, home, shape, rollouts))
-        raw = work / "b2-worker.pyspy" if i == 0 else None  # the first real run is profiled
-        run, shape = await one_run(client, address, home, topology_file, services, raw)
-        if raw is not None:
-            out.profile = summarise(raw)
+        run, shape = await one_run(client, address, home, topology_file, services)
         out.runs.append(run)
         out.shape = shape
         if i % 2 == 0:

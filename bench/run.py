@@ -183,11 +183,31 @@ def _b2(r: object, args: argparse.Namespace) -> Section:
         "p50 is close to the total by design: all rollouts start at once and share the worker's 32 "
         "activity slots fairly, so they progress together and finish together.",
     ]
+    first = r.runs[0]
+    if first.payload_bytes:
+        each = {
+            "activity inputs": first.activities_per_rollout,
+            "activity results": first.activities_per_rollout,
+            "child inputs": first.children_per_rollout,
+            "workflow inputs": first.children_per_rollout + 1,
+        }
+        sizes = ", ".join(
+            f"{kind} {size / 1024:.1f} KiB ({size / max(1, each.get(kind, 1)):.0f} B each)"
+            for kind, size in sorted(first.payload_bytes.items())
+        )
+        notes.append(
+            f"Payloads of one rollout, from its histories (parent and {first.children_per_rollout} children, "
+            f"{first.history_bytes / 1024:.0f} KiB of history in all): {sizes}. An activity carries its "
+            "region's reference and its step's values, never the topology or the policies; the rollout's "
+            "request carries its topology and policies (it plans from them) and each child its region and "
+            "the policies (health, bake, strategies, analysis, approvals, hooks, alarms it runs by)."
+        )
     if r.profile is not None and r.profile.busy:
         parts = "; ".join(f"{name} **{share:.0%}**" for name, share in r.profile.parts.items())
         notes.append(
             f"Where the worker's CPU goes (`bench/profile.py`: py-spy sampling the worker process at 50 Hz, "
-            f"non-blocking, through the first real run; {r.profile.busy:,} busy samples of Python threads, "
+            "non-blocking, through a warm-up real run that is not counted; "
+            f"{r.profile.busy:,} busy samples of Python threads, "
             f"{r.profile.idle:,} idle or native ones left out): {parts}. The Rust core's own threads are "
             "not sampled."
         )
