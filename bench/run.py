@@ -1,4 +1,4 @@
-"""`make bench`: B1-B4, B6 and the CLI latency on dev servers started here; writes bench/RESULTS.md.
+"""`make bench`: B1-B6 and the CLI latency on dev servers started here; writes bench/RESULTS.md.
 
 Benchmarks, not tests. `--only` runs some parts and replaces only their sections of an existing
 RESULTS.md (bench/report.py:merge), keeping the others as they were.

@@ -14,8 +14,8 @@ with workflow.unsafe.imports_passed_through():
 if TYPE_CHECKING:
     from config.models import Policies, Topology
 
-#: The one list (contracts/errors.py), as the list RetryPolicy wants.
-NON_RETRYABLE_TYPES = list(contracts_errors.NON_RETRYABLE_TYPES)
+#: The one list (contracts/errors.py); a tuple, since the worker shares this module between workflow runs.
+NON_RETRYABLE_TYPES = contracts_errors.NON_RETRYABLE_TYPES
 
 #: Cloud calls: throttling and 5xx back off exponentially up to 30 s, 10 attempts in all.
 CLOUD_RETRY = RetryPolicy(
