@@ -17,6 +17,7 @@ from pathlib import Path
 from activities.clouds.sim import SimCloud
 from bench.common import in_process_worker, median
 from bench.concurrency import b2, summary
+from bench.floor_contracts import FloorShape
 from bench.operations import b3_dr, b4
 from bench.report import Figure, Section, machine, merge, render
 from bench.rollouts import BUDGET, HISTORY_LIMIT, b1, b3_wide, b5
@@ -139,13 +140,22 @@ async def _cost(work: Path, only: set[str], args: argparse.Namespace) -> list[Se
     return out
 
 
-def _b1(r: object, runs: int) -> Section:
+def _floor_part(r: object, part: str, runs: int) -> tuple[FloorShape, list[Figure]]:
+    """B1 and B5: the real rollout, its engine floor and their ratio per run (target 1.25)."""
     from bench.rollouts import B1Result
 
     assert isinstance(r, B1Result) and r.shape is not None
-    shape = r.shape
-    cmd = f"{CMD} --only b1 --runs {runs}"
+    cmd = f"{CMD} --only {part} --runs {runs}"
     ratio = median(r.ratios)
+    return r.shape, [
+        Figure(f"real rollout ({len(r.shape.regions)} regions)", r.real_s, "s", cmd),
+        Figure("engine floor (same shape)", r.floor_s, "s", cmd),
+        Figure("ratio real / floor (per run)", r.ratios, "×", cmd, "<= 1.25", ratio <= 1.25, 3),
+    ]
+
+
+def _b1(r: object, runs: int) -> Section:
+    shape, figures = _floor_part(r, "b1", runs)
     return Section(
         "B1 — orchestration overhead",
         "A rollout of checkout over the 16 default regions on the sim (no injected latency or faults), with "
@@ -156,11 +166,7 @@ def _b1(r: object, runs: int) -> Section:
         f"{len(shape.groups)} groups of child workflows in sequence ({[len(g) for g in shape.groups]}), "
         f"{sorted(set(shape.child_activities.values()))} activities per child one after another. "
         "One warm-up run of each is not counted; real and floor alternate.",
-        [
-            Figure("real rollout", r.real_s, "s", cmd),
-            Figure("engine floor", r.floor_s, "s", cmd),
-            Figure("ratio real / floor (per run)", r.ratios, "×", cmd, "<= 1.25", ratio <= 1.25, 3),
-        ],
+        figures,
     )
 
 
@@ -316,12 +322,7 @@ def _b3(r1: object, r4: object, wide: object, dr: object, runs: int) -> Section:
 
 
 def _b5(r: object, runs: int) -> Section:
-    from bench.rollouts import B1Result
-
-    assert isinstance(r, B1Result) and r.shape is not None
-    shape = r.shape
-    cmd = f"{CMD} --only b5 --runs {runs}"
-    ratio = median(r.ratios)
+    shape, figures = _floor_part(r, "b5", runs)
     return Section(
         "B5 — growth",
         f"B1 over the generated {len(shape.regions)}-region topology of B3 "
@@ -330,11 +331,7 @@ def _b5(r: object, runs: int) -> Section:
         f"({len(shape.groups)} groups of child workflows in sequence, {[len(g) for g in shape.groups]}), "
         "on the same dev server and in-process worker, alternating after a warm-up of each: cost should "
         "grow with the work and nothing else.",
-        [
-            Figure(f"real rollout ({len(shape.regions)} regions)", r.real_s, "s", cmd),
-            Figure("engine floor (same shape)", r.floor_s, "s", cmd),
-            Figure("ratio real / floor (per run)", r.ratios, "×", cmd, "<= 1.25", ratio <= 1.25, 3),
-        ],
+        figures,
     )
 
 
