@@ -98,8 +98,8 @@ CLI_DOCS_ENV := COLUMNS=80 TERMINAL_WIDTH=80 NO_COLOR=1 TERM=dumb
 cli-docs: $(STAMP)
 	$(CLI_DOCS_ENV) $(VENV)/bin/typer cli.main utils docs --name globalops --output docs/cli.md
 
-## make bench: B1-B6 (B2 and B5 against their engine floors, B6 monitor cost) and CLI latency on dev servers; writes
-## bench/RESULTS.md (not timed tests). `python -m bench.run --only b6 --only cli` runs some parts alone.
+## make bench: B1-B6 (B1, B2 and B5 against their engine floors, B6 monitor cost) and CLI latency on dev
+## servers started for the bench; writes bench/RESULTS.md (not timed tests). `python -m bench.run --only b6 --only cli` runs some parts alone.
 bench: $(STAMP) bytecode
 	$(PY) -m bench.run
 

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from bench.floor import FloorChildWorkflow, FloorRolloutWorkflow, noop
-from workers.main import WORKFLOWS, activity_functions, workflow_runner
+from workers.main import ACTIVITY_SLOTS, WORKFLOWS, activity_functions, workflow_runner
 from workers.telemetry import MetricsInterceptor
 
 
@@ -26,7 +26,7 @@ async def in_process_worker(client: Client, queue: str, sim: SimCloud) -> AsyncI
     """The production worker's settings (32 activity slots and threads, its sandbox, metrics interceptor)
     + the floor."""
     registry = CloudRegistry({"sim": lambda: sim})
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS) as pool:
         worker = Worker(
             client,
             task_queue=queue,
@@ -34,7 +34,7 @@ async def in_process_worker(client: Client, queue: str, sim: SimCloud) -> AsyncI
             activities=[*activity_functions(registry), noop],
             activity_executor=pool,
             workflow_runner=workflow_runner(),
-            max_concurrent_activities=32,
+            max_concurrent_activities=ACTIVITY_SLOTS,
             interceptors=[MetricsInterceptor()],
         )
         async with worker:

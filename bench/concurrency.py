@@ -56,8 +56,6 @@ class B2Run:
     finished_metric: float | None
     history_bytes: int = 0  # of the first rollout: parent and children
     payload_bytes: dict[str, int] = field(default_factory=dict)  # of the first rollout, by kind
-    activities_per_rollout: int = 0
-    children_per_rollout: int = 0
 
     @property
     def activities_per_s(self) -> float:
@@ -212,8 +210,6 @@ async def one_run(
         run.history_bytes += h.history_bytes
         for kind, size in h.payload_bytes.items():
             run.payload_bytes[kind] = run.payload_bytes.get(kind, 0) + size
-    run.activities_per_rollout = per_rollout_activities
-    run.children_per_rollout = len(children)
     return run, shape_of(RolloutRun(total, "succeeded", parent, children), base)
 
 

@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from bench.floor import FloorChildWorkflow, FloorRolloutWorkflow
+from workers.main import ACTIVITY_SLOTS, STICKY_TIMEOUT_S
 
 
 @activity.defn(name="bench_noop")
@@ -27,15 +28,15 @@ async def main() -> None:
     parser.add_argument("--task-queue", required=True)
     args = parser.parse_args()
     client = await Client.connect(args.address, data_converter=pydantic_data_converter)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS) as executor:
         worker = Worker(
             client,
             task_queue=args.task_queue,
             workflows=[FloorRolloutWorkflow, FloorChildWorkflow],
             activities=[noop_sync],
             activity_executor=executor,
-            max_concurrent_activities=32,
-            sticky_queue_schedule_to_start_timeout=timedelta(seconds=10),
+            max_concurrent_activities=ACTIVITY_SLOTS,
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=STICKY_TIMEOUT_S),
         )
         await worker.run()
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
-#: Frames of a thread that waits (for work, a lock, a timer or the network): not CPU.
+#: Innermost frames of a thread that waits (for work, a lock, a timer or the network): not CPU. A pool
+#: thread whose innermost Python frame is its loop `_worker` is blocked in the work queue's get.
 IDLE = re.compile(
-    r"_worker \(concurrent/futures/thread\.py:81\)$|Condition\.wait|EpollSelector\.select|"
+    r"^_worker \(concurrent/futures/thread\.py|Condition\.wait|EpollSelector\.select|"
     r"_wait_for_tstate_lock|Event\.wait"
 )
 
@@ -74,5 +75,4 @@ def summarise(raw: Path) -> Profile:
         busy += n
         part = next((name for name, rx in PARTS if rx.search(stack)), "other")
         parts[part] += n
-    shares = {name: parts[name] / busy for name, _ in [*PARTS, ("other", None)] if busy and parts[name]}
-    return Profile(busy, idle, dict(sorted(shares.items(), key=lambda kv: -kv[1])))
+    return Profile(busy, idle, {name: n / busy for name, n in parts.most_common()})

@@ -191,18 +191,19 @@ def _b2(r: object, args: argparse.Namespace) -> Section:
     ]
     first = r.runs[0]
     if first.payload_bytes:
+        activities = first.activities // r.rollouts  # per rollout; one child per region
         each = {
-            "activity inputs": first.activities_per_rollout,
-            "activity results": first.activities_per_rollout,
-            "child inputs": first.children_per_rollout,
-            "workflow inputs": first.children_per_rollout + 1,
+            "activity inputs": activities,
+            "activity results": activities,
+            "child inputs": r.regions,
+            "workflow inputs": r.regions + 1,
         }
         sizes = ", ".join(
             f"{kind} {size / 1024:.1f} KiB ({size / max(1, each.get(kind, 1)):.0f} B each)"
             for kind, size in sorted(first.payload_bytes.items())
         )
         notes.append(
-            f"Payloads of one rollout, from its histories (parent and {first.children_per_rollout} children, "
+            f"Payloads of one rollout, from its histories (parent and {r.regions} children, "
             f"{first.history_bytes / 1024:.0f} KiB of history in all): {sizes}. An activity carries its "
             "region's reference and its step's values, never the topology or the policies; the rollout's "
             "request carries its topology and policies (it plans from them) and each child its region and "

@@ -131,13 +131,19 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
+#: The worker's activity slots, and the threads that run its (synchronous) activities.
+ACTIVITY_SLOTS = 32
+#: How long a workflow task waits for the worker that has its workflow cached (`--sticky-timeout`).
+STICKY_TIMEOUT_S = 10.0
+
+
 def build_workers(
     client: Client,
     task_queues: Sequence[str],
     clouds: CloudRegistry,
     executor: concurrent.futures.Executor,
     interceptors: Sequence[Interceptor] = (),
-    sticky_timeout: float = 10.0,
+    sticky_timeout: float = STICKY_TIMEOUT_S,
 ) -> list[Worker]:
     """One Worker per task queue, each running the workflows and the activities."""
     activities = activity_functions(clouds, client)
@@ -149,7 +155,7 @@ def build_workers(
             activities=activities,
             activity_executor=executor,
             workflow_runner=workflow_runner(),
-            max_concurrent_activities=32,
+            max_concurrent_activities=ACTIVITY_SLOTS,
             interceptors=interceptors,
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
         )
@@ -157,13 +163,15 @@ def build_workers(
     ]
 
 
-async def run_worker(client: Client, task_queues: Sequence[str], sticky_timeout: float = 10.0) -> None:
+async def run_worker(
+    client: Client, task_queues: Sequence[str], sticky_timeout: float = STICKY_TIMEOUT_S
+) -> None:
     """Run until cancelled (Ctrl-C or SIGTERM)."""
     log = structlog.get_logger("globalops.worker")
     queues = list(dict.fromkeys(task_queues)) or [DEFAULT_TASK_QUEUE]
     # Telemetry: Prometheus metrics runtime (GLOBALOPS_METRICS_PORT), globalops metrics, optional tracing.
     client, interceptors = await telemetry.instrument(client)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS) as executor:
         workers = build_workers(client, queues, default_registry(), executor, interceptors, sticky_timeout)
         log.info("worker started", task_queues=queues)
         await asyncio.gather(*(w.run() for w in workers))

@@ -160,7 +160,7 @@ def now_iso() -> str:
 class SimStore:
     """One SQLite file in WAL mode, BEGIN IMMEDIATE for writes; each thread keeps one connection open.
 
-    Opening a connection (and its PRAGMAs) for every call cost a fifth of a busy worker's CPU
+    Opening a connection (and its PRAGMAs) for every call was 8 % of a busy worker's Python CPU
     (bench B2's profile); a thread reuses its own. A transaction inside another one of the same
     thread gets a connection of its own, as before.
     """

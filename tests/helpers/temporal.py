@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
+from config.failover import FailoverPolicy
 from contracts.rollout import RegionOutcome
 from workers.main import WORKFLOWS, activity_functions
 from workflows.region_deployment import RegionDeploymentWorkflow
@@ -132,3 +133,10 @@ def make_worker(
 
 def unique_queue() -> str:
     return f"test-{uuid.uuid4().hex[:8]}"
+
+
+def time_skipping_monitor(failover: FailoverPolicy, **changes: Any) -> FailoverPolicy:
+    """`failover` (with `changes`) for a monitor on the time-skipping server: the per-probe monitor, whose
+    rounds are timers the server skips. Watch mode probes on the real clock inside one activity, so the
+    server cannot skip its rounds (tests/workflows/test_monitor_watch.py tests watch mode itself)."""
+    return failover.model_copy(update={**changes, "probe_mode": "per_probe"})

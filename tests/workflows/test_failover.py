@@ -21,7 +21,7 @@ from contracts.failover import (
     MonitorInput,
     MonitorStatus,
 )
-from tests.helpers.temporal import make_worker
+from tests.helpers.temporal import make_worker, time_skipping_monitor
 from workers.client import register_search_attributes
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
@@ -66,9 +66,7 @@ async def poll(
 async def start_monitor(
     env: WorkflowEnvironment, topology: Topology, policies: Policies
 ) -> WorkflowHandle[RegionHealthMonitorWorkflow, MonitorStatus]:
-    # These tests skip time across many 10 s probe rounds: the per-probe monitor. Watch mode probes on
-    # the real clock inside one activity (tests/workflows/test_monitor_watch.py).
-    policies = with_failover(policies, probe_mode="per_probe")
+    policies = policies.model_copy(update={"failover": time_skipping_monitor(policies.failover)})
     return await env.client.start_workflow(
         RegionHealthMonitorWorkflow.run,
         MonitorInput(service="checkout", topology=topology, policies=policies),

@@ -24,7 +24,7 @@ from contracts.notify import NotifyResult
 from contracts.rollout import RolloutProgress, RolloutRequest
 from tests.helpers.polling import rollout_until
 from tests.helpers.receiver import Receiver
-from tests.helpers.temporal import make_worker, time_skipping_server, unique_queue
+from tests.helpers.temporal import make_worker, time_skipping_monitor, time_skipping_server, unique_queue
 from workers.client import register_search_attributes
 from workflows.failover import RegionFailoverWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
@@ -242,11 +242,8 @@ async def _announce_readiness(
             {"url": rx.url("/events", scheme="json"), "events": ["readiness_changed"]}
         )
         failover = policies.failover
-        manual = failover.model_copy(  # nothing fails over here; rounds skip time: the per-probe monitor
-            update={
-                "probe_failures": failover.probe_failures.model_copy(update={"mode": "manual"}),
-                "probe_mode": "per_probe",
-            }
+        manual = time_skipping_monitor(  # nothing fails over here
+            failover, probe_failures=failover.probe_failures.model_copy(update={"mode": "manual"})
         )
         inp = MonitorInput(
             service="checkout",

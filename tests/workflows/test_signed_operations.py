@@ -28,7 +28,7 @@ from contracts.approvals import SignedApproval, public_key_text, sign
 from contracts.change import FreezeEnd, FreezeRequest, RegistryState
 from contracts.failover import MonitorInput
 from contracts.rollout import RegionDeployInput, RegionOutcome
-from tests.helpers.temporal import make_worker, unique_queue
+from tests.helpers.temporal import make_worker, time_skipping_monitor, unique_queue
 from workers.client import register_search_attributes
 from workflows.freezes import FreezeRegistryWorkflow
 from workflows.monitor import RegionHealthMonitorWorkflow
@@ -184,12 +184,8 @@ async def test_signed_failover_approval_refuses_every_bad_approval_and_takes_bob
 ) -> None:
     queue = unique_queue()
     failover = policies.failover
-    manual = failover.model_copy(
-        # The per-probe monitor: time skips across its rounds (watch mode probes on the real clock).
-        update={
-            "probe_failures": failover.probe_failures.model_copy(update={"mode": "manual"}),
-            "probe_mode": "per_probe",
-        }
+    manual = time_skipping_monitor(
+        failover, probe_failures=failover.probe_failures.model_copy(update={"mode": "manual"})
     )
     inp = MonitorInput(
         service="checkout",

@@ -43,6 +43,7 @@ from tests.helpers.global_traffic import (
     refresh_signals,
     set_up,
 )
+from tests.helpers.temporal import time_skipping_monitor
 from workers.client import register_search_attributes
 from workflows.failback import FailbackWorkflow
 from workflows.failover import RegionFailoverWorkflow
@@ -72,11 +73,7 @@ def policies() -> Policies:
     failback = base.failover.failback.model_copy(
         update={"healthy_for": 10.0, "step_bake": 10.0, "samples": 1}
     )
-    # The per-probe monitor: the time-skipping server skips across its rounds (watch mode probes on the
-    # real clock inside one activity, tests/workflows/test_monitor_watch.py).
-    failover = base.failover.model_copy(
-        update={"failback": failback, "validate_samples": 2, "probe_mode": "per_probe"}
-    )
+    failover = time_skipping_monitor(base.failover, failback=failback, validate_samples=2)
     return base.model_copy(update={"failover": failover})
 
 
