@@ -56,7 +56,7 @@ def _start(
         region=topo.region(region),
         task_queue=topo.task_queue_for(region),
         wave=topo.wave_of(region),
-        policies=pols,
+        policies=pols.for_deploy(),
         key_prefix=f"{wid}/{launch.new_request_id()}",
         strategy=strategy,
         requested_by=getpass.getuser(),

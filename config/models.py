@@ -547,27 +547,17 @@ def _default_bake() -> dict[WaveName, float]:
     return {"validate": 0.0, "core": 7200.0, "edge": 3600.0}
 
 
-class Policies(BaseModel):
-    """How cautiously a rollout proceeds: health gates, bake times, batches, rollback."""
+class DeployPolicies(BaseModel):
+    """What one region's deploy runs by: a region child carries only these, never the whole policies."""
 
     model_config = CONFIG
 
     health: HealthPolicy = Field(default_factory=HealthPolicy, description="Health gate thresholds.")
-    bake: dict[WaveName, Duration] = Field(
-        default_factory=_default_bake,
-        description="Bake time after each wave, by wave name (missing waves bake 0).",
-    )
-    pilot_bake: Duration = Field(default=3600.0, description="Bake after the pilot region.")
     region_bake: Duration = Field(
         default=300.0,
         description="Bake inside each region after its last batch, before the final verify.",
     )
     rolling: RollingPolicy = Field(default_factory=RollingPolicy, description="Batching inside a region.")
-    rollback_policy: RollbackPolicy = Field(
-        default="rollback_all",
-        description="On failure: roll back every touched region, only the failing wave, or halt.",
-    )
-    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="Human approvals.")
     strategy: Strategy = Field(
         default="rolling",
         description="Deploy strategy in each region unless the region or the rollout names another.",
@@ -576,6 +566,66 @@ class Policies(BaseModel):
     blue_green: BlueGreenPolicy = Field(default_factory=BlueGreenPolicy, description="Blue-green settings.")
     analysis: AnalysisPolicy = Field(
         default_factory=AnalysisPolicy, description="Metrics analysis of canary and blue-green deploys."
+    )
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="Human approvals.")
+    hooks: Hooks = Field(
+        default_factory=Hooks, description="Webhook gates: pre_rollout, pre_region, post_batch, post_region."
+    )
+    alarms: AlarmPolicy = Field(
+        default_factory=AlarmPolicy,
+        description="Alarms (CloudWatch, Prometheus, sim) that stop a rollout when they fire.",
+    )
+
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        description="Apprise sinks and the events each receives (docs/change-control.md).",
+    )
+    call_timeout: Duration = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Longest one attempt of a cloud call may run before Temporal retries it; also how long "
+            "a call lost with a crashed worker waits to be retried elsewhere."
+        ),
+    )
+    heartbeat_timeout: Duration = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description=(
+            "Long cloud calls (instances healthy, snapshot completed, DNS in sync) heartbeat while they "
+            "wait; a call whose worker stops heartbeating this long is retried on another worker."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _alarms_prometheus_url(self) -> DeployPolicies:
+        if self.alarms.prometheus and not self.alarms_prometheus_url():
+            raise ValueError(
+                "alarms.prometheus_url: required when alarms.prometheus lists alerts"
+                " (or set analysis.prometheus_url)"
+            )
+        return self
+
+    def alarms_prometheus_url(self) -> str | None:
+        """Where the Prometheus alerts are read: alarms.prometheus_url, else analysis.prometheus_url."""
+        return self.alarms.prometheus_url or self.analysis.prometheus_url
+
+
+class Policies(DeployPolicies):
+    """How cautiously a rollout proceeds: health gates, bake times, batches, rollback."""
+
+    model_config = CONFIG
+
+    bake: dict[WaveName, Duration] = Field(
+        default_factory=_default_bake,
+        description="Bake time after each wave, by wave name (missing waves bake 0).",
+    )
+    pilot_bake: Duration = Field(default=3600.0, description="Bake after the pilot region.")
+    rollback_policy: RollbackPolicy = Field(
+        default="rollback_all",
+        description="On failure: roll back every touched region, only the failing wave, or halt.",
     )
     failover: FailoverPolicy = Field(
         default_factory=FailoverPolicy, description="Failover triggers, targets and failback steps."
@@ -604,41 +654,12 @@ class Policies(BaseModel):
         gt=0,
         description="While a region is held as unreachable, how often its reachability is checked again.",
     )
-    heartbeat_timeout: Duration = Field(
-        default=10.0,
-        gt=0,
-        le=600,
-        description=(
-            "Long cloud calls (instances healthy, snapshot completed, DNS in sync) heartbeat while they "
-            "wait; a call whose worker stops heartbeating this long is retried on another worker."
-        ),
-    )
     change_windows: list[ChangeWindow] = Field(
         default_factory=list,
         description=(
             "Blocked windows in each region's local time (topology time_zone): a region whose window is "
             "closed waits (status waiting) while the others go on."
         ),
-    )
-    call_timeout: Duration = Field(
-        default=60.0,
-        gt=0,
-        le=3600,
-        description=(
-            "Longest one attempt of a cloud call may run before Temporal retries it; also how long "
-            "a call lost with a crashed worker waits to be retried elsewhere."
-        ),
-    )
-    notifications: list[Notification] = Field(
-        default_factory=list,
-        description="Apprise sinks and the events each receives (docs/change-control.md).",
-    )
-    hooks: Hooks = Field(
-        default_factory=Hooks, description="Webhook gates: pre_rollout, pre_region, post_batch, post_region."
-    )
-    alarms: AlarmPolicy = Field(
-        default_factory=AlarmPolicy,
-        description="Alarms (CloudWatch, Prometheus, sim) that stop a rollout when they fire.",
     )
 
     @field_validator("bake", mode="before")
@@ -651,18 +672,10 @@ class Policies(BaseModel):
                     raise ValueError(f"unknown wave {key!r}; allowed waves: {', '.join(WAVE_ORDER)}")
         return value
 
-    @model_validator(mode="after")
-    def _alarms_prometheus_url(self) -> Policies:
-        if self.alarms.prometheus and not self.alarms_prometheus_url():
-            raise ValueError(
-                "alarms.prometheus_url: required when alarms.prometheus lists alerts"
-                " (or set analysis.prometheus_url)"
-            )
-        return self
-
-    def alarms_prometheus_url(self) -> str | None:
-        """Where the Prometheus alerts are read: alarms.prometheus_url, else analysis.prometheus_url."""
-        return self.alarms.prometheus_url or self.analysis.prometheus_url
+    def for_deploy(self) -> DeployPolicies:
+        """The part of these policies one region's deploy runs by (what its child workflow carries)."""
+        fields = DeployPolicies.model_fields
+        return DeployPolicies.model_validate({name: getattr(self, name) for name in fields})
 
     def bake_for(self, wave: str) -> float:
         """Bake seconds after `wave` (0 when the policies do not name it)."""

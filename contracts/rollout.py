@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from config.models import HealthPolicy, Policies, Provider, RegionConfig, Topology
+from config.models import DeployPolicies, HealthPolicy, Policies, Provider, RegionConfig, Topology
 from config.strategies import AnalysisPolicy, Strategy
 from contracts.wire import WireModel
 
@@ -131,7 +131,7 @@ class RegionDeployInput(WireModel):
     region: RegionConfig
     task_queue: str
     wave: str
-    policies: Policies
+    policies: DeployPolicies = Field(description="the deploy part of the policies (Policies.for_deploy)")
     key_prefix: str
     strategy: Strategy = "rolling"
     requested_by: str = Field(default="", description="who started the rollout or deploy (four eyes)")

@@ -10,19 +10,19 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.alarm_activities import AlarmActivities
-    from config.models import Policies, Provider
+    from config.models import DeployPolicies, Provider
     from contracts.alarms import AlarmQuery, AlarmReport, describe
 
 from workflows.retries import CLOUD_RETRY, call_timeout, heartbeat_timeout
 
 
-def watches(policies: Policies, provider: Provider) -> bool:
+def watches(policies: DeployPolicies, provider: Provider) -> bool:
     """True when the policies list an alarm a region of `provider` is checked for."""
     return bool(policies.alarms.names(provider))
 
 
 async def alarm_reason(
-    policies: Policies, service: str, region_name: str, provider: Provider, task_queue: str
+    policies: DeployPolicies, service: str, region_name: str, provider: Provider, task_queue: str
 ) -> str | None:
     """Why the region must roll back because of an alarm ("alarm X is ALARM in R (cloudwatch)"), or None.
 

@@ -19,7 +19,7 @@ from workflows.retries import HOOK_MARGIN, hook_retry
 
 with workflow.unsafe.imports_passed_through():
     from activities.hook_activities import call_hook
-    from config.models import Policies
+    from config.models import DeployPolicies
     from config.notify import HookStage
     from contracts.notify import HookAnswer, HookCall, HookContext
 
@@ -33,7 +33,7 @@ def answer_reason(call: HookCall, answer: HookAnswer) -> str:
 
 
 async def run_hooks(
-    policies: Policies, stage: HookStage, context: HookContext, task_queue: str | None = None
+    policies: DeployPolicies, stage: HookStage, context: HookContext, task_queue: str | None = None
 ) -> str | None:
     """Ask each hook of `stage` about the step in `context`; None when all passed, else the reason.
 

@@ -28,7 +28,7 @@ from workflows.retries import NOTIFY_RETRY, NOTIFY_TIMEOUT
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify_activities import send_notification
-    from config.models import Policies
+    from config.models import DeployPolicies
     from config.notify import EventName, Notification
     from contracts import ids
     from contracts.notify import Event, NotifyInput, NotifyResult, SendInput, SinkFailure, event_id
@@ -75,7 +75,7 @@ def new_event(
     )
 
 
-async def notify(policies: Policies, event: Event) -> None:
+async def notify(policies: DeployPolicies, event: Event) -> None:
     """Hand `event` to the sinks that want it, without waiting for them (call from any workflow)."""
     if not wanted(policies.notifications, event.kind):
         return
@@ -100,7 +100,7 @@ class Announcer:
     """
 
     def __init__(
-        self, policies: Policies, *, operation: str, service: str, key: str, release: str | None
+        self, policies: DeployPolicies, *, operation: str, service: str, key: str, release: str | None
     ) -> None:
         self._policies = policies
         self._operation = operation

@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.analysis_activities import AnalysisActivities
     from activities.cloud_activities import CloudActivities
-    from config.models import Policies, Provider
+    from config.models import DeployPolicies, Provider
     from config.notify import HookStage
     from contracts.change import Freeze
     from contracts.cloud import (
@@ -81,7 +81,7 @@ class RegionRun:
         """Idempotency key: workflow id + request id (the prefix), region and step."""
         return f"{self.inp.key_prefix}/{self.region}/{step}"
 
-    def alarm_args(self) -> tuple[Policies, str, str, Provider, str]:
+    def alarm_args(self) -> tuple[DeployPolicies, str, str, Provider, str]:
         """alarm_reason's arguments for this region."""
         inp = self.inp
         return inp.policies, inp.service, self.region, inp.region.provider, inp.task_queue

@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import errors as contracts_errors
 
 if TYPE_CHECKING:
-    from config.models import Policies, Topology
+    from config.models import DeployPolicies, Policies, Topology
 
 #: The one list (contracts/errors.py); a tuple, since the worker shares this module between workflow runs.
 NON_RETRYABLE_TYPES = contracts_errors.NON_RETRYABLE_TYPES
@@ -55,12 +55,12 @@ ANALYSIS_RETRY = RetryPolicy(
 )
 
 
-def call_timeout(policies: Policies) -> timedelta:
+def call_timeout(policies: DeployPolicies) -> timedelta:
     """How long one attempt of a cloud call may run: also how soon a call lost with its worker is retried."""
     return timedelta(seconds=policies.call_timeout)
 
 
-def heartbeat_timeout(policies: Policies) -> timedelta:
+def heartbeat_timeout(policies: DeployPolicies) -> timedelta:
     """How soon a cloud call whose worker died is retried elsewhere: its heartbeats stop (DESIGN rule 11)."""
     return timedelta(seconds=policies.heartbeat_timeout)
 

@@ -426,7 +426,7 @@ class RegionalRolloutWorkflow(FreezeAware):
                 region=region,
                 task_queue=req.topology.task_queue_for(name),
                 wave=plan.name,
-                policies=req.policies,
+                policies=req.policies.for_deploy(),
                 key_prefix=f"{wid}/{req.request_id}",
                 strategy=req.strategy or region.strategy or req.policies.strategy,
                 requested_by=req.requested_by,
