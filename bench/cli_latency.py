@@ -15,13 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from temporalio.client import Client
-
 from activities.clouds.sim import SimCloud
 from bench.common import median
 from bench.configs import ROOT, default_topology, zero_wait_policies
-from bench.server import TEMPORAL
-from cli import launch
+from bench.server import TEMPORAL, DevServer
+from cli import launch, temporal_http
 from contracts.rollout import RolloutRequest
 from workflows.rollout import RegionalRolloutWorkflow
 
@@ -60,10 +58,12 @@ def _run(cmd: list[str], env: dict[str, str]) -> float:
     return took
 
 
-async def cli_latency(
-    client: Client, address: str, sim: SimCloud, queue: str, runs: int, home: Path
-) -> CliResult:
-    """`runs` timed runs of each command (after one warm-up each), alternating, on one running rollout."""
+async def cli_latency(server: DevServer, sim: SimCloud, queue: str, runs: int, home: Path) -> CliResult:
+    """`runs` timed runs of each command (after one warm-up each), alternating, on one running rollout.
+
+    The status command reads over the server's HTTP API, as it does after `globalops dev up`.
+    """
+    client, address = server.client, server.address
     topology = default_topology(queue)
     sim.seed_topology(topology)
     policies = zero_wait_policies()
@@ -84,6 +84,7 @@ async def cli_latency(
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": address,
+        temporal_http.HTTP_ENV: server.http_address,
         "GLOBALOPS_HOME": str(home),
         "PYTHONPATH": str(ROOT),
         "NO_COLOR": "1",

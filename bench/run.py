@@ -62,7 +62,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="globalops-bench-") as tmp:
         work = Path(tmp)
         if only & {"b1", "b3", "b4", "b5"}:
-            async with dev_server(work / "temporal.log") as (_, client):
+            async with dev_server(work / "temporal.log") as server:
+                client = server.client
                 sim = SimCloud(work / "sim.db")
                 async with in_process_worker(client, QUEUE, sim):
                     r1 = await b1(client, sim, QUEUE, args.runs) if only & {"b1", "b3"} else None
@@ -83,8 +84,8 @@ async def main() -> None:
             if r5 is not None:
                 sections.append(_b5(r5, args.runs))
         if "b2" in only:
-            async with dev_server(work / "temporal-b2.log") as (address, client):
-                r2 = await b2(client, address, work, args.b2_runs, args.b2_rollouts)
+            async with dev_server(work / "temporal-b2.log") as server:
+                r2 = await b2(server.client, server.address, work, args.b2_runs, args.b2_rollouts)
             sections.insert(1 if "b1" in only else 0, _b2(r2, args))
         if only & {"b6", "cli"}:
             sections += await _cost(work, only, args)
@@ -119,13 +120,14 @@ async def _cost(work: Path, only: set[str], args: argparse.Namespace) -> list[Se
 
     out: list[Section] = []
     metrics_port = free_port()
-    async with dev_server(work / "temporal-cost.log", metrics_port) as (address, client):
+    async with dev_server(work / "temporal-cost.log", metrics_port) as server:
+        client = server.client
         sim = SimCloud(work / "sim-cost.db")
         async with in_process_worker(client, QUEUE, sim):
             if "cli" in only:
                 home = work / "cli-home"
                 home.mkdir(exist_ok=True)
-                r = await cli_latency(client, address, sim, QUEUE, args.cli_runs, home)
+                r = await cli_latency(server, sim, QUEUE, args.cli_runs, home)
                 out.append(cli_section(r, f"{CMD} --only cli --cli-runs {args.cli_runs}"))
             if "b6" in only:
                 url = f"http://127.0.0.1:{metrics_port}/metrics"

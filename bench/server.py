@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
@@ -32,13 +33,22 @@ def temporal_version() -> str:
     return done.stdout.strip()
 
 
+@dataclass(frozen=True)
+class DevServer:
+    """A running bench dev server: its gRPC address, its HTTP API address, a pydantic client."""
+
+    address: str
+    http_address: str
+    client: Client
+
+
 @contextlib.asynccontextmanager
-async def dev_server(log: Path, metrics_port: int | None = None) -> AsyncIterator[tuple[str, Client]]:
-    """Start a dev server (no Web UI, in-memory SQLite), yield its address and a pydantic client.
+async def dev_server(log: Path, metrics_port: int | None = None) -> AsyncIterator[DevServer]:
+    """Start a dev server (no Web UI, in-memory SQLite) and yield it.
 
     `metrics_port`: where its Prometheus metrics go (B6 reads the `action` counter there).
     """
-    port = free_port()
+    port, http_port = free_port(), free_port()
     cmd = [
         str(TEMPORAL),
         "server",
@@ -48,7 +58,7 @@ async def dev_server(log: Path, metrics_port: int | None = None) -> AsyncIterato
         "--port",
         str(port),
         "--http-port",
-        str(free_port()),
+        str(http_port),
         "--metrics-port",
         str(metrics_port or free_port()),
         "--headless",
@@ -63,7 +73,7 @@ async def dev_server(log: Path, metrics_port: int | None = None) -> AsyncIterato
     address = f"127.0.0.1:{port}"
     try:
         client = await _connect(address, proc)
-        yield address, client
+        yield DevServer(address=address, http_address=f"127.0.0.1:{http_port}", client=client)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)

@@ -20,6 +20,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from cli import temporal_http
 from cli.errors import fail
 from cli.render import WEB_UI_RECORD, web_ui_base
 from config.paths import state_dir
@@ -133,6 +134,14 @@ def up(
     ui_port: Annotated[
         int, typer.Option("--ui-port", help="Web UI port; the links every command prints follow it.")
     ] = 8233,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            "--http-port",
+            help="Temporal's HTTP API port (status commands read it without the SDK); default --port + 10 "
+            "if free, else any free port.",
+        ),
+    ] = None,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also start a worker.")] = True,
     task_queue: Annotated[str, typer.Option("--task-queue", help="The worker's task queue.")] = "globalops",
 ) -> None:
@@ -152,6 +161,7 @@ def up(
     server_pid_file = home / "temporal.pid"
     pid = _pid_alive(server_pid_file)
     if pid is None:
+        http = _choose_http_port(port, http_port)
         cmd = [
             temporal_binary(),
             "server",
@@ -162,6 +172,8 @@ def up(
             str(port),
             "--ui-port",
             str(ui_port),
+            "--http-port",
+            str(http),
             "--db-filename",
             str(home / "temporal.db"),
             "--log-level",
@@ -172,6 +184,8 @@ def up(
         pid = _spawn(cmd, logs / "temporal.log", server_pid_file, env)
         # Every link the CLI prints (cli/render.py) follows --ui-port from now on.
         (home / WEB_UI_RECORD).write_text(f"http://localhost:{ui_port}\n", encoding="utf-8")
+        # Status commands read this server over its HTTP API (cli/temporal_http.py) while it runs.
+        (home / temporal_http.RECORD).write_text(f"{address} http://127.0.0.1:{http}\n", encoding="utf-8")
         _out.print(f"Temporal dev server starting (pid {pid}) on {address}")
     else:
         _out.print(f"Temporal dev server already running (pid {pid})")
@@ -191,6 +205,18 @@ def up(
     asyncio.run(_wait_ready(address, task_queue, wpid, "the worker", logs / "worker.log"))
     _out.print(_metrics_line(home))
     _out.print("[green]ready[/]")
+
+
+def _choose_http_port(port: int, asked: int | None) -> int:
+    """--http-port, else the frontend port + 10 (7243 by default) if free, else any free port."""
+    from workers import telemetry
+
+    if asked is not None:
+        return asked
+    near = port + 10
+    if near <= 65535 and telemetry.port_is_free("127.0.0.1", near):
+        return near
+    return telemetry.free_port("127.0.0.1")
 
 
 def _choose_metrics_port(home: Path) -> str:
@@ -250,6 +276,7 @@ def down() -> None:
     _stop(home / "worker.pid", "worker")
     _stop(home / "temporal.pid", "Temporal dev server")
     (home / WEB_UI_RECORD).unlink(missing_ok=True)
+    (home / temporal_http.RECORD).unlink(missing_ok=True)
 
 
 @dev_app.command("status")

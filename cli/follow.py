@@ -23,7 +23,8 @@ from temporalio.service import RPCError
 
 from cli.errors import fail
 from cli.render import web_ui_url
-from workers.client import connect, temporal_address
+from workers.address import temporal_address
+from workers.client import connect
 
 if TYPE_CHECKING:  # cli.launch imports every workflow: only commands that start one pay for it
     from cli.launch import Launch

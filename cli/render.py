@@ -15,7 +15,7 @@ from contracts.rollout import (
     RegionOutcome,
     RolloutProgress,
 )
-from workers.client import namespace
+from workers.address import namespace
 
 _STYLE = {
     "succeeded": "green",
@@ -132,6 +132,7 @@ def rollout_json(p: RolloutProgress) -> dict[str, Any]:
         "compensation_order": p.compensation_order,
         "held": p.held,
         "skipped": p.skipped,
+        "waiting_for_approval": p.waiting_for_approval,
         "started_at": p.started_at.isoformat() if p.started_at else None,
         "finished_at": p.finished_at.isoformat() if p.finished_at else None,
         "web_ui_url": web_ui_url(p.workflow_id),

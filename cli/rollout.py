@@ -182,15 +182,13 @@ def _report(result: RolloutProgress, as_json: bool, topology: str | None) -> Non
 @rollout_app.command("status")
 def status(ident: IdArg, as_json: JsonOpt = False) -> None:
     """Show a rollout's state: every region's wave, state and release."""
-    import asyncio
-
     from rich.markup import escape
 
     from cli.follow import out
     from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
     from contracts.ids import rollout_id_of
 
-    progress = asyncio.run(_status(rollout_id_of(ident)))
+    progress = _status(rollout_id_of(ident))
     if as_json:
         print(json.dumps(rollout_json(progress)))
     else:
@@ -201,7 +199,41 @@ def status(ident: IdArg, as_json: JsonOpt = False) -> None:
         out.print(f"Web UI: {web_ui_url(progress.workflow_id)}")
 
 
-async def _status(wid: str) -> RolloutProgress:
+def _status(wid: str) -> RolloutProgress:
+    """Over Temporal's HTTP API when it can answer (no SDK import: docs/cli.md), else through the SDK."""
+    from pydantic import ValidationError
+
+    from cli import temporal_http
+    from contracts.rollout import RolloutProgress
+
+    try:
+        api = temporal_http.api()
+        try:
+            run = api.describe(wid)
+        except temporal_http.NotFound:
+            fail(f"no rollout with id '{wid}' (see `globalops rollout list`)")
+        if run.status == "COMPLETED":
+            return RolloutProgress.model_validate_json(api.result(wid, run.run_id))
+        answer = api.query(wid, PROGRESS_QUERY)
+        progress = None if answer.strip() == b"null" else RolloutProgress.model_validate_json(answer)
+        return _judged(wid, run.status, progress)
+    except (temporal_http.Unavailable, ValidationError):
+        import asyncio
+
+        return asyncio.run(_status_sdk(wid))
+
+
+def _judged(wid: str, status: str, progress: RolloutProgress | None) -> RolloutProgress:
+    """A running rollout's progress as it stands; one whose workflow ended without a result failed."""
+    if progress is None:
+        fail(f"rollout '{wid}' has not reported progress yet", code=1)
+    if status != "RUNNING" and progress.status == "running":
+        progress.status = "failed"
+        progress.reason = f"workflow {status.lower() or 'ended'}"
+    return progress
+
+
+async def _status_sdk(wid: str) -> RolloutProgress:
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError
 
@@ -220,12 +252,7 @@ async def _status(wid: str) -> RolloutProgress:
         result: RolloutProgress = await handle.result()
         return result
     progress: RolloutProgress | None = await handle.query(PROGRESS_QUERY, result_type=RolloutProgress)
-    if progress is None:
-        fail(f"rollout '{wid}' has not reported progress yet", code=1)
-    if desc.status != WorkflowExecutionStatus.RUNNING and progress.status == "running":
-        progress.status = "failed"
-        progress.reason = f"workflow {desc.status.name.lower() if desc.status else 'ended'}"
-    return progress
+    return _judged(wid, desc.status.name if desc.status else "", progress)
 
 
 async def _rollout(ident: str) -> WorkflowHandle[RegionalRolloutWorkflow, RolloutProgress]:

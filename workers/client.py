@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -13,9 +11,8 @@ from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.search_attributes import REGISTRATION
+from workers.address import DEFAULT_ADDRESS
 from workers.codec import data_converter_from_env
-
-DEFAULT_ADDRESS = "localhost:7233"
 
 
 async def connect() -> Client:
@@ -28,16 +25,6 @@ async def connect() -> Client:
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)
     return await Client.connect(**config, data_converter=converter)
-
-
-def temporal_address() -> str:
-    """The address the client will use, for messages."""
-    return os.environ.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS)
-
-
-def namespace() -> str:
-    """The namespace the client will use, for Web UI links."""
-    return os.environ.get("TEMPORAL_NAMESPACE", "default")
 
 
 _INDEXED = {

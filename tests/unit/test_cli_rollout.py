@@ -399,6 +399,7 @@ ROLLOUT_JSON_KEYS = {
     "compensation_order",
     "held",
     "skipped",
+    "waiting_for_approval",
     "started_at",
     "finished_at",
     "web_ui_url",
@@ -428,7 +429,7 @@ def test_status_json_has_start_and_end_times_held_and_skipped(
         finished_at=started + timedelta(minutes=42) if finished else None,
     )
 
-    async def fake_status(wid: str) -> RolloutProgress:
+    def fake_status(wid: str) -> RolloutProgress:
         assert wid == "rollout:checkout"
         return progress
 
