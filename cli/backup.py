@@ -15,8 +15,9 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
+from cli.console import out
 from cli.errors import fail
-from cli.follow import Follow, client_or_fail, out, start_and_follow
+from cli.follow import Follow, client_or_fail, start_and_follow
 from cli.options import (
     JsonOpt,
     NoteOpt,

@@ -12,7 +12,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from temporalio.client import Client, WorkflowHandle
 
-from cli.follow import Follow, answer, client_or_fail, out, start_and_follow, steer
+from cli.console import out
+from cli.follow import Follow, answer, client_or_fail, start_and_follow, steer
 from cli.keys import ByOpt, KeyOpt, signed_approval, signing_key
 from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, check_release, load
 from cli.render import region_json, web_ui_url

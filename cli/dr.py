@@ -13,8 +13,9 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from temporalio.client import Client, WorkflowHandle
 
+from cli.console import out
 from cli.errors import fail
-from cli.follow import Follow, client_or_fail, out, start_and_follow
+from cli.follow import Follow, client_or_fail, start_and_follow
 from cli.options import JsonOpt, PoliciesOpt, ServiceOpt, TopologyOpt, WaitOpt, duration, load, moment
 from cli.render import web_ui_url
 from config.durations import format_duration

@@ -21,8 +21,9 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
+from cli.console import err, out
 from cli.errors import fail
-from cli.follow import Follow, client_or_fail, err, out, start_and_follow, steer
+from cli.follow import Follow, client_or_fail, start_and_follow, steer
 from cli.options import (
     JsonOpt,
     NoteOpt,

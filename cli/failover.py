@@ -14,8 +14,9 @@ from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
+from cli.console import out
 from cli.errors import fail
-from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
+from cli.follow import Follow, client_or_fail, start_and_follow, steer
 from cli.keys import ByOpt, KeyOpt, signed_approval, signing_key
 from cli.options import JsonOpt, PoliciesOpt, ReasonOpt, ServiceOpt, TopologyOpt, WaitOpt, load
 from cli.render import web_ui_url

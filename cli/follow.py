@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.live import Live
 from rich.text import Text
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from cli.console import err, out
 from cli.errors import fail
 from cli.render import web_ui_url
 from workers.address import temporal_address
@@ -31,9 +32,6 @@ if TYPE_CHECKING:  # cli.launch imports every workflow: only commands that start
 
 W = TypeVar("W")
 R = TypeVar("R")
-
-out = Console()
-err = Console(stderr=True)
 
 
 async def client_or_fail() -> Client:

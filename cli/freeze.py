@@ -19,8 +19,9 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from cli.console import out
 from cli.errors import fail
-from cli.follow import answer, client_or_fail, out
+from cli.follow import answer, client_or_fail
 from cli.keys import KeyOpt, signed_approval, signing_key
 from cli.options import JsonOpt, PoliciesOpt, TopologyOpt
 from config.durations import parse_duration

@@ -61,7 +61,7 @@ def create(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from cli.follow import out
+    from cli.console import out
     from contracts.approvals import public_key_text
 
     if not NAME_PATTERN.match(name):

@@ -18,8 +18,9 @@ from temporalio.client import (
 )
 
 from cli import launch
+from cli.console import out
 from cli.errors import fail
-from cli.follow import Follow, client_or_fail, out, start_and_follow, steer
+from cli.follow import Follow, client_or_fail, start_and_follow, steer
 from cli.options import (
     JsonOpt,
     NoteOpt,

@@ -17,8 +17,9 @@ from temporalio.client import (
 )
 
 from cli import launch
+from cli.console import out
 from cli.errors import fail
-from cli.follow import client_or_fail, out
+from cli.follow import client_or_fail
 from cli.options import JsonOpt, NoteOpt, PoliciesOpt, TopologyOpt, duration, load
 from cli.schedules import MIN_CATCHUP_S, register_schedule_commands, skip_schedule, submit
 from config.durations import format_duration

@@ -161,7 +161,7 @@ async def overlay_children(client: Client, progress: RolloutProgress) -> None:
 def _report(result: RolloutProgress, as_json: bool, topology: str | None) -> None:
     from rich.markup import escape
 
-    from cli.follow import err, out
+    from cli.console import err, out
     from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
 
     if as_json:
@@ -184,7 +184,7 @@ def status(ident: IdArg, as_json: JsonOpt = False) -> None:
     """Show a rollout's state: every region's wave, state and release."""
     from rich.markup import escape
 
-    from cli.follow import out
+    from cli.console import out
     from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
     from contracts.ids import rollout_id_of
 
@@ -279,7 +279,8 @@ def approve(
     import asyncio
     import getpass
 
-    from cli.follow import answer, out, steer
+    from cli.console import out
+    from cli.follow import answer, steer
     from cli.keys import signed_approval, signing_key
     from workflows.rollout import RegionalRolloutWorkflow
 
@@ -302,7 +303,8 @@ def pause(ident: IdArg) -> None:
     """Start no new region until resumed; regions in flight finish their current step."""
     import asyncio
 
-    from cli.follow import out, steer
+    from cli.console import out
+    from cli.follow import steer
     from workflows.rollout import RegionalRolloutWorkflow
 
     async def go() -> str:
@@ -316,7 +318,8 @@ def resume(ident: IdArg) -> None:
     """Continue a paused rollout."""
     import asyncio
 
-    from cli.follow import out, steer
+    from cli.console import out
+    from cli.follow import steer
     from workflows.rollout import RegionalRolloutWorkflow
 
     async def go() -> str:
@@ -330,7 +333,8 @@ def abort(ident: IdArg, reason: ReasonOpt = "aborted by operator") -> None:
     """Stop the rollout and return every changed region to its previous release."""
     import asyncio
 
-    from cli.follow import out, steer
+    from cli.console import out
+    from cli.follow import steer
     from workflows.rollout import RegionalRolloutWorkflow
 
     async def go() -> str:
@@ -354,7 +358,8 @@ def skip_region(
     """
     import asyncio
 
-    from cli.follow import out, steer
+    from cli.console import out
+    from cli.follow import steer
     from workflows.rollout import RegionalRolloutWorkflow
 
     async def go() -> str:
@@ -387,8 +392,9 @@ def promote(
     import asyncio
     import getpass
 
+    from cli.console import out
     from cli.deploy import promote_one
-    from cli.follow import client_or_fail, out
+    from cli.follow import client_or_fail
     from cli.keys import signing_key
     from contracts.ids import region_deployment_id, rollout_id_of
     from workflows.region_deployment import RegionDeploymentWorkflow
@@ -439,7 +445,8 @@ def list_rollouts(
 
     from rich.table import Table
 
-    from cli.follow import client_or_fail, out
+    from cli.console import out
+    from cli.follow import client_or_fail
 
     async def go() -> Table:
         client = await client_or_fail()

@@ -18,8 +18,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import cli.backup
+import cli.console
 import cli.failover
-import cli.follow
 from cli import launch
 from cli.main import app
 from cli.render import progress_table, rollout_json
@@ -73,7 +73,7 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> None:
         return None
 
     # Wide enough that no region name wraps, whatever width the shared console was made with.
-    monkeypatch.setattr(cli.follow.out, "width", 200)
+    monkeypatch.setattr(cli.console.out, "width", 200)
     monkeypatch.setattr(cli.failover, "client_or_fail", no_client)
     monkeypatch.setattr(cli.backup, "client_or_fail", no_client)
     monkeypatch.setattr(cli.failover, "_monitor_status", no_monitor)
