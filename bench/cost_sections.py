@@ -99,10 +99,10 @@ def cli_section(r: CliResult, command: str) -> Section:
     return Section(
         "CLI latency",
         f"Wall time of `globalops rollout status {r.workflow_id} --json` (a new process, as a user runs "
-        f"it: describe, then the progress query answered by the worker) against `temporal workflow "
-        f"describe --workflow-id {r.workflow_id} -o json` on the same running rollout and dev server, "
-        "alternating, after one warm-up run of each; and `--help` of the top command and of "
-        "`rollout status`.",
+        "it after `globalops dev up`: over Temporal's HTTP API, describe, then the progress query answered "
+        f"by the worker) against `temporal workflow describe --workflow-id {r.workflow_id} -o json` on the "
+        "same running rollout and dev server, alternating, after one warm-up run of each; and `--help` of "
+        "the top command and of `rollout status`.",
         [
             Figure("globalops rollout status --json", r.cli_s, "s", command, digits=3),
             Figure("temporal workflow describe", r.temporal_s, "s", command, digits=3),
@@ -123,11 +123,11 @@ def cli_section(r: CliResult, command: str) -> Section:
             "Commands import only what they use (cli/main.py loads a noun's module when it runs; "
             "tests/unit/test_cli_imports.py fails when `--help` or `rollout status` imports the workflows, "
             "activities, telemetry, OpenTelemetry, cloud SDKs or the codec's crypto).",
-            "Not met: what is left of the status command is the Python interpreter, the Temporal SDK's "
-            "client and the pydantic models of the rollout (contracts.rollout, config.models). Importing the "
-            "SDK's client alone (the floor rows, a bare interpreter) takes most of the status command's time "
-            "and is itself several times `temporal workflow describe` (a Go binary); `python -X importtime "
-            "-c 'import temporalio.client'` shows its protobuf modules. Reaching 5× would need a client "
-            "without the SDK (raw gRPC) or a resident process; neither is done.",
+            "The status command reads over Temporal's HTTP API (`cli/temporal_http.py`) and imports none of "
+            "the SDK (tests/e2e/test_status_http.py checks both, and that it prints what the SDK path "
+            "prints). What is left is the interpreter, typer and rich, and the pydantic models of the "
+            "rollout (contracts.rollout, config.models). With TLS, an API key, a profile file or a payload "
+            "codec it takes the SDK path, which the floor rows bound from below: importing the SDK's client "
+            "alone is more than 5× `temporal workflow describe` (a Go binary).",
         ],
     )

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict
 class WireModel(BaseModel):
     """A request, result or value type on the wire: unknown fields are ignored, never an error."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class FrozenWireModel(BaseModel):
     """A value type on the wire that code never changes in place."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
