@@ -40,9 +40,10 @@ demo-aws: $(STAMP)
 ## (unit, time-skipping workflow tests, end-to-end on real servers) in TEST_JOBS processes (default 2: most
 ## of the suite waits on real servers; 3 was faster but made the crash tests miss their in-call points when
 ## three crash files ran at once; TEST_JOBS=0 runs it in one), then mutation testing (make mutation).
+## The 15 slowest tests are listed at the end: the suite's budget is 15 minutes on 2 cores.
 TEST_JOBS ?= 2
 test: $(STAMP) bytecode /usr/bin/chromium /usr/bin/prometheus imports docs
-	$(PY) -m pytest -n $(TEST_JOBS)
+	$(PY) -m pytest -n $(TEST_JOBS) --durations=15
 	$(PY) scripts/mutation.py
 
 ## The Web UI test (tests/e2e/test_web_ui.py) drives Debian's Chromium: installed here when missing.
