@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from activities.clouds.registry import CloudRegistry
 from activities.clouds.sim import SimCloud
 from bench.floor import FloorChildWorkflow, FloorRolloutWorkflow, noop
-from workers.main import ACTIVITY_SLOTS, WORKFLOWS, activity_functions, workflow_runner
+from workers.main import ACTIVITY_SLOTS, WORKFLOWS, activity_functions, build_models, workflow_runner
 from workers.telemetry import MetricsInterceptor
 
 
@@ -26,6 +26,7 @@ async def in_process_worker(client: Client, queue: str, sim: SimCloud) -> AsyncI
     """The production worker's settings (32 activity slots and threads, its sandbox, metrics interceptor)
     + the floor."""
     registry = CloudRegistry({"sim": lambda: sim})
+    build_models()
     with concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_SLOTS) as pool:
         worker = Worker(
             client,

@@ -125,6 +125,31 @@ SANDBOX_PASSTHROUGH = (
 )
 
 
+def build_models() -> int:
+    """Build every config and contract model's validator now (they defer it, config/base.py), so no
+    workflow or activity pays a first-use build while it runs; returns how many were built."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from pydantic import BaseModel
+
+    import config
+    import contracts
+
+    built = 0
+    for package in (config, contracts):
+        for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            module = importlib.import_module(info.name)
+            for _, cls in inspect.getmembers(module, inspect.isclass):
+                if not (issubclass(cls, BaseModel) and cls.__module__ == info.name):
+                    continue
+                if not cls.__pydantic_complete__:
+                    cls.model_rebuild()
+                    built += 1
+    return built
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox with the helper modules passed through (SANDBOX_PASSTHROUGH)."""
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
@@ -146,6 +171,7 @@ def build_workers(
     sticky_timeout: float = STICKY_TIMEOUT_S,
 ) -> list[Worker]:
     """One Worker per task queue, each running the workflows and the activities."""
+    build_models()
     activities = activity_functions(clouds, client)
     return [
         Worker(

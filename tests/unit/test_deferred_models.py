@@ -36,6 +36,23 @@ print(len(results), len(bad))
 """
 
 
+WORKER_START = """
+import inspect, pkgutil, importlib
+import pydantic
+import config, contracts
+from workers.main import build_models
+first, second = build_models(), build_models()
+left = [
+    cls.__name__
+    for package in (config, contracts)
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + ".")
+    for _, cls in inspect.getmembers(importlib.import_module(info.name), inspect.isclass)
+    if issubclass(cls, pydantic.BaseModel) and cls.__module__ == info.name and not cls.__pydantic_complete__
+]
+print(first, second, len(left))
+"""
+
+
 def run(script: str) -> list[int]:
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
@@ -53,3 +70,10 @@ def test_importing_the_models_builds_none_of_them() -> None:
 def test_a_first_use_raced_by_32_threads_validates_with_the_models_own_validator() -> None:
     results, bad = run(RACE)
     assert (results, bad) == (64, 0)
+
+
+def test_the_worker_builds_every_model_before_it_runs_anything() -> None:
+    """workers.main.build_models (called by build_workers): no workflow pays a first-use build."""
+    first, second, left = run(WORKER_START)
+    assert first > 100
+    assert (second, left) == (0, 0)
