@@ -211,12 +211,7 @@ def _choose_http_port(port: int, asked: int | None) -> int:
     """--http-port, else the frontend port + 10 (7243 by default) if free, else any free port."""
     from workers import telemetry
 
-    if asked is not None:
-        return asked
-    near = port + 10
-    if near <= 65535 and telemetry.port_is_free("127.0.0.1", near):
-        return near
-    return telemetry.free_port("127.0.0.1")
+    return asked if asked is not None else telemetry.preferred_port("127.0.0.1", port + 10)
 
 
 def _choose_metrics_port(home: Path) -> str:
@@ -230,7 +225,7 @@ def _choose_metrics_port(home: Path) -> str:
     if port is None:
         host = os.environ.get(telemetry.METRICS_HOST_ENV) or telemetry.DEFAULT_METRICS_HOST
         default = telemetry.DEFAULT_METRICS_PORT
-        port = str(default if telemetry.port_is_free(host, default) else telemetry.free_port(host))
+        port = str(telemetry.preferred_port(host, default))
     (home / "worker.metrics-port").write_text(port)
     return port
 

@@ -200,7 +200,7 @@ def status(ident: IdArg, as_json: JsonOpt = False) -> None:
 
 
 def _status(wid: str) -> RolloutProgress:
-    """Over Temporal's HTTP API when it can answer (no SDK import: docs/cli.md), else through the SDK."""
+    """Over Temporal's HTTP API when it can answer (no SDK import: docs/cli-conventions.md), else the SDK."""
     from pydantic import ValidationError
 
     from cli import temporal_http
@@ -211,7 +211,7 @@ def _status(wid: str) -> RolloutProgress:
         try:
             run = api.describe(wid)
         except temporal_http.NotFound:
-            fail(f"no rollout with id '{wid}' (see `globalops rollout list`)")
+            fail(_no_rollout(wid))
         if run.status == "COMPLETED":
             return RolloutProgress.model_validate_json(api.result(wid, run.run_id))
         answer = api.query(wid, PROGRESS_QUERY)
@@ -221,6 +221,11 @@ def _status(wid: str) -> RolloutProgress:
         import asyncio
 
         return asyncio.run(_status_sdk(wid))
+
+
+def _no_rollout(wid: str) -> str:
+    """The one line both status paths print for an id that names no rollout."""
+    return f"no rollout with id '{wid}' (see `globalops rollout list`)"
 
 
 def _judged(wid: str, status: str, progress: RolloutProgress | None) -> RolloutProgress:
@@ -247,7 +252,7 @@ async def _status_sdk(wid: str) -> RolloutProgress:
     try:
         desc = await handle.describe()
     except RPCError:
-        fail(f"no rollout with id '{wid}' (see `globalops rollout list`)")
+        fail(_no_rollout(wid))
     if desc.status == WorkflowExecutionStatus.COMPLETED:
         result: RolloutProgress = await handle.result()
         return result

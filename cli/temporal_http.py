@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from cli.codec_env import PREFIX as CODEC_PREFIX
 from workers.address import DEFAULT_ADDRESS
 
 #: An explicit HTTP API address (`host:port` or a URL): use it for the server at TEMPORAL_ADDRESS.
@@ -32,8 +33,7 @@ SDK_ONLY_ENV_PREFIXES = (
     "TEMPORAL_PROFILE",
     "TEMPORAL_CONFIG_FILE",
     "TEMPORAL_GRPC_META",
-    "TEMPORAL_CODEC",
-    "GLOBALOPS_CODEC_",
+    CODEC_PREFIX,
 )
 #: Canonical proto JSON: payloads keep their metadata (so an encrypted one is seen as such).
 ACCEPT = "application/json+no-payload-shorthand"

@@ -98,14 +98,14 @@ def metrics_address(env: Mapping[str, str] | None = None) -> str | None:
     return f"{host}:{port}"
 
 
-def port_is_free(host: str, port: int) -> bool:
-    """Whether nothing listens on host:port now (for `dev up`, which picks the worker's port)."""
+def preferred_port(host: str, port: int) -> int:
+    """`port` if nothing listens on host:port now, else any free port (`dev up` picks its ports so)."""
     with socket.socket() as s:
         try:
             s.bind((host, port))
-        except OSError:
-            return False
-    return True
+        except (OSError, OverflowError):  # taken, or past 65535
+            return free_port(host)
+    return port
 
 
 def free_port(host: str = DEFAULT_METRICS_HOST) -> int:

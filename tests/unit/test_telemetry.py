@@ -145,3 +145,17 @@ async def test_worker_serves_temporal_and_globalops_metrics(
     assert any('kind="region_deployment"' in line for line in started), started
     finished = [line for line in lines if line.startswith("globalops_operations_finished_total{")]
     assert any('kind="region_deployment"' in ln and 'outcome="succeeded"' in ln for ln in finished), finished
+
+
+def test_dev_up_keeps_a_free_preferred_port_and_replaces_a_taken_or_impossible_one() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        other = telemetry.preferred_port("127.0.0.1", busy)
+        assert other != busy and 0 < other <= 65535
+    free = telemetry.free_port("127.0.0.1")
+    assert telemetry.preferred_port("127.0.0.1", free) == free
+    assert 0 < telemetry.preferred_port("127.0.0.1", 65535 + 10) <= 65535
