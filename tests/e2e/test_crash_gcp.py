@@ -64,7 +64,7 @@ class GcpDevEnv(DevEnv):
 
 def gcp_in_call(action: str, name: str) -> InCall:
     """An in-call kill point on the Compute test server: the next `action` (e.g. POST recreateInstances)."""
-    return InCall(name, lambda: GCP_HOLD.arm(action), GCP_HOLD.held, GCP_HOLD.release)
+    return InCall(name, action, lambda: GCP_HOLD.arm(action), GCP_HOLD.held, GCP_HOLD.release)
 
 
 @pytest_asyncio.fixture(scope="module")

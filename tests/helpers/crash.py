@@ -51,10 +51,11 @@ class InCall:
 
     `arm` makes the next matching call be held once made (the sim's GLOBALOPS_SIM_HOLD hook,
     tests/helpers/inflight.py on moto and the GCP test server); `held` says one is; `release`
-    lets the held answer go (to the dead worker's closed socket).
+    lets the held answer go (to the dead worker's closed socket). `call` names the call (op or action).
     """
 
     name: str
+    call: str
     arm: Callable[[], None]
     held: Callable[[], bool]
     release: Callable[[], None] = lambda: None
@@ -62,7 +63,7 @@ class InCall:
 
 def moto_in_call(action: str, name: str) -> InCall:
     """An in-call kill point on the moto server: the next request of `action` (e.g. RunInstances)."""
-    return InCall(name, lambda: MOTO_HOLD.arm(action), MOTO_HOLD.held, MOTO_HOLD.release)
+    return InCall(name, action, lambda: MOTO_HOLD.arm(action), MOTO_HOLD.held, MOTO_HOLD.release)
 
 
 def sim_in_call(env: DevEnv, op: str, name: str) -> InCall:
@@ -73,7 +74,7 @@ def sim_in_call(env: DevEnv, op: str, name: str) -> InCall:
         held.unlink(missing_ok=True)
         arm.touch()
 
-    return InCall(name, arm_it, held.exists, lambda: held.unlink(missing_ok=True))
+    return InCall(name, op, arm_it, held.exists, lambda: held.unlink(missing_ok=True))
 
 
 def _exists(pid: int) -> bool:
@@ -224,9 +225,25 @@ class DevEnv(User):
         log.kills.append(Kill(operation, point, state, in_flight, restarted, at - wall))
         return True
 
-    async def crash_in_call(self, log: KillLog, operation: str, point: InCall, workflow_id: str) -> None:
-        """Arm `point`, wait until its call is made and held, SIGKILL the worker, restart it, release."""
-        point.arm()
+    async def crash_in_call(
+        self,
+        log: KillLog,
+        operation: str,
+        point: InCall,
+        workflow_id: str,
+        *,
+        armed: bool,
+        then: InCall | None,
+    ) -> None:
+        """Arm `point` (unless `armed`), wait until its call is made and held, SIGKILL the worker, restart it.
+
+        The held call is released and `then` (the next point, if it is an in-call one of another call)
+        armed while the worker is dead: armed only after the restart, its call could be made before it
+        was armed (the operation goes on as soon as the retried call returns, faster than a loaded test
+        polls). A next point of the same call is armed after the resume, or it would hold the retry.
+        """
+        if not armed:
+            point.arm()
         await poll(point.held, f"{operation}: {point.name} (an armed call made and held)", IN_CALL_LIMIT_S)
         _, _, ids = await self.tree(workflow_id)
         killed, wall = time.monotonic(), time.time()
@@ -234,8 +251,10 @@ class DevEnv(User):
         dead = time.time()
         inv = self.sim.inventory()
         state = f"ledger={inv['ledger']} resources={inv['total_resources']}"
-        out = self.up()
         point.release()
+        if then is not None:
+            then.arm()
+        out = self.up()
         assert "worker starting" in out and "already running (pid" in out, out
         restarted = time.monotonic() - killed
 
@@ -312,13 +331,18 @@ async def crash_at(
 ) -> None:
     """Wait for each kill point in turn (progress-based), SIGKILL the worker there, restart it.
 
-    An InCall point is a kill inside the next matching cloud call (made, its answer held).
+    An InCall point is a kill inside the next matching cloud call (made, its answer held); one that
+    follows one of another call is armed while the worker is dead (see `DevEnv.crash_in_call`).
 
     The last `optional` points may be missed when the operation finishes first (it is fast).
     """
+    armed = False
     for index, point in enumerate(points):
         if isinstance(point, InCall):
-            await env.crash_in_call(log, operation, point, wid)
+            then = points[index + 1] if index + 1 < len(points) else None
+            then = then if isinstance(then, InCall) and then.call != point.call else None
+            await env.crash_in_call(log, operation, point, wid, armed=armed, then=then)
+            armed = then is not None
             continue
         name, reached = point
 
