@@ -37,6 +37,12 @@ def run() -> None:
             fail_line(f"{where}: {message} (see `{where} --help`)" if code == 2 else message)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("temporalio."):
+            raise  # our own bug: its traceback is what to report
+        # A Temporal error no command expected (the server gone mid-call, a refused call): one line.
+        code = 1
+        fail_line(f"Temporal: {exc}")
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

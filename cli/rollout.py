@@ -179,8 +179,22 @@ def _report(result: RolloutProgress, as_json: bool, topology: str | None) -> Non
     out.print(f"Web UI: {web_ui_url(result.workflow_id)}")
 
 
+#: How long `rollout status` waits for a worker to answer the progress query by default (s).
+QUERY_TIMEOUT_S = 10.0
+QueryTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--query-timeout",
+        envvar="GLOBALOPS_QUERY_TIMEOUT",
+        min=0.1,
+        max=3600,
+        help="Seconds to wait for a worker to answer for a running rollout (none polling: exit 1).",
+    ),
+]
+
+
 @rollout_app.command("status")
-def status(ident: IdArg, as_json: JsonOpt = False) -> None:
+def status(ident: IdArg, as_json: JsonOpt = False, query_timeout: QueryTimeoutOpt = QUERY_TIMEOUT_S) -> None:
     """Show a rollout's state: every region's wave, state and release."""
     from rich.markup import escape
 
@@ -188,7 +202,7 @@ def status(ident: IdArg, as_json: JsonOpt = False) -> None:
     from cli.render import progress_table, rollout_json, seed_hint, web_ui_url
     from contracts.ids import rollout_id_of
 
-    progress = _status(rollout_id_of(ident))
+    progress = _status(rollout_id_of(ident), query_timeout)
     if as_json:
         print(json.dumps(rollout_json(progress)))
     else:
@@ -199,8 +213,12 @@ def status(ident: IdArg, as_json: JsonOpt = False) -> None:
         out.print(f"Web UI: {web_ui_url(progress.workflow_id)}")
 
 
-def _status(wid: str) -> RolloutProgress:
-    """Over Temporal's HTTP API when it can answer (no SDK import: docs/cli-conventions.md), else the SDK."""
+def _status(wid: str, query_timeout: float) -> RolloutProgress:
+    """Over Temporal's HTTP API when it can answer (no SDK import: docs/cli-conventions.md), else the SDK.
+
+    A running rollout is asked through its workflow, so a worker must answer within `query_timeout`;
+    when none does, the server's answer is final on either path (no second wait through the SDK).
+    """
     from pydantic import ValidationError
 
     from cli import temporal_http
@@ -214,18 +232,29 @@ def _status(wid: str) -> RolloutProgress:
             fail(_no_rollout(wid))
         if run.status == "COMPLETED":
             return RolloutProgress.model_validate_json(api.result(wid, run.run_id))
-        answer = api.query(wid, PROGRESS_QUERY)
+        try:
+            answer = api.query(wid, PROGRESS_QUERY, query_timeout)
+        except temporal_http.NoAnswer:
+            fail(_no_answer(wid, query_timeout), code=1)
         progress = None if answer.strip() == b"null" else RolloutProgress.model_validate_json(answer)
         return _judged(wid, run.status, progress)
     except (temporal_http.Unavailable, ValidationError):
         import asyncio
 
-        return asyncio.run(_status_sdk(wid))
+        return asyncio.run(_status_sdk(wid, query_timeout))
 
 
 def _no_rollout(wid: str) -> str:
     """The one line both status paths print for an id that names no rollout."""
     return f"no rollout with id '{wid}' (see `globalops rollout list`)"
+
+
+def _no_answer(wid: str, timeout: float) -> str:
+    """The one line both status paths print when no worker answered for a running rollout in time."""
+    return (
+        f"no worker answered for rollout '{wid}' within {timeout:g}s: start one "
+        "(`globalops dev up`, `globalops worker`) or wait longer (--query-timeout)"
+    )
 
 
 def _judged(wid: str, status: str, progress: RolloutProgress | None) -> RolloutProgress:
@@ -238,9 +267,11 @@ def _judged(wid: str, status: str, progress: RolloutProgress | None) -> RolloutP
     return progress
 
 
-async def _status_sdk(wid: str) -> RolloutProgress:
+async def _status_sdk(wid: str, query_timeout: float) -> RolloutProgress:
+    from datetime import timedelta
+
     from temporalio.client import WorkflowExecutionStatus
-    from temporalio.service import RPCError
+    from temporalio.service import RPCError, RPCStatusCode
 
     from cli.follow import client_or_fail
     from contracts.rollout import RolloutProgress
@@ -256,7 +287,15 @@ async def _status_sdk(wid: str) -> RolloutProgress:
     if desc.status == WorkflowExecutionStatus.COMPLETED:
         result: RolloutProgress = await handle.result()
         return result
-    progress: RolloutProgress | None = await handle.query(PROGRESS_QUERY, result_type=RolloutProgress)
+    try:
+        progress: RolloutProgress | None = await handle.query(
+            PROGRESS_QUERY, result_type=RolloutProgress, rpc_timeout=timedelta(seconds=query_timeout)
+        )
+    except RPCError as exc:
+        # The client's deadline ends it as CANCELLED ("Timeout expired"), the server's as DEADLINE_EXCEEDED.
+        if exc.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise
+        fail(_no_answer(wid, query_timeout), code=1)
     return _judged(wid, desc.status.name if desc.status else "", progress)
 
 

@@ -38,10 +38,16 @@ SDK_ONLY_ENV_PREFIXES = (
 #: Canonical proto JSON: payloads keep their metadata (so an encrypted one is seen as such).
 ACCEPT = "application/json+no-payload-shorthand"
 TIMEOUT_S = 10.0
+#: gRPC's DEADLINE_EXCEEDED, as the HTTP API's error body carries it (with HTTP 504).
+DEADLINE_EXCEEDED = 4
 
 
 class Unavailable(Exception):
     """This path cannot answer for certain; the SDK must."""
+
+
+class NoAnswer(Exception):
+    """The server's answer that no worker answered the query before its deadline (final: no SDK retry)."""
 
 
 class NotFound(Exception):
@@ -95,18 +101,24 @@ class HttpApi:
     base: str
     namespace: str
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, deadline_s: float | None = None
+    ) -> dict[str, Any]:
+        """One call; with `deadline_s` the server gives up then (gRPC-gateway's `Grpc-Timeout`) and
+        says so (NoAnswer), and the socket waits a little longer to hear it."""
         parts = urlsplit(self.base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Unavailable(f"{HTTP_ENV}: not an http(s) address: {self.base}")
         kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = kind(parts.hostname, parts.port, timeout=TIMEOUT_S)
+        wait = TIMEOUT_S if deadline_s is None else deadline_s + TIMEOUT_S
+        conn = kind(parts.hostname, parts.port, timeout=wait)
         data = None if body is None else json.dumps(body).encode()
         url = f"{parts.path.rstrip('/')}/api/v1/namespaces/{quote(self.namespace, safe='')}{path}"
+        headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
+        if deadline_s is not None:
+            headers["Grpc-Timeout"] = f"{max(1, round(deadline_s * 1000))}m"  # milliseconds
         try:
-            conn.request(
-                method, url, body=data, headers={"Accept": ACCEPT, "Content-Type": "application/json"}
-            )
+            conn.request(method, url, body=data, headers=headers)
             resp = conn.getresponse()
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -121,6 +133,8 @@ class HttpApi:
             raise Unavailable(f"unexpected answer from {self.base}")
         if resp.status == 404 and _workflow_not_found(answer):
             raise NotFound(str(answer.get("message", "not found")))
+        if deadline_s is not None and resp.status == 504 and answer.get("code") == DEADLINE_EXCEEDED:
+            raise NoAnswer(str(answer.get("message", "deadline exceeded")))
         if resp.status != 200:
             raise Unavailable(f"HTTP {resp.status}: {answer.get('message', '')}")
         return answer
@@ -139,10 +153,10 @@ class HttpApi:
             raise Unavailable(f"describe of {workflow_id} has no status or run id")
         return Execution(status=status.removeprefix(prefix), run_id=run_id)
 
-    def query(self, workflow_id: str, name: str) -> bytes:
-        """The JSON bytes of a query's answer."""
+    def query(self, workflow_id: str, name: str, timeout_s: float) -> bytes:
+        """The JSON bytes of a query's answer; NoAnswer when no worker answered within `timeout_s`."""
         path = f"{self._path(workflow_id)}/query/{quote(name, safe='')}"
-        answer = self._call("POST", path, {"query": {}})
+        answer = self._call("POST", path, {"query": {}}, deadline_s=timeout_s)
         if answer.get("queryRejected"):
             raise Unavailable(f"query {name} rejected: {answer['queryRejected']}")
         return _single_json(answer.get("queryResult"), f"query {name} of {workflow_id}")

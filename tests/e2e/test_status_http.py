@@ -23,6 +23,7 @@ from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.e2e
 SERVICE = "statuscheck"
+IDLE = "statusidle"  # a rollout no worker ever runs
 #: Runs `globalops …` and lists every module the process imported.
 SCRIPT = """
 import os, sys
@@ -49,13 +50,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(folder / "topology.yaml"), str(folder / "policies.yaml")
 
 
-def status(user: User, ident: str, *, http: bool) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """`globalops rollout status IDENT --json`, over HTTP or (a dead HTTP address) the SDK."""
+def status(
+    user: User, ident: str, *, http: bool, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """`globalops rollout status IDENT --json [extra]`, over HTTP or (a dead HTTP address) the SDK."""
     env = dict(user.env)
     if not http:
         env[temporal_http.HTTP_ENV] = f"127.0.0.1:{free_port()}"  # nothing listens: falls back
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, "rollout", "status", ident, "--json"],
+        [sys.executable, "-c", SCRIPT, "rollout", "status", ident, "--json", *extra],
         env={**env, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
         capture_output=True,
@@ -119,3 +122,27 @@ def test_an_unknown_rollout_gets_the_same_error_over_both(user: User) -> None:
     assert "no rollout with id 'rollout:no-such-service'" in over_http.stderr
     assert over_http.stderr.splitlines()[0] == over_sdk.stderr.splitlines()[0]
     assert not any(m.startswith("temporalio") for m in http_modules)
+
+
+def test_no_worker_to_answer_is_one_line_after_one_wait_over_both(
+    user: User, files: tuple[str, str], tmp_path: Path
+) -> None:
+    """A rollout on a task queue no worker polls: its progress query waits --query-timeout, once."""
+    shipped, policies = files
+    topology = yaml.safe_load(Path(shipped).read_text(encoding="utf-8"))
+    topology["default_task_queue"] = "nobody-polls"  # and its own service: the rollout stays running
+    topology["services"].append({"name": IDLE, "initial_release": "1.0.0", "data_residency": True})
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(topology), encoding="utf-8")
+    started = user.run(
+        "rollout", "start", "--service", IDLE, "--release", "3.0.0",
+        "--topology", str(path), "--policies", policies, "--json",
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    over_http, http_modules = status(user, IDLE, http=True, extra=("--query-timeout", "0.5"))
+    over_sdk, _ = status(user, IDLE, http=False, extra=("--query-timeout", "0.5"))
+    line = f"error: no worker answered for rollout 'rollout:{IDLE}' within 0.5s"
+    assert over_http.returncode == over_sdk.returncode == 1, over_http.stderr[-2000:]
+    assert over_http.stderr.splitlines()[0].startswith(line), over_http.stderr[-2000:]
+    assert over_http.stderr.splitlines()[0] == over_sdk.stderr.splitlines()[0], over_sdk.stderr[-2000:]
+    assert not any(m.startswith("temporalio") for m in http_modules), "the HTTP path retried through the SDK"

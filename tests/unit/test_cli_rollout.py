@@ -429,8 +429,8 @@ def test_status_json_has_start_and_end_times_held_and_skipped(
         finished_at=started + timedelta(minutes=42) if finished else None,
     )
 
-    def fake_status(wid: str) -> RolloutProgress:
-        assert wid == "rollout:checkout"
+    def fake_status(wid: str, query_timeout: float) -> RolloutProgress:
+        assert wid == "rollout:checkout" and query_timeout == cli.rollout.QUERY_TIMEOUT_S
         return progress
 
     monkeypatch.setattr(cli.rollout, "_status", fake_status)
