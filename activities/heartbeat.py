@@ -2,10 +2,10 @@
 
 A call that waits for an end state (instances healthy, snapshot completed, DNS change in sync,
 an operation DONE) may take minutes; its step's `heartbeat_timeout` is a few seconds (policies
-`heartbeat_timeout`). While such a call runs, a side thread (one for all calls) heartbeats for it:
-when the worker process dies the heartbeats stop, and Temporal retries the step on another worker after the
-heartbeat timeout instead of after the whole call timeout. The adapters' own wait loops call
-`beat` with what they wait for, which shows in the Web UI's pending activity.
+`heartbeat_timeout`). While such a call runs, a side thread (one for all calls) heartbeats for
+it: when the worker process dies the heartbeats stop, and Temporal retries the step on another
+worker after the heartbeat timeout instead of after the whole call timeout. The adapters' own wait
+loops call `beat` with what they wait for, which shows in the Web UI's pending activity.
 """
 
 from __future__ import annotations

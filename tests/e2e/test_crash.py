@@ -259,5 +259,5 @@ async def test_a_worker_killed_inside_a_long_cloud_call_is_retried_after_its_hea
     timeout = first_batch.last_failure.timeout_failure_info
     assert timeout.timeout_type == TIMEOUT_TYPE_HEARTBEAT, first_batch.last_failure
     assert env.sim.ledger_size() - base == 2 * len(US_PRIMARIES)  # every batch changed once
-    assert {r: rel for r, rel in env.releases().items() if "4.0.0" in rel}.keys() == set(US_PRIMARIES)
+    assert {r for r, rel in env.releases().items() if "4.0.0" in rel} == set(US_PRIMARIES)
     assert_nothing_twice(env, env.configured)
